@@ -1,0 +1,129 @@
+"""The ``plasticlab`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Biologically plausible learning rules: reproduce the papers, compare rules, analyse networks.\n\n"
+         "Start with `plasticlab run quickstart`, then `plasticlab list` for every paper experiment.")
+console = Console()
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """List every experiment with a one-line description (and the paper it reproduces)."""
+    from .experiments import discover
+
+    table = Table("experiment", "paper", "description", title="plasticlab experiments")
+    for name, exp in sorted(discover().items()):
+        table.add_row(name, exp.paper or "-", exp.description)
+    console.print(table)
+
+
+@app.command("rules")
+def list_rules() -> None:
+    """List the learning rules and their equations; combine them with '+', e.g. 'bp(lr=0.01)+oja(lr=1e-3)'."""
+    from .rules import rule_help
+
+    table = Table("rule", "equation", title="learning rules")
+    for name, doc in rule_help().items():
+        table.add_row(name, doc)
+    console.print(table)
+
+
+@app.command("datasets")
+def list_datasets() -> None:
+    """List the data sets the loaders know."""
+    from .data import available_datasets
+
+    table = Table("data set", "description")
+    for name, doc in available_datasets().items():
+        table.add_row(name, doc)
+    console.print(table)
+
+
+@app.command("show")
+def show(experiment: str = typer.Argument(..., help="experiment name (see `plasticlab list`)")) -> None:
+    """Show an experiment's settings with their defaults and --quick values (keys for --set)."""
+    import dataclasses
+
+    from .experiments import get_experiment
+
+    try:
+        exp = get_experiment(experiment)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+    table = Table("key", "default", "--quick", title=f"{exp.name}: {exp.description}")
+    for f in dataclasses.fields(exp.config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        table.add_row(f.name, repr(default), repr(exp.quick[f.name]) if f.name in exp.quick else "")
+    console.print(table)
+
+
+@app.command("run")
+def run(
+    experiment: Optional[str] = typer.Argument(None, help="experiment name (see `plasticlab list`)"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="number of independent seeds (run together under vmap)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory [default: runs/EXPERIMENT(-quick)]"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with data sets (else $PLASTICLAB_DATA or ~/.cache/plasticlab)"),
+    quick: bool = typer.Option(False, "--quick", help="a small version of the same experiment (< 1 min on 2 cores)"),
+    set_: List[str] = typer.Option([], "--set", help="override a setting: --set key=value (repeatable; see `plasticlab show EXPERIMENT`)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="repeat a run from its DIR/config.json"),
+    no_plots: bool = typer.Option(False, "--no-plots", help="skip writing PNG figures"),
+) -> None:
+    """Run an experiment: writes DIR/config.json, DIR/results.json (+ .csv) and DIR/*.png.
+
+    Rerunning the same command resumes: finished units (seeds, grid cells) are read from DIR/units/.
+    """
+    from .data import DataError
+    from .experiments.base import ConfigError, parse_set, run_experiment
+    from .training import DivergenceError
+
+    cfg_overrides = None
+    if config is not None:
+        saved = json.loads(Path(config).read_text())
+        experiment = experiment or saved["experiment"]
+        quick = quick or bool(saved.get("quick", False))
+        cfg_overrides = saved["config"]
+        out = out or Path(config).parent
+    if experiment is None:
+        console.print("[red]error:[/red] name an experiment (see `plasticlab list`) or pass --config RUN_DIR/config.json")
+        raise typer.Exit(2)
+    try:
+        res = run_experiment(experiment, out, quick=quick, seeds=seeds, overrides=parse_set(set_), data_dir=data_dir,
+                             config=cfg_overrides, console=console, plots=not no_plots)
+    except (ConfigError, DataError, DivergenceError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+    _print_summary(res)
+    from .experiments.base import default_out
+
+    where = out or default_out(experiment, quick)
+    console.print(f"[green]done[/green] in {res['meta']['seconds']:.1f} s "
+                  f"({res['meta']['units_reused']} finished units reused) -> {where}/results.json")
+
+
+def _print_summary(res: dict) -> None:
+    rows = res.get("summary") or res["rows"]
+    if not rows:
+        return
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    table = Table(*cols, title=res["experiment"])
+    for r in rows[:40]:
+        table.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
+    console.print(table)
+    if len(rows) > 40:
+        console.print(f"... {len(rows) - 40} more rows in results.json")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,100 @@
+"""The common container for data sets and the registry of loaders."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+class DataError(RuntimeError):
+    """A data set is missing, corrupt or unknown; the message says how to fix it."""
+
+
+@dataclass
+class Dataset:
+    """A supervised data set held in memory as NumPy arrays.
+
+    x_*: float32 of shape (n, d), features flattened and scaled (images to [0, 1]).
+    y_*: int32 class labels of shape (n,), or float32 of shape (n, k) for
+    regression / multi-label targets (see ``task``).
+    task: "classification", "multilabel" or "regression".
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    task: str = "classification"
+    image_shape: tuple[int, ...] | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network's output layer for this data set."""
+        if self.task == "classification":
+            return self.n_classes
+        return int(self.y_train.shape[1])
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "Dataset":
+        """A random subset of the training and/or test split (fixed by ``seed``)."""
+        rng = np.random.default_rng(seed)
+        xtr, ytr, xte, yte = self.x_train, self.y_train, self.x_test, self.y_test
+        if n_train is not None and n_train < len(xtr):
+            idx = np.sort(rng.choice(len(xtr), n_train, replace=False))
+            xtr, ytr = xtr[idx], ytr[idx]
+        if n_test is not None and n_test < len(xte):
+            idx = np.sort(rng.choice(len(xte), n_test, replace=False))
+            xte, yte = xte[idx], yte[idx]
+        return Dataset(self.name, xtr, ytr, xte, yte, self.n_classes, self.task, self.image_shape, dict(self.meta))
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
+                f"n_classes={self.n_classes}, task={self.task!r})")
+
+
+Loader = Callable[..., Dataset]
+_LOADERS: dict[str, tuple[Loader, str]] = {}
+
+
+def register_dataset(name: str, description: str) -> Callable[[Loader], Loader]:
+    """Decorator: register ``fn(data_dir: Path | None, **kwargs) -> Dataset`` under ``name``."""
+
+    def deco(fn: Loader) -> Loader:
+        _LOADERS[name] = (fn, description)
+        return fn
+
+    return deco
+
+
+def available_datasets() -> dict[str, str]:
+    """Name -> one-line description of every registered data set."""
+    return {k: v[1] for k, v in sorted(_LOADERS.items())}
+
+
+def default_data_dir() -> Path:
+    """``$PLASTICLAB_DATA`` if set, else ``~/.cache/plasticlab``."""
+    env = os.environ.get("PLASTICLAB_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "plasticlab"
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, **kwargs) -> Dataset:
+    """Load a registered data set by name.
+
+    ``data_dir`` (or ``$PLASTICLAB_DATA``) is searched first; loaders for
+    downloadable data sets fetch missing files from the canonical source into it,
+    verifying checksums.
+    """
+    if name not in _LOADERS:
+        raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(sorted(_LOADERS))}")
+    fn = _LOADERS[name][0]
+    return fn(Path(data_dir).expanduser() if data_dir is not None else None, **kwargs)

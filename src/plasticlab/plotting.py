@@ -1,0 +1,39 @@
+"""Small matplotlib helpers shared by the experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .analysis.stats import bootstrap_ci
+
+
+def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.5, 3.4), **kw):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **kw)
+    return fig, axes
+
+
+def curve_with_ci(ax, x, values, label: str | None = None, level: float = 0.98, n_resamples: int = 500, **kw) -> None:
+    """Mean curve over seeds (rows of ``values``) with its bootstrap confidence band."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim == 1:
+        v = v[None]
+    mean, lo, hi = bootstrap_ci(v, level, n_resamples, axis=0)
+    (line,) = ax.plot(x, mean, label=label, **kw)
+    if v.shape[0] > 1:
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
