@@ -101,7 +101,7 @@ def run(
     try:
         res = run_experiment(experiment, out, quick=quick, seeds=seeds, overrides=parse_set(set_), data_dir=data_dir,
                              config=cfg_overrides, console=console, plots=not no_plots)
-    except (ConfigError, DataError, DivergenceError) as err:
+    except (ConfigError, DataError, DivergenceError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2)
     _print_summary(res)
@@ -123,6 +123,15 @@ def _print_summary(res: dict) -> None:
     console.print(table)
     if len(rows) > 40:
         console.print(f"... {len(rows) - 40} more rows in results.json")
+
+
+try:  # sweep / report / reproduce commands live in their own module
+    from .commands import register_cli as _register_more
+except ImportError as _err:  # pragma: no cover - until that module exists
+    if "commands" not in str(_err):
+        raise
+else:
+    _register_more(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

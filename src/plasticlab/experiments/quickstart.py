@@ -33,7 +33,7 @@ class QuickstartConfig:
     evals_per_epoch: int = 2
 
 
-def _train_rule(cfg: QuickstartConfig, spec: str, data) -> dict:
+def _train_rule(cfg: QuickstartConfig, spec: str, data, progress: bool = False) -> dict:
     net = MLP((data.n_features, *cfg.hidden, data.n_outputs), activation=cfg.activation)
     rule = parse_rule(spec, bp={"lr": cfg.lr}, fa={"lr": cfg.lr}, dfa={"lr": cfg.lr},
                       kp={"lr": cfg.lr, "decay": cfg.kp_decay}, wm={"lr": cfg.lr}, oja={"lr": cfg.oja_lr},
@@ -41,7 +41,7 @@ def _train_rule(cfg: QuickstartConfig, spec: str, data) -> dict:
     n = len(data.x_train)
     hist = fit(Trainer(net, rule), data.x_train, data.y_train, seeds=cfg.seeds, epochs=cfg.epochs,
                batch_size=cfg.batch_size, eval_every=max(1, n // cfg.evals_per_epoch),
-               x_eval=data.x_test, y_eval=data.y_test, progress=False)
+               x_eval=data.x_test, y_eval=data.y_test, progress=progress)
     acc = hist.array("eval_accuracy")
     return {"samples": hist.samples, "accuracy": acc.tolist(),
             "rows": [{"rule": spec, "dataset": cfg.dataset, "seed": s, "test_accuracy": float(a)}
@@ -53,7 +53,7 @@ def run(cfg: QuickstartConfig, ctx: RunContext) -> dict:
     rows, curves = [], {}
     for spec in cfg.rules:
         ctx.log(f"training {spec} ({cfg.seeds} seeds, vmapped)")
-        res = ctx.unit(f"rule={spec}", lambda: _train_rule(cfg, spec, data))
+        res = ctx.unit(f"rule={spec}", lambda: _train_rule(cfg, spec, data, ctx.progress))
         rows += res["rows"]
         curves[spec] = {"samples": res["samples"], "accuracy": res["accuracy"]}
     summary = summarize(rows, ["rule"], "test_accuracy")
