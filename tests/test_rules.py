@@ -91,15 +91,16 @@ def test_fa_and_dfa_errors_match_numpy():
     np.testing.assert_allclose(sig.e[1], (eL @ np.asarray(st_d[1]).T) * dtanh[1], rtol=1e-4, atol=1e-6)
 
 
-def test_oja_and_sanger_match_closed_form():
+@pytest.mark.parametrize("batch", [1, 4, 40])  # Sanger has a row-wise path for small batches
+def test_oja_and_sanger_match_closed_form(batch):
     net = pl.MLP((5, 3), activation="linear")
     params = net.init(jax.random.PRNGKey(0))
-    x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (4, 5)), np.float64)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (batch, 5)), np.float64)
     W = np.asarray(params.W[0], np.float64)
     y = x @ W.T
-    C_post = y.T @ y / 4
-    want_oja = 0.05 * (y.T @ x / 4 - C_post @ W)
-    want_sanger = 0.05 * (y.T @ x / 4 - np.tril(C_post) @ W)
+    C_post = y.T @ y / batch
+    want_oja = 0.05 * (y.T @ x / batch - C_post @ W)
+    want_sanger = 0.05 * (y.T @ x / batch - np.tril(C_post) @ W)
     fwd = net.forward(params, jnp.asarray(x, jnp.float32))
     sig = Signals(fwd, None, fwd.out)
     for rule, want in [(Oja(lr=0.05), want_oja), (Sanger(lr=0.05), want_sanger)]:

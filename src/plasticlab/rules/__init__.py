@@ -7,9 +7,12 @@ import re
 
 from .base import Rule, Signals, Sum, add_params, layer_selected, outer_mean, zeros_like_params
 from .feedback import BP, DFA, FA, KP, WM, ErrorDriven, chain_errors, pseudo_gradient
+from .curl import Curl
 from .hebbian import Hebb, Oja, Sanger
+from .random_nn import RandomNN
 
-RULES: dict[str, type[Rule]] = {"bp": BP, "fa": FA, "dfa": DFA, "kp": KP, "wm": WM, "oja": Oja, "sanger": Sanger, "hebb": Hebb}
+RULES: dict[str, type[Rule]] = {"bp": BP, "fa": FA, "dfa": DFA, "kp": KP, "wm": WM, "oja": Oja, "sanger": Sanger, "hebb": Hebb,
+                              "curl": Curl, "randomnn": RandomNN}
 
 
 def rule_help() -> dict[str, str]:
@@ -62,6 +65,6 @@ def parse_rule(spec: str, **defaults: dict) -> Rule:
     return rules[0] if len(rules) == 1 else Sum(tuple(rules))
 
 
-__all__ = ["Rule", "Signals", "Sum", "BP", "FA", "DFA", "KP", "WM", "Oja", "Sanger", "Hebb", "ErrorDriven", "RULES",
+__all__ = ["Rule", "Signals", "Sum", "BP", "FA", "DFA", "KP", "WM", "Oja", "Sanger", "Hebb", "Curl", "RandomNN", "ErrorDriven", "RULES",
            "parse_rule", "rule_help", "chain_errors", "pseudo_gradient", "add_params", "zeros_like_params",
            "outer_mean", "layer_selected"]

@@ -33,11 +33,12 @@ class Oja(_LayerwiseHebbian):
     Delta W_l = lr (<h_l h_{l-1}^T> - <h_l h_l^T> W_l).
 
     For a linear layer it converges to an orthonormal basis (rows of W) of the
-    input's principal subspace.
+    input's principal subspace. Computed as lr <h_l (h_{l-1} - W_l^T h_l)^T>, the same
+    matrix in O(batch d_l d_{l-1}) instead of O(d_l^2 d_{l-1}).
     """
 
     def layer_delta(self, w, pre, post):
-        return outer_mean(post, pre) - outer_mean(post, post) @ w
+        return outer_mean(post, pre - post @ w)
 
 
 class Sanger(_LayerwiseHebbian):
@@ -45,9 +46,14 @@ class Sanger(_LayerwiseHebbian):
 
     Delta W_l = lr (<h_l h_{l-1}^T> - LT(<h_l h_l^T>) W_l),  LT = lower triangle incl. diagonal.
     For a linear layer the rows of W converge to the ordered principal eigenvectors.
+    Small batches (online learning) use the same matrix row by row, row i being
+    <h_i (h_{l-1} - sum_{j<=i} h_j W_j)>, which avoids the O(d_l^2 d_{l-1}) product.
     """
 
     def layer_delta(self, w, pre, post):
+        if post.shape[0] <= 16:
+            partial = jnp.cumsum(post[:, :, None] * w[None], axis=1)  # (batch, d_l, d_{l-1})
+            return jnp.mean(post[:, :, None] * (pre[:, None, :] - partial), axis=0)
         return outer_mean(post, pre) - jnp.tril(outer_mean(post, post)) @ w
 
 

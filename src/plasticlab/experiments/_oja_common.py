@@ -1,0 +1,291 @@
+"""Shared pieces of the Oja-paper experiments (``oja-*``): data, networks, rules, training with probes, CIs.
+
+Choices fixed here (documented in docs/oja.md):
+* networks: softplus (beta = 10), no biases, Xavier-uniform unless ``init`` says otherwise;
+  5 layers 784-170-130-100-70-K; 10 layers 784-400-300-250-200-170-130-100-70-40-K (the paper's
+  10-layer widths are lost: a monotone decreasing stack that extends the 5-layer net's widths).
+* the Oja (or Sanger) term acts on the hidden layers 1..L-1 by default (``oja_layers="hidden"``): the output
+  layer's h_L is the linear logit vector read by the softmax loss, and normalising it would cap the
+  logits. ``oja_layers="all"`` applies it to every layer, as eq. 4 can also be read.
+* online learning (batch 1), one pass over ``n_train`` training samples, validation on ``n_test`` test samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..analysis.representations import activation_norms, residuals, step_sizes
+from ..analysis.stats import bootstrap_ci
+from ..data import DataError, Dataset, available_datasets, load_dataset
+from ..networks import MLP
+from ..rules import Oja, Sanger, parse_rule
+from ..training import Trainer, fit
+
+HIDDEN: dict[int, tuple[int, ...]] = {5: (170, 130, 100, 70), 10: (400, 300, 250, 200, 170, 130, 100, 70, 40)}
+RULE_SPECS = ("bp", "bp+oja", "fa", "fa+oja", "bp+sanger", "fa+sanger")
+
+
+@dataclass
+class OjaFFConfig:
+    """Online (batch 1) training of the paper's softplus MLPs; one pass over ``n_train`` samples."""
+
+    dataset: str = "mnist"
+    n_train: int = 3000
+    n_test: int = 2000
+    depth: int = 10
+    rules: tuple[str, ...] = ("bp", "bp+oja")
+    eta: float = 0.01
+    eta_oja: float = 3e-4
+    # eta of single rules, e.g. {"bp": 0.03}; defaults: the best cells of our grid search (docs/oja.md)
+    eta_per_rule: dict = field(default_factory=lambda: {"bp": 0.03})
+    oja_layers: str = "hidden"
+    init: str = "xavier"
+    evals: int = 20
+    probe_size: int = 200
+    seeds: int = 20
+    data_seed: int = 0
+
+
+def load_data(name: str, data_dir: Path | None, n_train: int | None, n_test: int | None, seed: int = 0) -> Dataset:
+    """``load_dataset(name, data_dir)`` cut to a fixed random subset (``seed``)."""
+    if name == "mnist" and "mnist" not in available_datasets():  # until data/images.py registers MNIST
+        data = _read_mnist_idx(data_dir)
+    else:
+        data = load_dataset(name, data_dir)
+    if data.task != "classification":
+        raise DataError(f"the Oja experiments need a classification data set, {name!r} is {data.task}")
+    return data.subset(n_train, n_test, seed)
+
+
+def _read_mnist_idx(data_dir: Path | None) -> Dataset:
+    """Fallback reader of the four MNIST IDX files (gzipped or not) in ``data_dir``."""
+    if data_dir is None:
+        raise DataError("MNIST is not registered yet and no --data-dir was given; pass --data-dir "
+                        "/work/shared/data/mnist (the folder holding train-images-idx3-ubyte.gz ...)")
+
+    def read(stem: str) -> np.ndarray:
+        for p in (Path(data_dir) / f"{stem}.gz", Path(data_dir) / stem, Path(data_dir) / "mnist" / f"{stem}.gz"):
+            if p.exists():
+                raw = (gzip.open if p.suffix == ".gz" else open)(p, "rb").read()
+                ndim = raw[3]
+                shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+                return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+        raise DataError(f"MNIST file {stem}(.gz) not found in {data_dir}; pass --data-dir /work/shared/data/mnist")
+
+    xtr, ytr = read("train-images-idx3-ubyte"), read("train-labels-idx1-ubyte")
+    xte, yte = read("t10k-images-idx3-ubyte"), read("t10k-labels-idx1-ubyte")
+    f = lambda a: (a.reshape(len(a), -1) / 255.0).astype(np.float32)  # noqa: E731
+    return Dataset("mnist", f(xtr), ytr.astype(np.int32), f(xte), yte.astype(np.int32), 10, image_shape=(28, 28))
+
+
+def make_net(depth: int, n_in: int, n_out: int) -> MLP:
+    if depth not in HIDDEN:
+        raise ValueError(f"depth must be one of {sorted(HIDDEN)} (number of weight layers), got {depth}")
+    return MLP((n_in, *HIDDEN[depth], n_out), activation="softplus", output_activation="linear", beta=10.0,
+               use_bias=False)
+
+
+def hebbian_layers(oja_layers: str, n_layers: int) -> tuple[int, ...] | None:
+    if oja_layers == "hidden":
+        return tuple(range(1, n_layers))
+    if oja_layers == "all":
+        return None
+    raise ValueError(f"oja_layers must be 'hidden' or 'all', got {oja_layers!r}")
+
+
+def make_rule(spec: str, eta: float, eta_oja: float, oja_layers: str, n_layers: int):
+    """'bp', 'bp+oja', 'fa', 'fa+oja', 'bp+sanger', 'fa+sanger' with the rates eta (error term) and eta_oja."""
+    if spec not in RULE_SPECS:
+        raise ValueError(f"unknown rule {spec!r} for the Oja experiments; choose from {', '.join(RULE_SPECS)}")
+    lay = hebbian_layers(oja_layers, n_layers)
+    err, _, heb = spec.partition("+")
+    rule = parse_rule(err, bp={"lr": eta}, fa={"lr": eta})
+    if heb:
+        rule = rule + {"oja": Oja, "sanger": Sanger}[heb](lr=eta_oja, layers=lay)
+    return rule
+
+
+def rule_eta(cfg: OjaFFConfig, spec: str) -> float:
+    """eta of rule ``spec``: cfg.eta_per_rule[spec] if given, else cfg.eta."""
+    unknown = set(cfg.eta_per_rule) - set(RULE_SPECS)
+    if unknown:
+        raise ValueError(f"eta_per_rule has unknown rules {sorted(unknown)}; use names from {', '.join(RULE_SPECS)}")
+    return float(cfg.eta_per_rule.get(spec, cfg.eta))
+
+
+def probe_fn(trainer: Trainer, eta: float, eta_oja: float, x_probe: np.ndarray, y_probe: np.ndarray):
+    """callback(state, samples) for ``fit``: per seed and layer on a fixed probe set,
+    activation norms (l = 0..L), residuals (eq. 5), step sizes of both terms of eq. 4 and error norms mean ||e_l||."""
+    xp, yp = jnp.asarray(x_probe, jnp.float32), jnp.asarray(y_probe)
+
+    def one(params, rule_state):
+        sig = trainer.signals(params, rule_state, xp, yp)
+        bp, oja = step_sizes(params.W, sig.fwd.h, sig.e, eta, eta_oja)
+        return {"norm": activation_norms(sig.fwd.h), "residual": residuals(params.W, sig.fwd.h),
+                "step_bp": bp, "step_oja": oja, "err_norm": jnp.stack([jnp.mean(jnp.linalg.norm(e, axis=-1))
+                                                                       for e in sig.e])}
+
+    f = jax.jit(jax.vmap(one))
+
+    def callback(state, samples):
+        return {k: np.asarray(v) for k, v in f(state.params, state.rule_state).items()}
+
+    return callback
+
+
+def train_rule(cfg: OjaFFConfig, data: Dataset, spec: str, *, init: str | None = None, probe: bool = True,
+               keep_state: bool = False) -> dict:
+    """Train ``spec`` for cfg.seeds seeds at once (vmapped) and return curves (JSON-ready unless keep_state)."""
+    net = make_net(cfg.depth, data.n_features, data.n_classes)
+    eta = rule_eta(cfg, spec)
+    rule = make_rule(spec, eta, cfg.eta_oja, cfg.oja_layers, net.n_layers)
+    trainer = Trainer(net, rule, init_method=init or cfg.init)
+    n = len(data.x_train)
+    cb = None
+    if probe:
+        rng = np.random.default_rng(cfg.data_seed + 1)
+        idx = rng.choice(len(data.x_test), min(cfg.probe_size, len(data.x_test)), replace=False)
+        cb = probe_fn(trainer, eta, cfg.eta_oja if "+" in spec else 0.0, data.x_test[idx], data.y_test[idx])
+    hist = fit(trainer, data.x_train, data.y_train, seeds=cfg.seeds, n_samples=n, batch_size=1,
+               eval_every=max(1, n // cfg.evals), x_eval=data.x_test, y_eval=data.y_test, callback=cb, progress=False)
+    out: dict[str, Any] = {"samples": hist.samples, "accuracy": hist.array("eval_accuracy").tolist()}
+    if probe:
+        for k in ("norm", "residual", "step_bp", "step_oja", "err_norm"):
+            out[k] = np.stack(hist.curves[k], axis=1).tolist()  # (seeds, evals, layers)
+    if keep_state:
+        out["state"] = hist.final_state
+        out["trainer"] = trainer
+    return out
+
+
+def ci(values, axis: int = 0) -> dict:
+    """Mean and 98% bootstrap CI (500 resamples) over seeds (``axis``), as lists."""
+    m, lo, hi = bootstrap_ci(np.asarray(values, float), 0.98, 500, axis=axis)
+    return {"mean": np.asarray(m).tolist(), "lo": np.asarray(lo).tolist(), "hi": np.asarray(hi).tolist()}
+
+
+def final_rows(res: dict, spec: str, cfg: Any, **extra) -> list[dict]:
+    acc = np.asarray(res["accuracy"])
+    return [{"rule": spec, "dataset": cfg.dataset, "depth": getattr(cfg, "depth", None), "seed": s,
+             "final_accuracy": float(a), **extra} for s, a in enumerate(acc[:, -1])]
+
+
+def separated(a: dict, b: dict) -> bool:
+    """Whether CI ``a`` lies entirely above CI ``b`` (scalars)."""
+    return float(a["lo"]) > float(b["hi"])
+
+
+def headline(rows: list[dict], by: str = "rule") -> dict:
+    """Final accuracy per group: mean and 98% CI."""
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        groups.setdefault(str(r[by]), []).append(r["final_accuracy"])
+    return {k: ci(np.asarray(v)) for k, v in groups.items()}
+
+
+def config_copy(cfg: Any, **changes) -> Any:
+    return dataclasses.replace(cfg, **changes)
+
+
+def plot_curves(ax, curves: dict, key: str = "accuracy", **kw) -> None:
+    """Mean and CI band of ``curves[rule][key]`` (seeds, evals) against samples for every rule."""
+    from ..plotting import curve_with_ci
+
+    for spec, c in curves.items():
+        curve_with_ci(ax, np.asarray(c["samples"]), np.asarray(c[key]), label=spec, **kw)
+
+
+def rule_color(spec: str) -> str:
+    return {"bp": "tab:blue", "bp+oja": "tab:red", "fa": "tab:green", "fa+oja": "tab:orange",
+            "bp+sanger": "tab:purple", "fa+sanger": "tab:brown"}.get(spec, "k")
+
+
+PROBES = ("norm", "residual", "step_bp", "step_oja", "err_norm")
+
+
+def run_compare(cfg: OjaFFConfig, ctx, specs: tuple[str, ...] | None = None, init: str | None = None,
+                tag: str = "", data: Dataset | None = None) -> dict:
+    """Train each rule (one ``ctx.unit`` per rule, seeds vmapped) with probes; return rows, curves with CIs,
+    final accuracy CI per rule and per-layer probe arrays (seeds, evals, layers)."""
+    data = data if data is not None else load_data(cfg.dataset, ctx.data_dir, cfg.n_train, cfg.n_test, cfg.data_seed)
+    init = init or cfg.init
+    rows, curves, final = [], {}, {}
+    for spec in specs or cfg.rules:
+        ctx.log(f"{tag}{spec}: depth {cfg.depth}, init {init}, {cfg.seeds} seeds vmapped, {len(data.x_train)} samples")
+        res = ctx.unit(f"{tag}depth={cfg.depth}-init={init}-rule={spec}",
+                       lambda spec=spec: train_rule(cfg, data, spec, init=init, probe=True))
+        acc = np.asarray(res["accuracy"])
+        curves[spec] = {"samples": res["samples"], "accuracy": res["accuracy"], "ci": ci(acc),
+                        **{k: res[k] for k in PROBES},
+                        **{f"{k}_final_ci": ci(np.asarray(res[k])[:, -1]) for k in PROBES}}
+        final[spec] = ci(acc[:, -1])
+        rows += final_rows(res, spec, cfg, init=init)
+        ctx.log(f"  final accuracy {final[spec]['mean']:.3f} [{final[spec]['lo']:.3f}, {final[spec]['hi']:.3f}]; "
+                f"activation norms per layer {np.round(np.asarray(res['norm'])[:, -1].mean(0), 2).tolist()}")
+    return {"rows": rows, "curves": curves, "final": final, "n_train_used": int(len(data.x_train))}
+
+
+def plot_layer_curves(curves: dict, key: str, out: Path, title: str, ylabel: str, log: bool = True,
+                      fname: str | None = None, n_layers: int | None = None) -> None:
+    """One panel per rule: ``key`` per layer (seeds, evals, layers) against samples, mean and CI band
+    (only the first ``n_layers`` layers when given)."""
+    from ..plotting import curve_with_ci, figure, save
+
+    fig, axes = figure(1, len(curves), size=(4.3, 3.4))
+    for ax, (spec, c) in zip(axes[0], curves.items()):
+        v = np.asarray(c[key], float)[:, :, :n_layers]
+        cmap = __import__("matplotlib").colormaps["viridis"]
+        for l in range(v.shape[2]):
+            curve_with_ci(ax, np.asarray(c["samples"]), v[:, :, l], label=f"l={l + (0 if key == 'norm' else 1)}",
+                          color=cmap(l / max(1, v.shape[2] - 1)))
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("training samples seen")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{spec}: {title}")
+        ax.legend(fontsize=6, ncol=2)
+    save(fig, out / (fname or f"{key}_over_training.png"))
+
+
+def plot_final_per_layer(curves: dict, key: str, out: Path, title: str, ylabel: str, fname: str,
+                         log: bool = True, first_layer: int = 0) -> None:
+    """Final value of ``key`` per layer for every rule, mean with 98% CI error bars."""
+    from ..plotting import figure, save
+
+    fig, axes = figure(size=(5, 3.6))
+    ax = axes[0, 0]
+    for spec, c in curves.items():
+        ci_ = c[f"{key}_final_ci"]
+        m = np.asarray(ci_["mean"])
+        lay = np.arange(first_layer, first_layer + len(m))
+        ax.errorbar(lay, m, yerr=[m - np.asarray(ci_["lo"]), np.asarray(ci_["hi"]) - m], marker="o", capsize=3,
+                    label=spec, color=rule_color(spec))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer l")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    save(fig, out / fname)
+
+
+def plot_accuracy(curves: dict, out: Path, title: str, fname: str) -> None:
+    from ..plotting import curve_with_ci, figure, save
+
+    fig, axes = figure(size=(5, 3.6))
+    ax = axes[0, 0]
+    for spec, c in curves.items():
+        curve_with_ci(ax, np.asarray(c["samples"]), np.asarray(c["accuracy"]), label=spec, color=rule_color(spec))
+    ax.set_xlabel("training samples seen (online, batch 1)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    ax.legend()
+    save(fig, out / fname)

@@ -1,0 +1,280 @@
+"""Shared machinery of the SAM experiments: a grid trainer (rates x seeds under one vmap), data, baselines.
+
+``train_grid`` runs one ``Trainer`` template for every (learning rate, weight decay) cell and every
+seed at once: the rule's float fields ``lr`` (and ``decay`` where the rule has one) are traced,
+so a whole learning-rate grid compiles once. Steps are a jitted ``lax.scan``; after each chunk
+the test set is evaluated and every cell is checked for non-finite weights (W and, for SAM, Wbar,
+V, Vbar). A diverged cell is reported with the first bad chunk's step and layer; with
+``on_divergence="stop"`` a ``DivergenceError`` is raised instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..data import DataError, Dataset, load_dataset
+from ..losses import get_loss
+from ..networks import MLP
+from ..rules import BP, FA, KP, WM, Rule
+from ..rules.sam import SAM, DEFAULT_RATIOS, parse_plastic
+from ..training import DivergenceError, Trainer, sample_order
+
+# Table 1 of the paper (accuracy %, mean +- std over 5 runs); ChestMNIST numbers are (macro) ROC AUC x 100
+# as far as their size implies (an MLP's per-label accuracy on ChestMNIST is ~95%, its AUC ~0.7).
+PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
+    "cifar10": {"sgd": (50.36, 0.16), "fa": (47.85, 0.20), "wm": (49.35, 0.13), "kp": (48.16, 0.09), "sam": (51.91, 0.21)},
+    "mnist": {"sgd": (98.44, 0.09), "fa": (97.80, 0.19), "wm": (98.40, 0.23), "kp": (98.45, 0.09), "sam": (98.85, 0.10)},
+    "fashion_mnist": {"sgd": (96.80, 0.05), "fa": (95.75, 0.20), "wm": (96.00, 0.25), "kp": (96.13, 0.07), "sam": (97.23, 0.08)},
+    "chestmnist": {"sgd": (73.26, 0.14), "fa": (70.44, 0.27), "wm": (70.14, 0.08), "kp": (71.03, 0.10), "sam": (73.21, 0.11)},
+    "pathmnist": {"sgd": (70.11, 0.10), "fa": (69.90, 0.10), "wm": (70.00, 0.15), "kp": (69.51, 0.05), "sam": (70.23, 0.15)},
+    "svhn": {"sgd": (78.20, 0.13), "fa": (78.03, 0.15), "wm": (78.08, 0.15), "kp": (78.20, 0.05), "sam": (78.50, 0.07)},
+    "stl10": {"sgd": (41.00, 0.07), "fa": (39.29, 0.23), "wm": (39.48, 0.19), "kp": (40.32, 0.11), "sam": (41.50, 0.10)},
+}
+METHODS = ("sgd", "fa", "wm", "kp", "sam")
+
+
+# ----------------------------------------------------------------------------- data
+
+def load(name: str, data_dir, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Dataset:
+    """``load_dataset`` plus an optional subset; raises the loader's DataError when the data are missing."""
+    data = load_dataset(name, data_dir)
+    if n_train is not None or n_test is not None:
+        data = data.subset(n_train, n_test, seed)
+    return data
+
+
+def loss_for(data: Dataset, loss: str) -> str:
+    """Multi-label data sets use binary cross-entropy whatever ``loss`` says."""
+    return "bce" if data.task == "multilabel" else loss
+
+
+def metric_name(data: Dataset) -> str:
+    return "test_auc" if data.task == "multilabel" else "test_accuracy"
+
+
+# ----------------------------------------------------------------------------- rules
+
+@dataclass
+class Hyper:
+    """Rates of every method (plain SGD on the rule's update, batch mean, no momentum)."""
+
+    sgd_lr: float = 0.1
+    fa_lr: float = 0.1
+    kp_lr: float = 0.1
+    kp_decay: float = 1e-4
+    wm_lr: float = 0.1
+    wm_mirror_lr: float = 0.01
+    sam_lr: float = 0.05
+    sam_decay: float = 1e-4
+    sam_ratios: tuple[float, ...] = DEFAULT_RATIOS
+
+
+def make_rule(method: str, hp: Hyper, **sam_kw) -> Rule:
+    """The baseline or SAM rule for ``method`` in sgd, fa, wm, kp, sam."""
+    if method == "sgd":
+        return BP(lr=hp.sgd_lr)
+    if method == "fa":
+        return FA(lr=hp.fa_lr)
+    if method == "kp":
+        return KP(lr=hp.kp_lr, decay=hp.kp_decay)
+    if method == "wm":
+        return WM(lr=hp.wm_lr, lr_mirror=hp.wm_mirror_lr, decay_mirror=hp.wm_mirror_lr)
+    if method == "sam":
+        kw = dict(sam_kw)
+        if "plastic" in kw:
+            kw["plastic"] = parse_plastic(kw["plastic"])
+        return SAM(lr=hp.sam_lr, decay=hp.sam_decay, ratios=tuple(hp.sam_ratios), **kw)
+    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def make_net(data: Dataset, hidden: tuple[int, ...], activation: str = "relu") -> MLP:
+    return MLP((data.n_features, *hidden, data.n_outputs), activation=activation)
+
+
+# ----------------------------------------------------------------------------- grid trainer
+
+def _with_rates(trainer: Trainer, lr, decay) -> Trainer:
+    rule = trainer.rule
+    rule = eqx.tree_at(lambda r: r.lr, rule, lr)
+    if hasattr(rule, "decay") and decay is not None:
+        rule = eqx.tree_at(lambda r: r.decay, rule, decay)
+    return eqx.tree_at(lambda t: t.rule, trainer, rule)
+
+
+def _state_ok(state) -> jax.Array:
+    """(layers,) all-finite and < 1e6 flags over W and every rule-state matrix (cells/seeds vmapped outside)."""
+    mats = list(state.params.W) + [m for m in jax.tree.leaves(state.rule_state) if m.ndim == 2 and m.size]
+    return jnp.stack([jnp.all(jnp.isfinite(m) & (jnp.abs(m) < 1e6)) for m in mats])
+
+
+@dataclass
+class GridResult:
+    """Curves of shape (cells, seeds, evaluations); ``diverged[c]`` is None or a message."""
+
+    lrs: list[float]
+    decays: list[float]
+    seeds: list[int]
+    samples: list[int]
+    curves: dict[str, np.ndarray]
+    diverged: list[str | None]
+    final_state: Any = None
+    extra: dict | None = None
+
+    def final(self, key: str) -> np.ndarray:
+        return self.curves[key][:, :, -1]
+
+
+def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int | list[int] = 1, epochs: float = 1.0,
+               batch_size: int = 256, evals: int = 5, on_divergence: str = "stop",
+               probe: Callable | None = None, keep_state: bool = False) -> GridResult:
+    """Train ``trainer`` for every cell (lrs[c], decays[c]) and seed under one jit/vmap.
+
+    lrs/decays: equal-length lists (decays None: the rule's own). ``probe(trainer_c, state, x, t)`` may
+    return a dict of scalars measured at each evaluation on the first test batch (vmapped).
+    Evaluation: test accuracy (classification), ROC AUC (multi-label, macro over labels) and loss.
+    """
+    if on_divergence not in ("stop", "record"):
+        raise ValueError(f"on_divergence must be 'stop' or 'record', got {on_divergence!r}")
+    lrs = [float(v) for v in np.atleast_1d(lrs)]
+    decays_in = [None] * len(lrs) if decays is None else [float(v) for v in np.atleast_1d(decays)]
+    if len(decays_in) != len(lrs):
+        raise ValueError(f"lrs and decays must have the same length, got {len(lrs)} and {len(decays_in)}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    C, S = len(lrs), len(seed_list)
+    has_decay = hasattr(trainer.rule, "decay")
+    dec_arr = jnp.asarray([d if d is not None else (trainer.rule.decay if has_decay else 0.0) for d in decays_in])
+    lr_arr = jnp.asarray(lrs)
+
+    x = jnp.asarray(data.x_train, jnp.float32)
+    y = jnp.asarray(data.y_train)
+    xe, ye = jnp.asarray(data.x_test, jnp.float32), jnp.asarray(data.y_test)
+    n = x.shape[0]
+    n_steps = max(1, int(round(epochs * n)) // batch_size)
+    per_chunk = max(1, math.ceil(n_steps / max(1, evals)))
+    order = np.stack([sample_order(s, n, n_steps, batch_size) for s in seed_list])  # (S, steps, B)
+    multilabel = data.task == "multilabel"
+
+    def cell_trainer(lr, dec):
+        return _with_rates(trainer, lr, dec if has_decay else None)
+
+    def init_one(lr, dec, key):
+        return cell_trainer(lr, dec).init(key)
+
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
+    init = jax.jit(jax.vmap(jax.vmap(init_one, in_axes=(None, None, 0)), in_axes=(0, 0, None)))
+
+    def chunk_one(lr, dec, state, idx, x, y):
+        tr = cell_trainer(lr, dec)
+
+        def body(s, i):
+            s, m = tr.step(s, x[i], y[i])
+            return s, (m["loss"], _state_ok(s))
+
+        state, (loss, ok) = jax.lax.scan(body, state, idx)
+        return state, jnp.mean(loss), ok
+
+    # data are arguments (not closure constants) so they are not baked into the compiled program
+    run = jax.jit(jax.vmap(jax.vmap(chunk_one, in_axes=(None, None, 0, 0, None, None)),
+                           in_axes=(0, 0, 0, None, None, None)))
+
+    def eval_one(lr, dec, state, xe, ye):
+        tr = cell_trainer(lr, dec)
+        fwd = tr.net.forward(state.params, xe)
+        out = {"test_loss": tr.loss.value(fwd, ye), "out": fwd.out}
+        if probe is not None:
+            out.update(probe(tr, state, xe[:batch_size], ye[:batch_size]))
+        return out
+
+    ev = jax.jit(jax.vmap(jax.vmap(eval_one, in_axes=(None, None, 0, None, None)), in_axes=(0, 0, 0, None, None)))
+
+    state = init(lr_arr, dec_arr, keys)
+    init_state = state if keep_state else None
+    curves: dict[str, list] = {}
+    samples: list[int] = []
+    diverged: list[str | None] = [None] * C
+
+    def record(st, done):
+        vals = ev(lr_arr, dec_arr, st, xe, ye)
+        out = np.asarray(vals.pop("out"))  # (C, S, n_test, k)
+        if multilabel:
+            curves.setdefault("test_auc", []).append(_auc(out, np.asarray(data.y_test)))
+        else:
+            curves.setdefault("test_accuracy", []).append((out.argmax(-1) == np.asarray(data.y_test)).mean(-1))
+        for k, v in vals.items():
+            curves.setdefault(k, []).append(np.asarray(v, dtype=float))
+        samples.append(done)
+
+    record(state, 0)
+    for c0 in range(0, n_steps, per_chunk):
+        idx = jnp.asarray(order[:, c0:c0 + per_chunk])
+        state, tloss, ok = run(lr_arr, dec_arr, state, idx, x, y)
+        ok = np.asarray(ok)  # (C, S, steps, layers)
+        curves.setdefault("train_loss", []).append(np.asarray(tloss, dtype=float))
+        for c in range(C):
+            if diverged[c] is None and not ok[c].all():
+                bad = np.argwhere(~ok[c])
+                s, st, layer = min(bad.tolist(), key=lambda r: (r[1], r[0], r[2]))
+                step = c0 + st + 1
+                what = _matrix_name(trainer, layer)
+                msg = (f"diverged at step {step} (sample {step * batch_size}): {what} became non-finite or exceeded "
+                       f"1e6 for seed {seed_list[s]} with {trainer.rule.name} lr={lrs[c]:g}"
+                       + (f" decay={float(dec_arr[c]):g}" if has_decay else "")
+                       + ". Lower the learning rate or raise the weight decay.")
+                diverged[c] = msg
+                if on_divergence == "stop":
+                    partial = GridResult(lrs, [float(d) for d in dec_arr], seed_list, list(samples),
+                                         {k: np.stack(v, axis=-1) for k, v in curves.items()}, list(diverged))
+                    raise DivergenceError(msg, step=step, layer=layer + 1, seed=seed_list[s], history=partial)
+        record(state, min(n_steps, c0 + per_chunk) * batch_size)
+    arr = {k: np.stack(v, axis=-1) for k, v in curves.items()}
+    for c in range(C):
+        if diverged[c] is not None:
+            for k in arr:
+                arr[k][c] = np.nan
+    return GridResult(lrs, [float(d) for d in dec_arr], seed_list, samples, arr, diverged,
+                      state if keep_state else None, {"init_state": init_state} if keep_state else None)
+
+
+def _matrix_name(trainer: Trainer, index: int) -> str:
+    n = trainer.net.n_layers
+    if index < n:
+        return f"W of layer {index + 1}"
+    rs = trainer.rule
+    if isinstance(rs, SAM):
+        return f"a downstream/inter-stream matrix (rule-state matrix #{index - n})"
+    return f"feedback matrix #{index - n}"
+
+
+def _auc(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Macro ROC AUC over labels for outputs (..., n, k) against binary y (n, k); labels of one class skipped."""
+    from sklearn.metrics import roc_auc_score
+
+    lead = out.shape[:-2]
+    flat = out.reshape(-1, *out.shape[-2:])
+    cols = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    res = []
+    for o in flat:
+        if not np.all(np.isfinite(o)):
+            res.append(np.nan)
+            continue
+        res.append(roc_auc_score(y[:, cols], o[:, cols], average="macro"))
+    return np.asarray(res).reshape(lead)
+
+
+def make_trainer(net: MLP, rule: Rule, loss: str, init: str = "kaiming") -> Trainer:
+    return Trainer(net, rule, loss=get_loss(loss), init_method=init)
+
+
+def data_or_reason(name: str, data_dir, **kw) -> tuple[Dataset | None, str | None]:
+    """(data, None) or (None, 'unavailable: <reason>') when the loader raises DataError."""
+    try:
+        return load(name, data_dir, **kw), None
+    except DataError as err:
+        return None, f"unavailable: {err}"

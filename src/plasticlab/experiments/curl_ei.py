@@ -1,0 +1,121 @@
+"""curl-ei: non-gradient (curl) part of Hebbian learning flows in E-I and Hebbian/anti-Hebbian RNNs (sec. 2, app. A).
+
+For a linear RNN with steady state y* = (I - W D)^{-1} f and Hebbian plasticity with decay, the learning flow
+to first order in W is F(W) = Sigma + W D Sigma + Sigma D W^T - gamma W (eq. 2), Sigma = <f f^T>; with
+sign-diverse plasticity F(W) = (Sigma + Sigma W^T + W Sigma) * M (eq. 24). Both keep W symmetric, and, as in
+appendix A, we measure the antisymmetric share ||A|| / ||P J P|| of the Jacobian restricted to symmetric W
+(P: projector onto symmetric matrices): 0 exactly for a gradient flow. Conditions: all excitatory; E-I with
+input to every neuron; E-I where inhibitory neurons receive no input (curl predicted to vanish); and
+Hebbian/anti-Hebbian fractions. The exact steady-state flow (all orders in W) is reported too. The
+Jacobian comes from jax.jacobian of the flow (the first-order E-I Jacobian is also given analytically, eq. 35).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..analysis import curl_theory as ct
+from ..plotting import figure, save
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class CurlEIConfig:
+    n: int = 12
+    n_inputs: int = 30
+    inhibitory_fractions: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
+    antihebbian_fractions: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
+    weight_scale: float = 0.1
+    gamma: float = 0.1
+    seeds: int = 5
+    seed: int = 0
+
+
+def _jac(fn, W):
+    n = W.shape[0]
+    return np.asarray(jax.jacobian(lambda w: fn(w.reshape(n, n)).ravel())(jnp.asarray(W).ravel()))
+
+
+def _one(cfg: CurlEIConfig, seed: int) -> list[dict]:
+    rng = np.random.default_rng(cfg.seed * 1000 + seed)
+    n = cfg.n
+    F = rng.normal(size=(n, cfg.n_inputs))
+    A = rng.normal(size=(n, n)) * cfg.weight_scale / np.sqrt(n)
+    W = np.abs(A + A.T) / 2                                 # symmetric, non-negative magnitudes
+    rows = []
+    for p in cfg.inhibitory_fractions:
+        d = np.ones(n)
+        d[: int(round(p * n))] = -1
+        for inputs in ("all", "excitatory_only"):
+            if p == 0 and inputs == "excitatory_only":
+                continue
+            f = F.copy()
+            if inputs == "excitatory_only":
+                f[d < 0] = 0.0
+            S = f @ f.T / cfg.n_inputs
+            Sj, dj = jnp.asarray(S), jnp.asarray(d)
+            J1 = _jac(lambda w: ct.ei_flow(w, Sj, dj, cfg.gamma), W)
+            Je = _jac(lambda w: ct.ei_flow_exact(w, Sj, dj, cfg.gamma), W)
+            rows.append({"network": "E-I", "fraction": float(p), "inputs": inputs, "seed": seed,
+                         "curl_first_order": ct.curl_share_symmetric(J1, n),
+                         "curl_exact_steady_state": ct.curl_share_symmetric(Je, n),
+                         "curl_general_W": ct.curl_fraction(J1),
+                         "analytic_vs_autograd": float(np.abs(J1 - ct.ei_jacobian(S, d, cfg.gamma)).max())})
+    S = F @ F.T / cfg.n_inputs
+    for p in cfg.antihebbian_fractions:
+        U = np.triu(rng.random((n, n)) < p, 0)
+        Msign = np.where(U | U.T, -1.0, 1.0)                # symmetric sign pattern, fraction ~p anti-Hebbian
+        Jh = _jac(lambda w: ct.hebb_antihebb_flow(w, jnp.asarray(S), jnp.asarray(Msign)), W)
+        rows.append({"network": "Hebb/anti-Hebb", "fraction": float(p), "inputs": "all", "seed": seed,
+                     "curl_first_order": ct.curl_share_symmetric(Jh, n), "curl_exact_steady_state": float("nan"),
+                     "curl_general_W": ct.curl_fraction(Jh), "analytic_vs_autograd": float("nan")})
+    return rows
+
+
+def run(cfg: CurlEIConfig, ctx: RunContext) -> dict:
+    if cfg.n < 2:
+        raise ValueError(f"need at least 2 neurons, got n={cfg.n}")
+    rows = []
+    for s in range(cfg.seeds):
+        rows += ctx.unit(f"seed={s}", lambda s=s: _one(cfg, s))
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    summ = df.groupby(["network", "fraction", "inputs"]).agg(
+        curl_first_order=("curl_first_order", "mean"), curl_first_order_max=("curl_first_order", "max"),
+        curl_exact=("curl_exact_steady_state", "mean"), curl_general_W=("curl_general_W", "mean")).reset_index()
+    summary = summ.to_dict("records")
+    for r in summary:
+        ctx.log(f"{r['network']} fraction={r['fraction']} inputs={r['inputs']}: curl share (symmetric W) "
+                f"{r['curl_first_order']:.3g} (exact steady state {r['curl_exact']:.3g})")
+    return {"rows": rows, "summary": summary}
+
+
+def plot(results: dict, out: Path) -> None:
+    summ = results["summary"]
+    fig, ax = figure(1, 2, size=(4.4, 3.4))
+    for inputs, mk in (("all", "o-"), ("excitatory_only", "s--")):
+        rs = [r for r in summ if r["network"] == "E-I" and r["inputs"] == inputs]
+        ax[0, 0].plot([r["fraction"] for r in rs], [max(r["curl_first_order"], 1e-17) for r in rs], mk,
+                      label=f"inputs: {inputs}")
+    ax[0, 0].set_yscale("log")
+    ax[0, 0].set_xlabel("fraction inhibitory")
+    ax[0, 0].set_ylabel("antisymmetric share of Jacobian")
+    ax[0, 0].set_title("E-I Hebbian RNN (eq. 2)", fontsize=9)
+    ax[0, 0].legend(fontsize=7)
+    rs = [r for r in summ if r["network"] == "Hebb/anti-Hebb"]
+    ax[0, 1].plot([r["fraction"] for r in rs], [max(r["curl_first_order"], 1e-17) for r in rs], "o-")
+    ax[0, 1].set_yscale("log")
+    ax[0, 1].set_xlabel("fraction anti-Hebbian synapses")
+    ax[0, 1].set_title("Hebbian/anti-Hebbian RNN (eq. 24)", fontsize=9)
+    save(fig, out / "ei_curl.png")
+
+
+register(Experiment("curl-ei", "curl (antisymmetric Jacobian share) of Hebbian learning flows in E-I and "
+                    "Hebbian/anti-Hebbian RNNs; vanishes only when inhibitory neurons get no input",
+                    CurlEIConfig, run, plot, paper="curl", quick={"n": 8, "seeds": 2}))

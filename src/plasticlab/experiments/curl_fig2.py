@@ -1,0 +1,104 @@
+"""curl-fig2: analytic phase diagrams of the solution manifold's stability over (c, alpha_h) and (c, alpha_r).
+
+Theory: left edge of spec(||W2||^2 D1 + W1^T D2 W1) from free probability (alpha_h: Blue function / quartic
+eq. 117-125; alpha_r: generalised Marchenko-Pastur), boundary alpha*(c) where it crosses 0. Check: the
+critical fraction found in sampled networks on the manifold (bisection on the number of flipped neurons,
+lambda_min of X = -largest non-zero Jacobian eigenvalue, eq. 12) at M + N = ``check_size``, and the full
+(NM + N)-dimensional Jacobian of one sampled network whose largest real eigenvalue is compared with eq. 12.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis import curl_theory as ct
+from ..plotting import figure, save
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class CurlTheoryConfig:
+    c_min: float = 0.05
+    c_max: float = 3.0
+    n_c: int = 60
+    n_alpha: int = 41
+    check_cs_hidden: tuple[float, ...] = (0.3, 0.35, 0.4, 0.5)
+    check_cs_readout: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)
+    check_size: int = 1500
+    seeds: int = 6
+    jacobian_M: int = 24
+    jacobian_N: int = 48
+
+
+def run(cfg: CurlTheoryConfig, ctx: RunContext) -> dict:
+    cs = np.geomspace(cfg.c_min, cfg.c_max, cfg.n_c)
+    alphas = np.linspace(0, 1, cfg.n_alpha)
+    out = {"c": cs.tolist(), "alpha": alphas.tolist()}
+    for layer in ("hidden", "readout"):
+        out[f"boundary_{layer}"] = ct.boundary_curve(cs, layer).tolist()
+        out[f"edge_{layer}"] = ctx.unit(f"edges-{layer}-{cfg.n_c}x{cfg.n_alpha}", lambda layer=layer: [
+            [ct.left_edge(float(c), float(a), layer) for c in cs] for a in alphas])
+    rows = []
+    for layer, ccs in (("hidden", cfg.check_cs_hidden), ("readout", cfg.check_cs_readout)):
+        for c in ccs:
+            res = ctx.unit(f"sampled-{layer}-c={c}-size={cfg.check_size}-seeds={cfg.seeds}",
+                           lambda c=c, layer=layer: ct.sampled_boundary(c, cfg.check_size, layer, cfg.seeds, seed=11))
+            th = ct.boundary(float(c), layer)
+            rows.append({"layer": layer, "c": float(c), "size": cfg.check_size, "theory_alpha": th,
+                         "sampled_alpha": res[0], "sampled_se": res[1], "abs_diff": abs(res[0] - th)})
+            ctx.log(f"{layer} c={c}: theory alpha*={th:.4f}, sampled {res[0]:.4f} +- {res[1]:.4f} (M+N={cfg.check_size})")
+
+    def full_jacobian_check() -> dict:
+        rng = np.random.default_rng(5)
+        M, N = cfg.jacobian_M, cfg.jacobian_N
+        W1, W2 = ct.sample_weights(rng, M, N)
+        res = {}
+        for layer, a in (("hidden", 0.3), ("readout", 0.1)):
+            d1, d2 = np.ones(M), np.ones(N)
+            if layer == "hidden":
+                d1[: round(a * M)] = -1
+            else:
+                d2[: round(a * N)] = -1
+            ev = np.linalg.eigvals(ct.jacobian(W1, W2, W2 @ W1, d1, d2))
+            ev = ev[np.abs(ev) > 1e-8]                     # drop the MN + N - M zero modes along the manifold
+            pred = ct.manifold_eigenvalues(W1, W2, d1, d2)
+            res[layer] = {"alpha": a, "max_real_jacobian": float(ev.real.max()), "max_pred_eq12": float(pred.max()),
+                          "n_nonzero": int(len(ev)),
+                          "max_imag": float(np.abs(ev.imag).max()), "dim": M * N + N,
+                          "theory_edge_X": ct.left_edge(M / N, a, layer)}
+        return res
+
+    out["jacobian_check"] = ctx.unit(f"jacobian-{cfg.jacobian_M}x{cfg.jacobian_N}", full_jacobian_check)
+    for k, v in out["jacobian_check"].items():
+        ctx.log(f"full Jacobian ({v['dim']} dims, {k}): max Re of non-zero lambda = {v['max_real_jacobian']:.5f}, eq. 12: "
+                f"{v['max_pred_eq12']:.5f}")
+    return {"rows": rows, **out}
+
+
+def plot(results: dict, out: Path) -> None:
+    cs, alphas = np.asarray(results["c"]), np.asarray(results["alpha"])
+    fig, ax = figure(1, 2, size=(4.6, 3.8))
+    for k, layer in enumerate(("hidden", "readout")):
+        a = ax[0, k]
+        E = np.asarray(results[f"edge_{layer}"], float)
+        a.pcolormesh(cs, alphas, (E > 0).astype(float), shading="auto", cmap="RdBu", vmin=-0.5, vmax=1.5)
+        a.plot(cs, results[f"boundary_{layer}"], "k-", lw=2, label="alpha*(c)")
+        rs = [r for r in results["rows"] if r["layer"] == layer]
+        a.errorbar([r["c"] for r in rs], [r["sampled_alpha"] for r in rs], [r["sampled_se"] for r in rs], fmt="o",
+                   color="orange", label="sampled X")
+        a.set_xscale("log")
+        a.set_xlabel("c = M/N")
+        a.set_ylabel("alpha_h" if layer == "hidden" else "alpha_r")
+        a.set_title(f"{layer} flips: stable (blue) / unstable (red)", fontsize=9)
+        a.legend(fontsize=7)
+    save(fig, out / "fig2_phase.png")
+
+
+register(Experiment("curl-fig2", "analytic stability phase diagrams over (c, alpha_h) and (c, alpha_r) from random "
+                    "matrix theory, checked against sampled spectra and a full Jacobian",
+                    CurlTheoryConfig, run, plot, paper="curl",
+                    quick={"n_c": 25, "n_alpha": 15, "check_cs_hidden": (0.4, 0.5), "check_cs_readout": (0.1, 0.2),
+                           "check_size": 400, "seeds": 3, "jacobian_M": 10, "jacobian_N": 20}))

@@ -1,0 +1,141 @@
+"""curl-fig3: test error and order parameter q over (c, alpha_h) with the theory's boundary (Fig. 3).
+
+Also used by curl-fig4 (``layer='readout'``, alpha_r, peak error of networks started near the solution).
+Linear student-teacher networks with M + N = ``total`` neurons, full-batch curl descent with per-step
+rescaling to the initial Frobenius norms; one vmapped batch (alphas x seeds) per compression ratio c.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.curl_theory import boundary_curve
+from ..plotting import figure, save
+from ._curl_common import aggregate, grid_matrix, phase_cell_group, side_of_boundary, trajectory
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class CurlPhaseConfig:
+    """Grid over compression ratio c = M/N and the fraction alpha of flipped neurons (sweepable tuples)."""
+
+    cs: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5)
+    alphas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    total: int = 220
+    n_train: int = 250
+    epochs: int = 10000
+    lr: float = 0.1
+    activation: str = "linear"
+    rescale: bool = True
+    seeds: int = 4
+    seed: int = 0
+    example_c: float = 0.8
+    example_alpha: float = 0.6
+    example_epochs: int = 4000
+
+
+def run_phase(cfg: CurlPhaseConfig, ctx: RunContext, layer: str, near_solution: float | None = None) -> dict:
+    rows, curves = [], {}
+    for c in cfg.cs:
+        ctx.log(f"c = {c}: {len(cfg.alphas)} alphas x {cfg.seeds} seeds, vmapped")
+        res = ctx.unit(f"{layer}-c={c}", lambda c=c: phase_cell_group(
+            c, cfg.alphas, layer, cfg.total, cfg.seeds, cfg.n_train, cfg.epochs, cfg.lr, cfg.activation,
+            cfg.rescale, cfg.seed, near_solution=near_solution))
+        rows += res["rows"]
+        curves[str(c)] = res["curves"]
+    cells = aggregate(rows)
+    for r in cells:
+        r["theory_side"] = side_of_boundary(r["c"], r["alpha"], layer)
+    bc = np.linspace(min(cfg.cs), max(cfg.cs), 200)
+    examples = {}
+    # the same c for both examples (one compiled shape): curl beyond the boundary vs gradient descent
+    for name, (c, a) in {"unstable": (cfg.example_c, cfg.example_alpha), "gd": (cfg.example_c, 0.0)}.items():
+        examples[name] = ctx.unit(f"{layer}-trajectory-{name}-c={c}-a={a}", lambda c=c, a=a: trajectory(
+            c, a, layer, cfg.total, cfg.n_train, cfg.example_epochs, cfg.lr, cfg.activation, cfg.rescale, cfg.seed,
+            near_solution=near_solution))
+    summary = phase_summary(cells, layer)
+    for k, v in summary.items():
+        ctx.log(f"{k}: {v}")
+    return {"rows": rows, "cells": cells, "curves": curves, "examples": examples, "summary": cells,
+            "phase_summary": summary,
+            "boundary": {"c": bc.tolist(), "alpha": boundary_curve(bc, layer).tolist()}, "layer": layer}
+
+
+def phase_summary(cells: list[dict], layer: str) -> dict:
+    """Median error and q on each side of the theoretical boundary (and for c > 0.3 above it)."""
+    st = [r for r in cells if r["theory_side"] == "stable"]
+    un = [r for r in cells if r["theory_side"] == "unstable"]
+    un3 = [r for r in un if r["c"] > 0.3 and r["alpha"] > 0]
+    med = lambda rs, m: float(np.nanmedian([r[m] for r in rs])) if rs else float("nan")  # noqa: E731
+    out = {"cells_stable": len(st), "cells_unstable": len(un),
+           "median_error_stable": med(st, "test_error"), "median_error_unstable": med(un, "test_error"),
+           "median_q_stable": med(st, "q"), "median_q_unstable_c>0.3": med(un3, "q"),
+           "median_error_unstable_c>0.3": med(un3, "test_error"),
+           # cells where "learned" (relative test error < 1e-3) coincides with the theory's stable side
+           "agreement_with_theory": float(np.mean([(r["test_error"] < 1e-3) == (r["theory_side"] == "stable")
+                                                   for r in cells])) if cells else float("nan")}
+    if layer == "readout":
+        out["median_peak_error_stable"] = med(st, "peak_test_error")
+        out["median_peak_error_unstable"] = med(un, "peak_test_error")
+    return out
+
+
+def run(cfg: CurlPhaseConfig, ctx: RunContext) -> dict:
+    return run_phase(cfg, ctx, "hidden")
+
+
+def plot_phase(results: dict, out: Path, name: str) -> None:
+    cfg = results["config"]
+    cs, alphas = cfg["cs"], cfg["alphas"]
+    layer = results["layer"]
+    sym = "alpha_h" if layer == "hidden" else "alpha_r"
+    metrics = [("test_error", "log10 test error"), ("q", "log10 order parameter q")]
+    if layer == "readout":
+        metrics.append(("peak_test_error", "log10 peak test error (max over seeds)"))
+    fig, ax = figure(1, len(metrics), size=(4.6, 3.6))
+    for k, (m, title) in enumerate(metrics):
+        Z = np.log10(np.maximum(grid_matrix(results["cells"], cs, alphas, m), 1e-12))
+        a = ax[0, k]
+        im = a.pcolormesh(np.arange(len(cs)), np.arange(len(alphas)), Z, shading="nearest", cmap="magma")
+        fig.colorbar(im, ax=a)
+        bcx = np.interp(results["boundary"]["c"], cs, np.arange(len(cs)))
+        bcy = np.interp(results["boundary"]["alpha"], alphas, np.arange(len(alphas)))
+        a.plot(bcx, bcy, "c-", lw=2, label="theory boundary")
+        a.set_xticks(range(len(cs)), [f"{c:g}" for c in cs], rotation=60)
+        a.set_yticks(range(len(alphas)), [f"{x:g}" for x in alphas])
+        a.set_xlabel("c = M/N")
+        a.set_ylabel(sym)
+        a.set_title(title, fontsize=9)
+    ax[0, 0].legend(fontsize=7, loc="upper right")
+    save(fig, out / f"{name}_phase.png")
+    fig, ax = figure(1, 4, size=(4.2, 3.4))
+    for name_ex, ex in results["examples"].items():
+        ep = np.asarray(ex["epochs"])
+        ax[0, 0].semilogy(ep, np.maximum(ex["test_error"], 1e-16), label=f"{name_ex} c={ex['c']}, {sym}={ex['alpha']}")
+        ax[0, 2].plot(ex["autocorr_lag_epochs"], ex["autocorr"], label=name_ex)
+        pcs = np.asarray(ex["pca"])
+        ax[0, 3].plot(pcs[:, 0], pcs[:, 1], lw=0.8, label=name_ex)
+    ex = results["examples"]["unstable"]
+    ax[0, 1].plot(ex["epochs"], ex["weights"], lw=0.7)
+    ax[0, 0].set_title("test error", fontsize=9)
+    ax[0, 0].legend(fontsize=6)
+    ax[0, 1].set_title("weights (unstable example)", fontsize=9)
+    ax[0, 2].set_title("weight autocorrelation (2nd half)", fontsize=9)
+    ax[0, 2].set_xlabel("lag (epochs)")
+    ax[0, 3].set_title("PCA of the weight trajectory", fontsize=9)
+    ax[0, 3].legend(fontsize=6)
+    save(fig, out / f"{name}_dynamics.png")
+
+
+def plot(results: dict, out: Path) -> None:
+    plot_phase(results, out, "fig3")
+
+
+register(Experiment("curl-fig3", "curl descent, hidden-layer flips: test error and order parameter q over "
+                    "(c, alpha_h) against the random-matrix stability boundary; autocorrelations, PCA",
+                    CurlPhaseConfig, run, plot, paper="curl",
+                    quick={"cs": (0.2, 0.8), "alphas": (0.0, 0.3, 0.6), "total": 50, "epochs": 1000,
+                           "seeds": 2, "example_epochs": 500}))

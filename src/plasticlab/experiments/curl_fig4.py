@@ -1,0 +1,38 @@
+"""curl-fig4: readout-layer flips (alpha_r): test error, q and peak error over (c, alpha_r) (Fig. 4).
+
+Same grid machinery as curl-fig3; students start at the teacher's weights perturbed by a relative
+``near_solution`` noise (the paper uses 1e-15 in float64; we run float32, so 1e-6), which makes the peak
+error over learning reveal whether the solution manifold is unstable (ascend, then re-descend).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import Experiment, RunContext, register
+from .curl_fig3 import CurlPhaseConfig, plot_phase, run_phase
+
+
+@dataclass
+class CurlReadoutConfig(CurlPhaseConfig):
+    cs: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.25, 1.5, 2.0, 3.0)
+    alphas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+    example_c: float = 1.0
+    example_alpha: float = 0.6
+    near_solution: float = 1e-6
+
+
+def run(cfg: CurlReadoutConfig, ctx: RunContext) -> dict:
+    return run_phase(cfg, ctx, "readout", near_solution=cfg.near_solution)
+
+
+def plot(results: dict, out: Path) -> None:
+    plot_phase(results, out, "fig4")
+
+
+register(Experiment("curl-fig4", "curl descent, readout flips: test error, q and peak error over (c, alpha_r) "
+                    "with the stability boundary; students start next to the teacher",
+                    CurlReadoutConfig, run, plot, paper="curl",
+                    quick={"cs": (0.2, 1.0), "alphas": (0.0, 0.1, 0.6), "total": 50, "epochs": 1000,
+                           "seeds": 2, "example_epochs": 500}))

@@ -1,0 +1,157 @@
+"""curl-fig5: convergence speed of curl descent vs gradient descent in tanh networks (Fig. 5).
+
+Student and teacher y = W2 tanh(W1 x) with M = 100 inputs, N = 10 hidden neurons, scalar output;
+curl descent flips the rule of one readout weight (D2 = diag(-1, 1, ..., 1)), i.e. one of 1010 parameters.
+Each seed owns teacher, data and the initial student, shared by GD and curl (paired design). Speed is
+measured by log10 test error after ``epochs`` full-batch epochs (lower = faster convergence) and the first
+logged epoch with test error below ``threshold``; curl vs GD by ``scipy.stats.ttest_rel`` over seeds.
+Sweeps (sweepable tuples): training-set size, student init scale, teacher scale, fraction of flipped readouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+from scipy import stats
+
+from ..networks import student_teacher as st
+from ..plotting import figure, save
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class CurlSpeedConfig:
+    activation: str = "tanh"
+    M: int = 100
+    N: int = 10
+    n_trains: tuple[int, ...] = (250, 500, 1000, 2000)
+    init_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
+    teacher_scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    flip_fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7)
+    base_n_train: int = 2000
+    base_init_scale: float = 2.0
+    base_teacher_scale: float = 1.0
+    n_test: int = 1000
+    epochs: int = 1000
+    lr: float = 0.5
+    rescale: bool = True
+    threshold: float = 0.03
+    seeds: int = 10
+    seed: int = 0
+
+
+def _point(cfg: CurlSpeedConfig, n_train: int, init_scale: float, teacher_scale: float,
+           flipped: tuple[int, ...] = (1,)) -> dict:
+    """GD and curl (one variant per number of flipped readout weights) from the same seeds; speed measures."""
+    M, N = cfg.M, cfg.N
+    variants = [(np.ones(M, np.float32), np.ones(N, np.float32))]
+    for k in flipped:
+        variants.append((np.ones(M, np.float32), st.flip_signs(N, index=list(range(k)))))
+    key = jax.random.PRNGKey(cfg.seed)
+    nets, data = st.build_batch(key, M, N, cfg.seeds, variants, n_train, cfg.n_test, cfg.activation,
+                                init_scale=init_scale, teacher_scale=teacher_scale)
+    sim = st.SimConfig(lr=cfg.lr, activation=cfg.activation, rescale=cfg.rescale)
+    out = st.simulate(nets, data, jax.random.fold_in(key, 1), cfg.epochs, sim, epochs_at=st.log_epochs(cfg.epochs, 30))
+    te = np.maximum(out["logs"]["test_error"], 1e-30)     # (seeds, variants, T+1)
+    ep = out["epochs"]
+    below = te < cfg.threshold
+    t_hit = np.where(below.any(-1), ep[np.argmax(below, axis=-1)], np.inf)
+    return {"epochs": ep.tolist(), "log10_error": np.log10(te).tolist(), "t_hit": t_hit.tolist()}
+
+
+def _compare(res: dict, j: int) -> dict:
+    """Paired t-test of variant j (curl) against variant 0 (GD) on the final log10 test error."""
+    le = np.asarray(res["log10_error"])
+    gd, cu = le[:, 0, -1], le[:, j, -1]
+    t, p = stats.ttest_rel(cu, gd)
+    th = np.asarray(res["t_hit"], dtype=float)
+    return {"gd_log10_error": float(gd.mean()), "curl_log10_error": float(cu.mean()),
+            "diff_mean": float((cu - gd).mean()), "t": float(t), "p": float(p),
+            "curl_faster": bool(cu.mean() < gd.mean() and p < 0.01),
+            "gd_hit_fraction": float(np.isfinite(th[:, 0]).mean()), "curl_hit_fraction": float(np.isfinite(th[:, j]).mean()),
+            "gd_median_t_hit": float(np.median(th[:, 0])), "curl_median_t_hit": float(np.median(th[:, j]))}
+
+
+def run(cfg: CurlSpeedConfig, ctx: RunContext) -> dict:
+    if cfg.M < 1 or cfg.N < 1:
+        raise ValueError(f"M and N must be positive, got M={cfg.M}, N={cfg.N}")
+    points = [("n_train", float(v), dict(n_train=int(v))) for v in cfg.n_trains]
+    points += [("init_scale", float(v), dict(init_scale=float(v))) for v in cfg.init_scales]
+    points += [("teacher_scale", float(v), dict(teacher_scale=float(v))) for v in cfg.teacher_scales]
+    base = dict(n_train=cfg.base_n_train, init_scale=cfg.base_init_scale, teacher_scale=cfg.base_teacher_scale)
+    rows, summary, curves = [], [], {}
+    done: dict = {}
+    for kind, value, change in points:
+        args = {**base, **change}
+        k = (args["n_train"], args["init_scale"], args["teacher_scale"])
+        if k not in done:
+            ctx.log(f"{kind} = {value}: GD vs curl, {cfg.seeds} seeds (vmapped)")
+            done[k] = ctx.unit(f"n={k[0]}-init={k[1]}-teacher={k[2]}-flip1",
+                               lambda a=args: _point(cfg, a["n_train"], a["init_scale"], a["teacher_scale"]))
+        res = done[k]
+        cmp = _compare(res, 1)
+        summary.append({"sweep": kind, "value": value, "flipped": 1, **cmp})
+        curves[f"{kind}={value}"] = {"epochs": res["epochs"], "gd": np.asarray(res["log10_error"])[:, 0].tolist(),
+                                     "curl": np.asarray(res["log10_error"])[:, 1].tolist()}
+        le = np.asarray(res["log10_error"])
+        for s in range(le.shape[0]):
+            for j, rule in ((0, "gd"), (1, "curl")):
+                rows.append({"sweep": kind, "value": value, "rule": rule, "seed": s,
+                             "log10_test_error": float(le[s, j, -1])})
+    if cfg.flip_fractions:
+        ctx.log(f"fraction of flipped readouts {cfg.flip_fractions}")
+        counts = tuple(max(1, int(round(f * cfg.N))) for f in cfg.flip_fractions)
+        res = ctx.unit(f"fractions={cfg.flip_fractions}", lambda: _point(
+            cfg, cfg.base_n_train, cfg.base_init_scale, cfg.base_teacher_scale, counts))
+        le = np.asarray(res["log10_error"])
+        for j, f in enumerate(cfg.flip_fractions, start=1):
+            summary.append({"sweep": "flip_fraction", "value": float(f),
+                            "flipped": max(1, int(round(f * cfg.N))), **_compare(res, j)})
+            for s in range(le.shape[0]):
+                rows.append({"sweep": "flip_fraction", "value": float(f), "rule": "curl", "seed": s,
+                             "log10_test_error": float(le[s, j, -1])})
+    for r in summary:
+        ctx.log(f"{r['sweep']}={r['value']:g}: GD {r['gd_log10_error']:.3f}, curl {r['curl_log10_error']:.3f} "
+                f"(log10 test error), t={r['t']:.2f}, p={r['p']:.2g}")
+    return {"rows": rows, "summary": summary, "curves": curves}
+
+
+def plot(results: dict, out: Path) -> None:
+    summ = results["summary"]
+    kinds = list(dict.fromkeys(r["sweep"] for r in summ))
+    fig, ax = figure(1, len(kinds) + 1, size=(3.8, 3.2))
+    cfg = results["config"]
+    key = f"n_train={float(cfg['base_n_train'])}"
+    c = results["curves"].get(key) or next(iter(results["curves"].values()))
+    ep = np.asarray(c["epochs"])
+    for name in ("gd", "curl"):
+        v = np.asarray(c[name])
+        m, se = v.mean(0), v.std(0, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0 * v[0]
+        ax[0, 0].plot(ep, m, label=name)
+        ax[0, 0].fill_between(ep, m - se, m + se, alpha=0.25)
+    ax[0, 0].set_xscale("symlog")
+    ax[0, 0].set_xlabel("epoch")
+    ax[0, 0].set_ylabel("log10 test error (mean +- sem)")
+    ax[0, 0].legend()
+    for k, kind in enumerate(kinds, start=1):
+        rs = [r for r in summ if r["sweep"] == kind]
+        x = [r["value"] for r in rs]
+        ax[0, k].plot(x, [r["gd_log10_error"] for r in rs], "o-", label="GD")
+        ax[0, k].plot(x, [r["curl_log10_error"] for r in rs], "s-", label="curl")
+        for r in rs:
+            if r["p"] < 0.01:
+                ax[0, k].annotate("*", (r["value"], r["curl_log10_error"]), fontsize=12)
+        ax[0, k].set_xlabel(kind)
+        ax[0, k].set_title("* paired t-test p < 0.01 (either direction)", fontsize=8)
+        ax[0, k].legend(fontsize=7)
+    save(fig, out / f"speed_{cfg['activation']}.png")
+
+
+QUICK = {"n_trains": (2000,), "init_scales": (), "teacher_scales": (), "flip_fractions": (), "seeds": 6, "epochs": 300}
+
+register(Experiment("curl-fig5", "tanh M=100, N=10: curl descent with one flipped readout weight vs GD; convergence "
+                    "speed against training-set size, init scale, teacher scale, flipped fraction (paired t-tests)",
+                    CurlSpeedConfig, run, plot, paper="curl", quick=QUICK))

@@ -1,0 +1,140 @@
+"""hebb-fig4: gamma x sigma phase diagram of the Hebbian alignment (SGD on SRE), boundary gamma ~ sigma^p (Fig. 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..plotting import figure, save
+from ._hebb_common import run_grid, spec_for, sre_data
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class HebbFig4Config:
+    """SGD on the SRE with weight noise sigma injected before every step (``noise="input"``: input noise)."""
+
+    gammas: tuple[float, ...] = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)
+    sigmas: tuple[float, ...] = (0.01, 0.0145, 0.021, 0.0305, 0.044, 0.064, 0.093, 0.135, 0.2)
+    noise: str = "weight"
+    noise_mode: str = "perturbed"  # or "persistent" (noise stays in the weights)
+    rule: str = "sgd"
+    seeds: int = 1
+    n_train: int = 20000
+    n_val: int = 2000
+    d: int = 32
+    hidden: tuple[int, ...] = (128, 128)
+    epochs: float = 25.0
+    batch_size: int = 256
+    lr: float = 0.1
+    layer: int = 2
+    log_every: int = 10
+    window: int = 100
+    fit_max_loss_ratio: float = 0.5  # fit only gamma rows whose noise-free val. loss < ratio * grid maximum
+
+
+def grid_unit(cfg, seed: int) -> dict:
+    """All gamma x sigma cells of one seed in one vmapped run."""
+    if cfg.noise not in ("weight", "input"):
+        raise ValueError(f"noise must be 'weight' or 'input', got {cfg.noise!r}")
+    data = sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden)
+    G, S = np.meshgrid(np.asarray(cfg.gammas, float), np.asarray(cfg.sigmas, float), indexing="ij")
+    spec = spec_for(cfg.rule, (cfg.d, *cfg.hidden, cfg.d), batch_size=cfg.batch_size, neuron_layer=0,
+                    noise_mode=cfg.noise_mode)
+    key = "sigma" if cfg.noise == "weight" else "input_noise"
+    res = run_grid(spec, data, seeds=[seed], epochs=cfg.epochs, log_every=cfg.log_every, window=cfg.window,
+                   hp={"gamma": G.ravel(), key: S.ravel(), "lr": cfg.lr}, layer=cfg.layer)
+    a = np.asarray(res["align"], float)[:, cfg.layer - 1].reshape(G.shape)
+    return {"align": a.tolist(), "val_loss": np.asarray(res["val_loss"], float).reshape(G.shape).tolist(),
+            "collapsed": np.asarray(res["collapsed"]).reshape(G.shape).tolist(), "n_steps": res["n_steps"]}
+
+
+def zero_crossings(gammas, sigmas, align) -> list[tuple[float, float]]:
+    """(gamma, sigma*) where the alignment of row gamma first turns negative as sigma grows (log-linear interp)."""
+    out = []
+    ls = np.log(np.asarray(sigmas, float))
+    for g, row in zip(gammas, np.asarray(align, float)):
+        for j in range(len(row) - 1):
+            a0, a1 = row[j], row[j + 1]
+            if np.isfinite(a0) and np.isfinite(a1) and a0 > 0 >= a1:
+                out.append((float(g), float(np.exp(ls[j] + (ls[j + 1] - ls[j]) * a0 / (a0 - a1)))))
+                break
+    return out
+
+
+def learned_rows(val_loss, ratio: float = 0.5) -> np.ndarray:
+    """Rows (gammas) whose noise-free cell learned the task: validation loss below ``ratio`` times the grid's
+    worst (about the constant predictor's); rows that weight decay alone has (half) collapsed are left out."""
+    v = np.asarray(val_loss, float)
+    return v[:, 0] < ratio * np.nanmax(v)
+
+
+def fit_boundary(points: list[tuple[float, float]]) -> dict:
+    """Least-squares fit log gamma = log c + p log sigma* (the paper predicts p = 2)."""
+    if len(points) < 2:
+        return {"exponent": None, "log_c": None, "n_points": len(points)}
+    g, s = np.log(np.array(points)).T
+    p, c = np.polyfit(s, g, 1)
+    return {"exponent": float(p), "log_c": float(c), "n_points": len(points)}
+
+
+def run(cfg: HebbFig4Config, ctx: RunContext) -> dict:
+    units = [ctx.unit(f"seed={s}", lambda: grid_unit(cfg, s)) for s in range(cfg.seeds)]
+    align = np.mean([u["align"] for u in units], axis=0)
+    val = np.mean([u["val_loss"] for u in units], axis=0)
+    keep = learned_rows(val, cfg.fit_max_loss_ratio)
+    pts = zero_crossings(np.asarray(cfg.gammas)[keep], cfg.sigmas, align[keep])
+    fit = fit_boundary(pts)
+    fit["excluded_gammas"] = [g for g, k in zip(cfg.gammas, keep) if not k]
+    ctx.log(f"zero-alignment boundary points (gamma, sigma*): {[(f'{g:g}', f'{s:.3g}') for g, s in pts]}")
+    ctx.log(f"fit gamma ~ sigma^p: p = {fit['exponent']} (paper: 2)")
+    rows = [{"gamma": g, "sigma": s, "seed": k, "alignment": float(units[k]["align"][i][j]),
+             "val_loss": float(units[k]["val_loss"][i][j]), "collapsed": bool(units[k]["collapsed"][i][j])}
+            for k in range(cfg.seeds) for i, g in enumerate(cfg.gammas) for j, s in enumerate(cfg.sigmas)]
+    return {"rows": rows, "align": align.tolist(), "val_loss": val.tolist(), "boundary_points": pts, "fit": fit,
+            "n_steps": units[0]["n_steps"]}
+
+
+def plot(results: dict, out: Path) -> None:
+    cfg = results["config"]
+    g, s = np.asarray(cfg["gammas"]), np.asarray(cfg["sigmas"])
+    a = np.asarray(results["align"], float)
+    fig, ax = figure(1, 3, size=(4.6, 3.8))
+    lim = np.nanmax(np.abs(a)) if np.isfinite(a).any() else 1.0
+    im = ax[0, 0].imshow(a, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax[0, 0].set_xticks(range(len(s)), [f"{v:.2g}" for v in s], rotation=60, fontsize=6)
+    ax[0, 0].set_yticks(range(len(g)), [f"{v:.2g}" for v in g], fontsize=6)
+    ax[0, 0].set_xlabel(f"{cfg['noise']} noise sigma")
+    ax[0, 0].set_ylabel("weight decay gamma")
+    fig.colorbar(im, ax=ax[0, 0], label="Hebbian alignment")
+    fit = results["fit"]
+    if fit["exponent"] is not None:
+        ls = np.log(s)
+        gg = np.exp(fit["log_c"] + fit["exponent"] * ls)
+        # map to pixel coordinates (index space, log-linear)
+        gi = np.interp(np.log(gg), np.log(g), np.arange(len(g)), left=np.nan, right=np.nan)
+        ax[0, 0].plot(np.arange(len(s)), gi, "k--", lw=1, label=f"gamma ~ sigma^{fit['exponent']:.2f}")
+        ax[0, 0].legend(fontsize=6, loc="upper left")
+    for i, gv in enumerate(g):
+        ax[0, 1].semilogx(s, a[i], marker="o", label=f"gamma={gv:g}")
+    ax[0, 1].axhline(0, color="k", lw=0.5)
+    ax[0, 1].set_xlabel("sigma")
+    ax[0, 1].set_title("varying noise")
+    ax[0, 1].legend(fontsize=5)
+    for j, sv in enumerate(s):
+        ax[0, 2].semilogx(g, a[:, j], marker="o", label=f"sigma={sv:g}")
+    ax[0, 2].axhline(0, color="k", lw=0.5)
+    ax[0, 2].set_xlabel("gamma")
+    ax[0, 2].set_title("varying weight decay")
+    ax[0, 2].legend(fontsize=5)
+    save(fig, out / "fig4_phase_diagram.png")
+
+
+register(Experiment("hebb-fig4", "gamma x sigma heatmap of the Hebbian alignment (SGD, SRE) with the fitted "
+                    "gamma ~ sigma^p boundary and the two slices (Fig. 4)", HebbFig4Config, run, plot,
+                    paper="hebb",
+                    quick={"n_train": 1024, "n_val": 256, "d": 16, "hidden": (32, 32), "epochs": 12.0,
+                           "batch_size": 64, "log_every": 8, "window": 40,
+                           "gammas": (3e-3, 1e-2, 3e-2), "sigmas": (3e-3, 1e-2, 3e-2, 0.1, 0.3), "lr": 0.2}))

@@ -1,0 +1,104 @@
+"""hebb-neurons: per-neuron Hebbian alignment of the full update and of the learning signal over time (Figs. 19-20)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..plotting import figure
+from ..rules.hebb_optim import train
+from ._hebb_common import sce_data, spec_for, sre_data
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class HebbNeuronsConfig:
+    """Per-neuron alignment of layer ``layer`` for each gamma (SRE by default; ``task="sce"`` for Fig. 20)."""
+
+    task: str = "sre"
+    dataset: str = "cifar10"
+    activation: str = "tanh"
+    gammas: tuple[float, ...] = (0.05, 0.0)
+    seeds: int = 1
+    n_train: int = 20000
+    n_val: int = 2000
+    hidden: tuple[int, ...] = (128, 128)
+    epochs: float = 50.0
+    batch_size: int = 256
+    lr: float = 0.01
+    layer: int = 2
+    n_neurons: int = 30
+    log_every: int = 5
+
+
+def _unit(cfg: HebbNeuronsConfig, data_dir) -> dict:
+    if cfg.task == "sre":
+        x, y, xv, yv = sre_data(cfg.n_train, cfg.n_val, 32, cfg.hidden)
+        sizes, loss = (32, *cfg.hidden, 32), "mse"
+    elif cfg.task == "sce":
+        x, y, xv, yv, nc = sce_data(cfg.dataset, data_dir, cfg.n_train, cfg.n_val)
+        sizes, loss = (x.shape[1], *cfg.hidden, nc), "cross_entropy"
+    else:
+        raise ValueError(f"task must be 'sre' or 'sce', got {cfg.task!r}")
+    spec = spec_for("sgd", sizes, loss=loss, activation=cfg.activation, batch_size=cfg.batch_size,
+                    neuron_layer=cfg.layer)
+    seeds = np.tile(np.arange(cfg.seeds), len(cfg.gammas))
+    gam = np.repeat(np.asarray(cfg.gammas, np.float32), cfg.seeds)
+    n_steps = int(round(cfg.epochs * len(x) / cfg.batch_size))
+    out = train(spec, x, y, xv, yv, seeds=seeds, hp={"gamma": gam, "lr": cfg.lr}, n_steps=n_steps,
+                log_every=cfg.log_every, n_evals=10)
+    k = min(cfg.n_neurons, out["neuron"].shape[-1])
+    nf, ns = out["neuron_full"][..., :k], out["neuron"][..., :k]
+    half = nf.shape[1] // 2
+    flips = np.mean(np.diff(np.sign(nf[:, half:]), axis=1) != 0, axis=(1, 2))
+    return {"steps": out["step"].tolist(), "gamma": gam.tolist(), "seed": seeds.tolist(),
+            "neuron_full": nf.tolist(), "neuron_signal": ns.tolist(),
+            "layer_signal": out["align"][..., cfg.layer - 1].tolist(),
+            "layer_full": out["align_full"][..., cfg.layer - 1].tolist(),
+            "frac_hebbian_full_late": np.mean(nf[:, half:] > 0, axis=(1, 2)).tolist(),
+            "sign_flip_rate_late": flips.tolist(),
+            "mean_abs_full_late": np.mean(np.abs(nf[:, half:]), axis=(1, 2)).tolist(),
+            "mean_layer_full_late": np.mean(out["align_full"][:, half:, cfg.layer - 1], 1).tolist(),
+            "mean_layer_signal_late": np.mean(out["align"][:, half:, cfg.layer - 1], 1).tolist()}
+
+
+def run(cfg: HebbNeuronsConfig, ctx: RunContext) -> dict:
+    res = ctx.unit("all", lambda: _unit(cfg, ctx.data_dir))
+    rows = [{"gamma": g, "seed": s, "frac_hebbian_full_late": f, "sign_flip_rate_late": fl,
+             "mean_abs_neuron_full_late": ma, "layer_full_late": lf, "layer_signal_late": ls}
+            for g, s, f, fl, ma, lf, ls in zip(res["gamma"], res["seed"], res["frac_hebbian_full_late"],
+                                               res["sign_flip_rate_late"], res["mean_abs_full_late"],
+                                               res["mean_layer_full_late"], res["mean_layer_signal_late"])]
+    for r in rows:
+        ctx.log(f"gamma={r['gamma']:g}: late per-neuron |cos(full update, Hebb)| = {r['mean_abs_neuron_full_late']:.3f},"
+                f" sign flips/log = {r['sign_flip_rate_late']:.3f}, layer cos(full) = {r['layer_full_late']:.3f}, "
+                f"layer cos(signal) = {r['layer_signal_late']:.3f}")
+    return {"rows": rows, **res}
+
+
+def plot(results: dict, out: Path) -> None:
+    n = len(results["gamma"])
+    fig, ax = figure(2, n, size=(5.5, 3.0))
+    steps = results["steps"]
+    for i in range(n):
+        for r, key in enumerate(("neuron_full", "neuron_signal")):
+            a = np.asarray(results[key][i]).T
+            im = ax[r, i].imshow(a, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest",
+                                 extent=(steps[0], steps[-1], a.shape[0], 0))
+            ax[r, i].set_title(f"gamma={results['gamma'][i]:g}: {'full update' if r == 0 else 'learning signal'}",
+                               fontsize=8)
+            ax[r, i].set_xlabel("step")
+            ax[r, i].set_ylabel("neuron")
+    fig.colorbar(im, ax=ax.ravel().tolist(), label="cos with Hebbian update")
+    fig.savefig(out / "neurons_alignment.png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+register(Experiment("hebb-neurons", "Per-neuron alignment over time as an image, with and without weight decay "
+                    "(Figs. 19-20)", HebbNeuronsConfig, run, plot, paper="hebb",
+                    quick={"n_train": 2048, "n_val": 256, "hidden": (32, 32), "epochs": 10.0, "batch_size": 64,
+                           "lr": 0.05, "log_every": 2, "n_neurons": 16}))

@@ -1,0 +1,114 @@
+"""hebb-table1: Hebbian alignment at convergence vs weight decay for SGD, Adam, DFA, RandomNN (paper Table 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..plotting import figure, save
+from ._hebb_common import (PAPER_LR, PAPER_TABLE1, mean_sd, measured_layer, run_grid, safe_float, seq_data,
+                           spec_for, sre_data)
+from .base import Experiment, RunContext, register
+
+
+@dataclass
+class HebbTable1Config:
+    """SRE (teacher-student regression, MLP 2x128 tanh) and its transformer variant, every rule x gamma."""
+
+    models: tuple[str, ...] = ("mlp", "transformer")
+    rules: tuple[str, ...] = ("adam", "sgd", "dfa", "randomnn")
+    transformer_rules: tuple[str, ...] | None = None  # None: same as ``rules``
+    gammas: tuple[float, ...] = (0.0, 5e-5, 5e-4, 5e-3)
+    seeds: int = 10
+    n_train: int = 20000
+    n_val: int = 2000
+    d: int = 32
+    hidden: tuple[int, ...] = (128, 128)
+    seq_vocab: int = 16
+    seq_length: int = 32
+    seq_heads: int = 4
+    seq_layers: int = 2
+    epochs: float = 50.0
+    transformer_epochs: float | None = None  # None: same as ``epochs``
+    batch_size: int = 256
+    lr_sgd: float = PAPER_LR["sgd"]
+    lr_adam: float = PAPER_LR["adam"]
+    lr_dfa: float = PAPER_LR["dfa"]
+    lr_randomnn: float = PAPER_LR["randomnn"]
+    log_every: int = 10
+    window: int = 100
+
+
+def _unit(cfg: HebbTable1Config, model: str, rule: str) -> dict:
+    seq = (cfg.seq_vocab, cfg.seq_length, cfg.d, cfg.seq_heads, cfg.seq_layers, cfg.d) if model == "transformer" \
+        else None
+    data = seq_data(cfg.n_train, cfg.n_val, seq, cfg.hidden, cfg.d) if seq else \
+        sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden)
+    layer = measured_layer(rule)
+    spec = spec_for(rule, (cfg.d, *cfg.hidden, cfg.d), seq=seq, batch_size=cfg.batch_size, neuron_layer=0)
+    epochs = cfg.transformer_epochs if (seq and cfg.transformer_epochs is not None) else cfg.epochs
+    res = run_grid(spec, data, seeds=list(range(cfg.seeds)), epochs=epochs, log_every=cfg.log_every,
+                   window=cfg.window, layer=layer,
+                   hp={"gamma": np.asarray(cfg.gammas), "lr": getattr(cfg, f"lr_{rule}")})
+    rows = [{"model": model, "rule": rule, "gamma": cfg.gammas[c], "seed": s, "layer": layer,
+             "alignment": safe_float(a[layer - 1]), "alignment_all_layers": safe_float(aa),
+             "val_loss": safe_float(v), "collapsed": bool(col)}
+            for c, s, a, aa, v, col in zip(res["cell"], res["seed"], res["align"], res["align_all"],
+                                           res["val_loss"], res["collapsed"])]
+    return {"rows": rows, "n_steps": res["n_steps"], "steps": res["steps"], "align_curve": res["align_curve"]}
+
+
+def run(cfg: HebbTable1Config, ctx: RunContext) -> dict:
+    rows, curves, summary = [], {}, []
+    for model in cfg.models:
+        for rule in (cfg.transformer_rules if model == "transformer" and cfg.transformer_rules is not None
+                     else cfg.rules):
+            ctx.log(f"{model} / {rule}: {len(cfg.gammas)} gammas x {cfg.seeds} seeds (vmapped)")
+            res = ctx.unit(f"model={model},rule={rule}", lambda: _unit(cfg, model, rule))
+            rows += res["rows"]
+            curves[f"{model}/{rule}"] = {"steps": res["steps"], "align": res["align_curve"]}
+            for gi, g in enumerate(cfg.gammas):
+                rr = [r for r in res["rows"] if r["gamma"] == g]
+                n_col = sum(r["collapsed"] for r in rr)
+                m, sd = mean_sd([r["alignment"] for r in rr if not r["collapsed"] and r["alignment"] is not None])
+                paper = PAPER_TABLE1.get((model, rule))
+                ref = paper[gi] if paper is not None and gi < len(paper) and g == (0.0, 5e-5, 5e-4, 5e-3)[gi] \
+                    else "n/a"
+                summary.append({"model": model, "rule": rule, "gamma": g, "alignment_mean": safe_float(m),
+                                "alignment_sd": safe_float(sd), "collapsed": f"{n_col}/{len(rr)}",
+                                "cell": "collapsed" if n_col > len(rr) / 2 else f"{m:.2f} +/- {sd:.2f}",
+                                "paper": "collapsed" if ref is None else
+                                (ref if ref == "n/a" else f"{ref[0]:.2f} +/- {ref[1]:.2f}"),
+                                "steps": res["n_steps"]})
+    for s in summary:
+        ctx.log(f"{s['model']:11s} {s['rule']:8s} gamma={s['gamma']:<7g} ours {s['cell']:>16s}   paper {s['paper']}")
+    return {"rows": rows, "summary": summary, "curves": curves}
+
+
+def plot(results: dict, out: Path) -> None:
+    cfg = results["config"]
+    models = cfg["models"]
+    fig, axes = figure(1, len(models), size=(5, 3.6))
+    for ax, model in zip(axes[0], models):
+        for rule in dict.fromkeys(s["rule"] for s in results["summary"] if s["model"] == model):
+            ss = [s for s in results["summary"] if s["model"] == model and s["rule"] == rule]
+            xs = np.arange(len(ss))
+            m = np.array([np.nan if s["alignment_mean"] is None or s["cell"] == "collapsed" else s["alignment_mean"]
+                          for s in ss])
+            sd = np.array([0.0 if s["alignment_sd"] is None else s["alignment_sd"] for s in ss])
+            ax.errorbar(xs, m, yerr=sd, marker="o", capsize=3, label=rule)
+        ax.set_xticks(np.arange(len(cfg["gammas"])), [f"{g:g}" for g in cfg["gammas"]])
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel("weight decay gamma")
+        ax.set_ylabel("Hebbian alignment (final window)")
+        ax.set_title(f"{model} (layer 2; DFA layer 1)")
+        ax.legend(fontsize=7)
+    save(fig, out / "table1_alignment.png")
+
+
+register(Experiment("hebb-table1", "Hebbian alignment vs weight decay for SGD/Adam/DFA/RandomNN on SRE MLP and "
+                    "transformer (Table 1)", HebbTable1Config, run, plot, paper="hebb",
+                    quick={"seeds": 2, "n_train": 1024, "n_val": 256, "hidden": (32, 32), "d": 16, "seq_length": 8,
+                           "seq_vocab": 8, "epochs": 8.0, "transformer_rules": ("sgd",), "batch_size": 64, "log_every": 8, "window": 40}))

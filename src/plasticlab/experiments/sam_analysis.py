@@ -1,0 +1,184 @@
+"""sam-analysis: Vbar Vbar^T and W W^T before/after training, effective rank, ||dVbar||, loss, PSD and cosine checks.
+
+(SAM paper Fig. S1a-b and Theorem 1.) At every evaluation, on a fixed probe batch of the test set:
+- ||Delta Vbar[k]||_F of the one-step SAM update and the training loss (Fig. S1b);
+- the smallest eigenvalue of H[k] = Vbar[k] Vbar[k]^T (PSD check, eq. 4);
+- cos(Delta_SAM W[k], Delta_SGD W[k]) with Delta_SGD W = -dLoss/dW (autograd as the reference) and
+  cos(Delta_SAM W[k], H[k] Delta_SGD W[k]) (the theorem's preconditioned form), decay terms left out;
+- the effective rank (Roy & Vetterli 2007: exp of the entropy of the normalised singular values) of
+  W[k] and Vbar[k]. The matrices Vbar Vbar^T and W W^T of one seed are stored before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..plotting import curve_with_ci, figure, save
+from ..rules.sam import SAM
+from . import _sam_common as C
+from .base import Experiment, RunContext, register
+from .sam_table1 import hyper_from
+
+
+def effective_rank(m) -> jax.Array:
+    """Roy & Vetterli (2007): exp(H(p)), p_i = s_i / sum_j s_j over the singular values s of ``m``."""
+    s = jnp.linalg.svd(m, compute_uv=False)
+    p = s / jnp.maximum(jnp.sum(s), 1e-30)
+    ent = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
+    return jnp.exp(ent)
+
+
+def _cos(a, b):
+    return jnp.sum(a * b) / jnp.maximum(jnp.linalg.norm(a) * jnp.linalg.norm(b), 1e-30)
+
+
+def probe(tr, state, x, t) -> dict:
+    """Per-layer measurements at one state on the probe batch (x, t); see the module docstring."""
+    rule: SAM = tr.rule
+    net, params, fb = tr.net, state.params, state.rule_state
+    fwd = net.forward(params, x)
+    e_out = tr.loss.error(fwd, t)
+    nodecay = eqx_replace(rule, decay=0.0)
+    dW, dfb = nodecay.deltas(net, params, fb, fwd, e_out)
+    grads = jax.grad(lambda p: tr.loss.value(net.forward(p, x), t))(params)
+    out = {"loss": tr.loss.value(fwd, t)}
+    for k in range(net.n_layers):
+        H = fb.Vbar[k] @ fb.Vbar[k].T
+        sgd = -grads.W[k]
+        out[f"dvbar_norm_{k}"] = jnp.linalg.norm(dfb.Vbar[k])
+        out[f"h_min_eig_{k}"] = jnp.linalg.eigvalsh(H)[0]
+        out[f"cos_sgd_{k}"] = _cos(dW[k], sgd)
+        out[f"cos_hsgd_{k}"] = _cos(dW[k], H @ sgd)
+        out[f"erank_W_{k}"] = effective_rank(params.W[k])
+        out[f"erank_Vbar_{k}"] = effective_rank(fb.Vbar[k])
+    return out
+
+
+def eqx_replace(rule: SAM, **kw) -> SAM:
+    import equinox as eqx
+
+    for k, v in kw.items():
+        rule = eqx.tree_at(lambda r: getattr(r, k), rule, v)
+    return rule
+
+
+@dataclass
+class SamAnalysisConfig:
+    """The paper shows SVHN with a width-60, 8-hidden-layer net; any data set and widths can be set here."""
+
+    dataset: str = "mnist"
+    hidden: tuple[int, ...] = (200, 200, 200)
+    loss: str = "cross_entropy"
+    epochs: float = 10.0
+    batch_size: int = 256
+    seeds: int = 3
+    evals: int = 20
+    n_train: int | None = None
+    n_test: int | None = None
+    sam_lr: float = C.Hyper.sam_lr
+    sam_decay: float = C.Hyper.sam_decay
+    sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
+    on_divergence: str = "stop"
+
+
+def _matrices(state, seed_index: int = 0) -> dict:
+    fb, W = state.rule_state, state.params.W
+    out = {}
+    for k in range(len(W)):
+        vb = np.asarray(fb.Vbar[k])[0, seed_index]
+        w = np.asarray(W[k])[0, seed_index]
+        out[f"VbarVbarT_{k}"] = (vb @ vb.T).tolist()
+        out[f"WWT_{k}"] = (w @ w.T).tolist()
+    return out
+
+
+def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
+    data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
+    if data is None:
+        ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+    hp = hyper_from(cfg)
+
+    def unit():
+        net = C.make_net(data, tuple(cfg.hidden))
+        rule = C.make_rule("sam", hp)
+        tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
+        res = C.train_grid(tr, data, lrs=[rule.lr], seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                           evals=cfg.evals, on_divergence=cfg.on_divergence, probe=probe, keep_state=True)
+        init_state = res.extra["init_state"]
+        curves = {k: v[0].tolist() for k, v in res.curves.items()}
+        return {"samples": res.samples, "curves": curves, "seeds": res.seeds,
+                "before": _matrices(init_state), "after": _matrices(res.final_state)}
+
+    ctx.log(f"training SAM on {data.name} with probes ({cfg.seeds} seeds, {cfg.epochs:g} epochs)")
+    res = ctx.unit("analysis", unit)
+    n = len(cfg.hidden) + 1
+    rows = []
+    cur = {k: np.asarray(v, float) for k, v in res["curves"].items()}
+    for k in range(n):
+        for i, s in enumerate(res["seeds"]):
+            rows.append({"dataset": data.name, "layer": k + 1, "seed": s,
+                         "cos_sgd_final": float(cur[f"cos_sgd_{k}"][i, -1]),
+                         "cos_sgd_mean": float(np.nanmean(cur[f"cos_sgd_{k}"][i, 1:])),
+                         "cos_hsgd_final": float(cur[f"cos_hsgd_{k}"][i, -1]),
+                         "h_min_eig_min": float(np.nanmin(cur[f"h_min_eig_{k}"][i])),
+                         "dvbar_norm_first": float(cur[f"dvbar_norm_{k}"][i, 0]),
+                         "dvbar_norm_final": float(cur[f"dvbar_norm_{k}"][i, -1]),
+                         "erank_W_before": float(cur[f"erank_W_{k}"][i, 0]),
+                         "erank_W_after": float(cur[f"erank_W_{k}"][i, -1]),
+                         "erank_Vbar_before": float(cur[f"erank_Vbar_{k}"][i, 0]),
+                         "erank_Vbar_after": float(cur[f"erank_Vbar_{k}"][i, -1]),
+                         "test_accuracy": float(cur.get("test_accuracy", cur.get("test_auc"))[i, -1])})
+    psd = all(r["h_min_eig_min"] > -1e-4 * max(1.0, abs(r["h_min_eig_min"])) for r in rows)
+    ctx.log(f"H = Vbar Vbar^T PSD at every probe: {psd}; mean cos(SAM, SGD) per layer: "
+            + ", ".join(f"{k + 1}: {np.mean([r['cos_sgd_mean'] for r in rows if r['layer'] == k + 1]):.3f}"
+                        for k in range(n)))
+    return {"rows": rows, "samples": res["samples"], "curves": res["curves"], "before": res["before"],
+            "after": res["after"], "psd_everywhere": psd}
+
+
+def plot(results: dict, out: Path) -> None:
+    if "curves" not in results:
+        return
+    import matplotlib.pyplot as plt
+
+    cur, samples = results["curves"], np.asarray(results["samples"])
+    n = len([k for k in cur if k.startswith("cos_sgd_")])
+    fig, axes = figure(1, 4, size=(4.2, 3.4))
+    for k in range(n):
+        curve_with_ci(axes[0, 0], samples, cur[f"cos_sgd_{k}"], label=f"layer {k + 1}")
+        curve_with_ci(axes[0, 1], samples, cur[f"dvbar_norm_{k}"], label=f"layer {k + 1}")
+        curve_with_ci(axes[0, 3], samples, cur[f"erank_Vbar_{k}"], label=f"Vbar layer {k + 1}")
+    curve_with_ci(axes[0, 2], samples, cur["loss"], label="probe loss")
+    axes[0, 0].set_title("cos(SAM update, SGD update)")
+    axes[0, 1].set_title("||Delta Vbar|| (one step)")
+    axes[0, 2].set_title("loss")
+    axes[0, 3].set_title("effective rank")
+    for ax in axes[0]:
+        ax.set_xlabel("training samples")
+        ax.legend(fontsize=7)
+    save(fig, out / "analysis_curves.png")
+    keys = [k for k in results["after"] if k.startswith("VbarVbarT_") or k.startswith("WWT_")]
+    keys = [k for k in keys if np.asarray(results["after"][k]).shape[0] > 1]
+    fig, axes = plt.subplots(2, len(keys), figsize=(2.6 * len(keys), 5.2), squeeze=False)
+    for j, k in enumerate(keys):
+        for i, when in enumerate(("before", "after")):
+            m = np.asarray(results[when][k])
+            v = np.abs(m).max() or 1.0
+            axes[i, j].imshow(m, cmap="RdBu_r", vmin=-v, vmax=v)
+            axes[i, j].set_title(f"{k} {when}", fontsize=8)
+            axes[i, j].axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "matrices.png", dpi=110)
+    plt.close(fig)
+
+
+register(Experiment("sam-analysis", "Vbar Vbar^T and W W^T before/after, effective rank, ||dVbar||, loss, PSD and "
+                    "cos(SAM, SGD) checks (SAM paper, Fig. S1a-b, Theorem 1)", SamAnalysisConfig, run, plot,
+                    paper="sam", quick={"dataset": "digits", "seeds": 2, "epochs": 3.0, "batch_size": 64,
+                                        "evals": 3, "hidden": (64, 64, 64)}))

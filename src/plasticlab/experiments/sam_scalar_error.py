@@ -1,0 +1,95 @@
+"""sam-scalar-error: SAM with each hidden level's feedback vector replaced by its mean or norm (Methods)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..plotting import curve_with_ci, figure, save
+from . import _sam_common as C
+from .base import Experiment, RunContext, register
+
+
+def _f(values) -> np.ndarray:
+    """Metric values as floats, None (a diverged run) as NaN."""
+    return np.asarray([np.nan if v is None else v for v in values], float)
+from .sam_table1 import hyper_from
+
+
+@dataclass
+class SamScalarErrorConfig:
+    """modes: "vector" (SAM as is), "mean" (hbar_k -> mean(hbar_k) 1), "norm" (hbar_k -> ||hbar_k||/sqrt(dbar_k) 1).
+
+    The output error hbar_n stays a vector (it is where the error is computed); every hidden level
+    of the downstream stream carries one number per sample, broadcast to its neurons.
+    """
+
+    dataset: str = "mnist"
+    modes: tuple[str, ...] = ("vector", "mean", "norm")
+    hidden: tuple[int, ...] = (200, 200, 200)
+    loss: str = "cross_entropy"
+    epochs: float = 10.0
+    batch_size: int = 256
+    seeds: int = 3
+    evals: int = 5
+    n_train: int | None = None
+    n_test: int | None = None
+    sam_lr: float = C.Hyper.sam_lr
+    sam_decay: float = C.Hyper.sam_decay
+    sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
+    on_divergence: str = "record"
+
+
+def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
+    bad = [m for m in cfg.modes if m not in ("vector", "mean", "norm")]
+    if bad:
+        raise ValueError(f"unknown modes {bad}; choose from vector, mean, norm")
+    data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
+    if data is None:
+        ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+    hp = hyper_from(cfg)
+    metric = C.metric_name(data)
+    rows, curves = [], {}
+    for mode in cfg.modes:
+        def unit(mode=mode):
+            net = C.make_net(data, tuple(cfg.hidden))
+            rule = C.make_rule("sam", hp, scalar_error=None if mode == "vector" else mode)
+            res = C.train_grid(C.make_trainer(net, rule, C.loss_for(data, cfg.loss)), data, lrs=[rule.lr],
+                               seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=cfg.evals,
+                               on_divergence=cfg.on_divergence)
+            curve = res.curves[metric][0] * 100
+            return {"samples": res.samples, "curve": curve.tolist(),
+                    "rows": [{"dataset": data.name, "feedback": mode, "seed": s, metric: float(curve[i, -1]),
+                              "status": res.diverged[0] or "ok"} for i, s in enumerate(res.seeds)]}
+
+        ctx.log(f"feedback: {mode}")
+        res = ctx.unit(f"feedback={mode}", unit)
+        rows += res["rows"]
+        curves[mode] = {"samples": res["samples"], "curve": res["curve"]}
+    summary = [{"feedback": m, f"{metric}_mean": float(np.nanmean(_f([r[metric] for r in rows if r["feedback"] == m])))}
+               for m in curves]
+    ctx.log(f"final {metric} (mean over seeds): " + ", ".join(f"{r['feedback']}: {r[metric + '_mean']:.2f}" for r in summary))
+    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric}
+
+
+def plot(results: dict, out: Path) -> None:
+    if "curves" not in results:
+        return
+    fig, ax = figure(size=(5, 3.6))
+    ax = ax[0, 0]
+    for mode, c in results["curves"].items():
+        curve_with_ci(ax, np.asarray(c["samples"]), np.asarray(c["curve"], float), label=mode)
+    ax.set_xlabel("training samples")
+    ax.set_ylabel(results.get("metric", "test_accuracy") + " (x100)")
+    ax.set_title("vector vs scalar feedback")
+    ax.legend()
+    save(fig, out / "scalar_error.png")
+
+
+register(Experiment("sam-scalar-error", "SAM with the feedback vector replaced by its per-layer mean or norm "
+                    "(SAM paper, scalar-error ablation)", SamScalarErrorConfig, run, plot, paper="sam",
+                    quick={"dataset": "digits", "seeds": 1, "epochs": 3.0, "batch_size": 64, "evals": 1,
+                           "hidden": (64, 64, 64)}))

@@ -1,0 +1,96 @@
+"""sam-width: downstream/upstream width ratio sweep (1x to 8x, upstream width 200) for several D_d (Fig. S1d)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..plotting import figure, save
+from . import _sam_common as C
+from .base import Experiment, RunContext, register
+
+
+def _f(values) -> np.ndarray:
+    """Metric values as floats, None (a diverged run) as NaN."""
+    return np.asarray([np.nan if v is None else v for v in values], float)
+from .sam_table1 import hyper_from
+
+
+@dataclass
+class SamWidthConfig:
+    """SAM with downstream hidden widths ratio * 200 and downstream gains D_d (identity, relu, tanh, leaky_relu)."""
+
+    dataset: str = "mnist"
+    ratios: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0, 8.0)
+    down_activations: tuple[str, ...] = ("identity", "relu", "tanh", "leaky_relu")
+    hidden: tuple[int, ...] = (200, 200, 200)
+    loss: str = "cross_entropy"
+    epochs: float = 10.0
+    batch_size: int = 256
+    seeds: int = 3
+    evals: int = 5
+    n_train: int | None = None
+    n_test: int | None = None
+    sam_lr: float = C.Hyper.sam_lr
+    sam_decay: float = C.Hyper.sam_decay
+    sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
+    on_divergence: str = "record"
+
+
+def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
+    data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
+    if data is None:
+        ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+    hp = hyper_from(cfg)
+    metric = C.metric_name(data)
+    rows = []
+    for act in cfg.down_activations:
+        for r in cfg.ratios:
+            def unit(act=act, r=r):
+                net = C.make_net(data, tuple(cfg.hidden))
+                rule = C.make_rule("sam", hp, down_activation=act, width_ratio=float(r))
+                tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
+                res = C.train_grid(tr, data, lrs=[rule.lr], seeds=cfg.seeds, epochs=cfg.epochs,
+                                   batch_size=cfg.batch_size, evals=cfg.evals, on_divergence=cfg.on_divergence)
+                fin = res.final(metric)[0] * 100
+                return [{"dataset": data.name, "down_activation": act, "width_ratio": float(r),
+                         "down_width": int(round(r * cfg.hidden[0])), "seed": s, metric: float(v),
+                         "status": res.diverged[0] or "ok"} for s, v in zip(res.seeds, fin)]
+
+            ctx.log(f"width ratio {r:g}, D_d = {act}")
+            rows += ctx.unit(f"{act}/ratio={r:g}", unit)
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["down_activation"], r["width_ratio"]), []).append(r[metric])
+    summary = [{"down_activation": a, "width_ratio": w, f"{metric}_mean": float(np.nanmean(_f(v))),
+                f"{metric}_std": float(np.nanstd(_f(v))), "n_finite": int(np.isfinite(_f(v)).sum())}
+               for (a, w), v in groups.items()]
+    ctx.log(f"{metric} by D_d and width ratio: " + "; ".join(
+        f"{s['down_activation']} x{s['width_ratio']:g}: {s[metric + '_mean']:.2f}" for s in summary))
+    return {"rows": rows, "summary": summary, "metric": metric}
+
+
+def plot(results: dict, out: Path) -> None:
+    if "summary" not in results:
+        return
+    metric = results.get("metric", "test_accuracy")
+    fig, ax = figure(size=(5, 3.6))
+    ax = ax[0, 0]
+    for act in dict.fromkeys(r["down_activation"] for r in results["summary"]):
+        pts = sorted((r["width_ratio"], r[f"{metric}_mean"], r[f"{metric}_std"])
+                     for r in results["summary"] if r["down_activation"] == act)
+        x, m, s = (np.asarray(v, dtype=float) for v in zip(*pts))
+        ax.errorbar(x, m, yerr=s, marker="o", capsize=3, label=f"D_d = {act}")
+    ax.set_xlabel("downstream / upstream width")
+    ax.set_ylabel(metric + " (x100; diverged runs left out)")
+    ax.legend()
+    save(fig, out / "width_sweep.png")
+
+
+register(Experiment("sam-width", "SAM with downstream widths 1x-8x the upstream's, several D_d (SAM paper, Fig. S1d)",
+                    SamWidthConfig, run, plot, paper="sam",
+                    quick={"dataset": "digits", "ratios": (1.0, 2.0), "down_activations": ("identity", "relu"),
+                           "seeds": 1, "epochs": 4.0, "batch_size": 64, "evals": 1, "hidden": (64, 64, 64)}))

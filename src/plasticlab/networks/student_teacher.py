@@ -1,0 +1,379 @@
+"""Vectorised student-teacher simulator for curl descent (many networks advance in one tensor computation).
+
+Student and teacher: y = W2 f(W1 x), W1 of shape (N, M), W2 of shape (N,) (scalar output). One step of
+curl descent on a batch of n samples (e = y_hat - y, h = f(W1 x), feedback vector b = W2 for GD-style
+feedback or a fixed random b for DFA):
+
+    Delta W1 = -eta <(b e) * f'(W1 x) x^T> D1,     Delta W2 = -eta <e h^T> D2,
+
+optionally followed by W_l <- W_l ||W_l(0)||_F / ||W_l||_F (the authors' per-step rescaling). With no flips
+(D1 = I, D2 = I) and b = W2 this is gradient descent on L = <e^2>/2. For linear full-batch training the
+update only needs C = <x x^T> and r = <x y>: with v = W2 W1 and g = C v - r,
+Delta W1 = -eta (b g^T) D1 and Delta W2 = -eta (W1 g) D2 (exactly the same step, O(NM + M^2) per step).
+
+Networks are vmapped twice: over "seeds" (which own teacher, data, initial weights) and, inside, over
+"variants" (flip patterns sharing the seed's data and initial weights). Cells of different shapes are
+batched by zero padding (``pad_network``): padded inputs are zero and padded weights start at zero, so
+they get zero updates and leave every norm unchanged. Metrics are logged at given (e.g. log-spaced)
+epochs by an outer ``lax.scan`` over log points whose body runs the epochs in between with a while loop.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .activations import get_activation
+
+
+class Net(NamedTuple):
+    """One network's trainable state and fixed descriptors (arrays may carry leading batch axes)."""
+
+    W1: jax.Array       # (N, M)
+    W2: jax.Array       # (N,)
+    d1: jax.Array       # (M,) signs of the input neurons (presynaptic to W1)
+    d2: jax.Array       # (N,) signs of the hidden neurons (presynaptic to W2)
+    fb: jax.Array       # (N,) fixed DFA feedback vector (ignored with GD feedback)
+    n1: jax.Array       # () target Frobenius norm of W1 (its initial norm)
+    n2: jax.Array       # () target Frobenius norm of W2
+
+
+class Data(NamedTuple):
+    """A seed's data: training samples, test samples, teacher, and (linear) sufficient statistics."""
+
+    x: jax.Array        # (n, M)
+    y: jax.Array        # (n,)
+    x_test: jax.Array   # (n_test, M)
+    y_test: jax.Array   # (n_test,)
+    C: jax.Array        # (M, M) = <x x^T> over the training set
+    r: jax.Array        # (M,) = <x y>
+    s: jax.Array        # (M,) teacher map W2* W1* (meaningful for linear teachers)
+
+
+class SimConfig(NamedTuple):
+    lr: float = 0.1
+    activation: str = "linear"
+    feedback: str = "gd"          # "gd" (b = W2) or "dfa" (b fixed random)
+    rescale: bool = True          # W_l <- W_l ||W_l(0)|| / ||W_l|| after every step
+    batch_size: int | None = None  # None: full batch
+    use_stats: bool | None = None  # linear full batch through C, r (default: when possible)
+    avg_start: int = 0            # epochs >= avg_start enter the time averages of w and w^2 (order parameter q)
+    exact_test: bool = True       # linear teacher + isotropic inputs: test error = ||v - s||^2 / ||s||^2
+
+
+# ----------------------------------------------------------------------------- construction
+
+
+def uniform_fanin(key: jax.Array, shape: tuple[int, ...], fan_in: int, scale: float = 1.0) -> jax.Array:
+    """U(-1, 1) / sqrt(fan_in), times ``scale`` (the reference code's init)."""
+    return scale * jax.random.uniform(key, shape, minval=-1.0, maxval=1.0) / math.sqrt(fan_in)
+
+
+def flip_signs(n: int, alpha: float | None = None, index=None, key: jax.Array | None = None) -> np.ndarray:
+    """Sign vector of length n with round(alpha n) entries -1 at random (needs key) or at explicit ``index``."""
+    d = np.ones(n, dtype=np.float32)
+    if index is not None:
+        idx = np.atleast_1d(np.asarray(index, dtype=int))
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"flip index out of range for a layer of {n} neurons: {idx.tolist()}")
+        d[idx] = -1.0
+        return d
+    if alpha is None:
+        return d
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"fraction of flipped neurons must be in [0, 1], got {alpha}")
+    k = int(round(alpha * n))
+    if k == 0:
+        return d
+    if key is None:
+        raise ValueError("random flips need a PRNG key (or pass explicit indices)")
+    perm = np.asarray(jax.random.permutation(key, n))
+    d[perm[:k]] = -1.0
+    return d
+
+
+def make_data(key: jax.Array, M: int, N: int, n_train: int, n_test: int, activation: str = "linear",
+              teacher_scale: float = 1.0, x_std: float = 1 / math.sqrt(2)) -> tuple[Data, tuple[jax.Array, jax.Array]]:
+    """Teacher W* ~ U(-1,1)/sqrt(fan_in) * teacher_scale, inputs x ~ N(0, x_std^2), targets y = W2* f(W1* x)."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    T1 = uniform_fanin(k1, (N, M), M, teacher_scale)
+    T2 = uniform_fanin(k2, (N,), N, teacher_scale)
+    f = get_activation(activation).f
+    x = x_std * jax.random.normal(k3, (n_train, M))
+    xt = x_std * jax.random.normal(k4, (n_test, M))
+    y, yt = f(x @ T1.T) @ T2, f(xt @ T1.T) @ T2
+    C = x.T @ x / n_train
+    r = x.T @ y / n_train
+    return Data(x, y, xt, yt, C, r, T2 @ T1), (T1, T2)
+
+
+def make_net(key: jax.Array, M: int, N: int, d1, d2, init_scale: float = 1.0, W1=None, W2=None) -> Net:
+    """Student with U(-1,1)/sqrt(fan_in) * init_scale weights (or given W1, W2); DFA vector drawn the same way."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    W1 = uniform_fanin(k1, (N, M), M, init_scale) if W1 is None else jnp.asarray(W1)
+    W2 = uniform_fanin(k2, (N,), N, init_scale) if W2 is None else jnp.asarray(W2)
+    fb = uniform_fanin(k3, (N,), N)
+    return Net(W1, W2, jnp.asarray(d1, jnp.float32), jnp.asarray(d2, jnp.float32), fb,
+               jnp.linalg.norm(W1), jnp.linalg.norm(W2))
+
+
+def pad_network(net: Net, M: int, N: int) -> Net:
+    """Zero-pad a network to M inputs and N hidden neurons (padded signs +1); dynamics are unchanged."""
+    n, m = net.W1.shape
+    if m > M or n > N:
+        raise ValueError(f"cannot pad a ({n}, {m}) network down to ({N}, {M})")
+    return Net(jnp.pad(net.W1, ((0, N - n), (0, M - m))), jnp.pad(net.W2, (0, N - n)),
+               jnp.pad(net.d1, (0, M - m), constant_values=1.0), jnp.pad(net.d2, (0, N - n), constant_values=1.0),
+               jnp.pad(net.fb, (0, N - n)), net.n1, net.n2)
+
+
+def pad_data(data: Data, M: int) -> Data:
+    """Zero-pad the input dimension of a data set to M (padded inputs are identically zero)."""
+    m = data.x.shape[-1]
+    p = M - m
+    return Data(jnp.pad(data.x, ((0, 0), (0, p))), data.y, jnp.pad(data.x_test, ((0, 0), (0, p))), data.y_test,
+                jnp.pad(data.C, ((0, p), (0, p))), jnp.pad(data.r, (0, p)), jnp.pad(data.s, (0, p)))
+
+
+def stack(items):
+    """Stack a list of pytrees along a new leading axis."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *items)
+
+
+# ----------------------------------------------------------------------------- one step
+
+
+def _renorm(net: Net, W1: jax.Array, W2: jax.Array, rescale: bool) -> Net:
+    if rescale:
+        W1 = W1 * (net.n1 / jnp.maximum(jnp.linalg.norm(W1), 1e-30))
+        W2 = W2 * (net.n2 / jnp.maximum(jnp.linalg.norm(W2), 1e-30))
+    return net._replace(W1=W1, W2=W2)
+
+
+def curl_delta(net: Net, x: jax.Array, y: jax.Array, cfg: SimConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(Delta W1, Delta W2, batch MSE) of eq. 5 on samples x (n, M), y (n,).
+
+    Linear networks use the same update in factored form (v = W2 W1, e = x v - y, g = <e x>,
+    <e h> = W1 g): O(NM + nM) instead of O(nNM) per step.
+    """
+    b = net.W2 if cfg.feedback == "gd" else net.fb
+    n = x.shape[0]
+    if cfg.activation == "linear":
+        e = x @ (net.W2 @ net.W1) - y
+        g = e @ x / n
+        return -cfg.lr * jnp.outer(b, g) * net.d1[None, :], -cfg.lr * (net.W1 @ g) * net.d2, jnp.mean(e ** 2)
+    act = get_activation(cfg.activation)
+    a = x @ net.W1.T
+    h = act.f(a)
+    e = h @ net.W2 - y
+    delta = (e[:, None] * b[None, :]) * act.df(a)
+    dW1 = -cfg.lr * (delta.T @ x / n) * net.d1[None, :]
+    dW2 = -cfg.lr * (e @ h / n) * net.d2
+    return dW1, dW2, jnp.mean(e ** 2)
+
+
+def curl_delta_stats(net: Net, C: jax.Array, r: jax.Array, cfg: SimConfig) -> tuple[jax.Array, jax.Array]:
+    """Linear full-batch step from C = <x x^T>, r = <x y>: g = C v - r, v = W2 W1."""
+    g = C @ (net.W2 @ net.W1) - r
+    b = net.W2 if cfg.feedback == "gd" else net.fb
+    return -cfg.lr * jnp.outer(b, g) * net.d1[None, :], -cfg.lr * (net.W1 @ g) * net.d2
+
+
+def _validate(cfg: SimConfig) -> None:
+    if cfg.feedback not in ("gd", "dfa"):
+        raise ValueError(f"feedback must be 'gd' or 'dfa', got {cfg.feedback!r}")
+    get_activation(cfg.activation)
+    if cfg.use_stats and (cfg.activation != "linear" or cfg.batch_size is not None):
+        raise ValueError("use_stats=True needs a linear network trained full batch (batch_size=None)")
+
+
+def _use_stats(cfg: SimConfig) -> bool:
+    if cfg.use_stats is None:
+        return cfg.activation == "linear" and cfg.batch_size is None
+    return bool(cfg.use_stats)
+
+
+def epoch(net: Net, data: Data, cfg: SimConfig, key: jax.Array) -> tuple[Net, jax.Array]:
+    """One epoch (one full-batch step, or n // batch_size mini-batch steps over a fresh permutation)."""
+    if cfg.batch_size is None:
+        if _use_stats(cfg):
+            dW1, dW2 = curl_delta_stats(net, data.C, data.r, cfg)
+            loss = jnp.full((), jnp.nan)  # not computed on this path
+        else:
+            dW1, dW2, loss = curl_delta(net, data.x, data.y, cfg)
+        return _renorm(net, net.W1 + dW1, net.W2 + dW2, cfg.rescale), loss
+    n = data.x.shape[0]
+    nb = n // cfg.batch_size
+    perm = jax.random.permutation(key, n)[: nb * cfg.batch_size]
+    xs = data.x[perm].reshape(nb, cfg.batch_size, -1)   # one gather per epoch, then contiguous slices
+    ys = data.y[perm].reshape(nb, cfg.batch_size)
+
+    def body(net, xy):
+        dW1, dW2, loss = curl_delta(net, xy[0], xy[1], cfg)
+        return _renorm(net, net.W1 + dW1, net.W2 + dW2, cfg.rescale), loss
+
+    net, losses = jax.lax.scan(body, net, (xs, ys), unroll=5)
+    return net, jnp.mean(losses)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_error(net: Net, data: Data, cfg: SimConfig) -> jax.Array:
+    """Relative test error: ||v - s||^2/||s||^2 (linear, exact for isotropic inputs) or <e^2>_test / <y^2>_test."""
+    if cfg.activation == "linear" and cfg.exact_test:
+        v = net.W2 @ net.W1
+        return jnp.sum((v - data.s) ** 2) / jnp.sum(data.s ** 2)
+    act = get_activation(cfg.activation)
+    yh = act.f(data.x_test @ net.W1.T) @ net.W2
+    return jnp.mean((yh - data.y_test) ** 2) / jnp.mean(data.y_test ** 2)
+
+
+def train_error(net: Net, data: Data, cfg: SimConfig) -> jax.Array:
+    """Relative training error <e^2>_train / <y^2>_train."""
+    act = get_activation(cfg.activation)
+    yh = act.f(data.x @ net.W1.T) @ net.W2
+    return jnp.mean((yh - data.y) ** 2) / jnp.mean(data.y ** 2)
+
+
+# ----------------------------------------------------------------------------- the scanned simulation
+
+
+def log_epochs(n_epochs: int, n_logs: int = 40) -> np.ndarray:
+    """Log-spaced distinct epochs 0 < t_1 < ... = n_epochs (0 is logged separately)."""
+    t = np.unique(np.round(np.logspace(0, np.log10(max(n_epochs, 1)), n_logs)).astype(int))
+    return t[t >= 1]
+
+
+def _simulate_one(net: Net, data: Data, key: jax.Array, epochs_at: jax.Array, cfg: SimConfig, record: bool):
+    """One network (vmapped by ``simulate``): returns logs at ``epochs_at`` and running statistics."""
+    track_peak = cfg.activation == "linear" and cfg.exact_test
+
+    def metrics(net):
+        out = {"test_error": test_error(net, data, cfg), "train_error": train_error(net, data, cfg),
+               "norm1": jnp.linalg.norm(net.W1), "norm2": jnp.linalg.norm(net.W2)}
+        if record:
+            out["weights"] = jnp.concatenate([net.W1.ravel(), net.W2])
+        return out
+
+    def run_epochs(carry, target):
+        def cond(c):
+            return c[1] < target
+
+        def body(c):
+            net, t, key, s1, s2, cnt, peak = c
+            key, sub = jax.random.split(key)
+            net, _ = epoch(net, data, cfg, sub)
+            t = t + 1
+            w = jnp.concatenate([net.W1.ravel(), net.W2]) - w0  # shifted by w(0) against cancellation
+            on = (t >= cfg.avg_start).astype(w.dtype)
+            err = test_error(net, data, cfg) if track_peak else jnp.zeros(())
+            return (net, t, key, s1 + on * w, s2 + on * w * w, cnt + on, jnp.maximum(peak, err))
+
+        carry = jax.lax.while_loop(cond, body, carry)
+        return carry, metrics(carry[0])
+
+    w0 = jnp.concatenate([net.W1.ravel(), net.W2])
+    init = (net, jnp.zeros((), jnp.int32), key, jnp.zeros_like(w0), jnp.zeros_like(w0), jnp.zeros(()),
+            test_error(net, data, cfg) if track_peak else jnp.zeros(()))
+    carry, logs = jax.lax.scan(run_epochs, init, epochs_at)
+    net, _, _, s1, s2, cnt, peak = carry
+    m0 = metrics(init[0])
+    logs = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), m0, logs)
+    mean = s1 / jnp.maximum(cnt, 1.0)
+    var_t = jnp.maximum(s2 / jnp.maximum(cnt, 1.0) - mean ** 2, 0.0)
+    q = jnp.mean(var_t) / jnp.maximum(jnp.var(mean + w0), 1e-30)  # eq. 15
+    return {"logs": logs, "final": net, "q": q, "peak_test_error": peak}
+
+
+def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfig = SimConfig(),
+             epochs_at=None, record: bool = False) -> dict:
+    """Run every network for ``n_epochs`` epochs; nets carry axes (seeds, variants), data axes (seeds,).
+
+    Returns {"epochs": (T+1,), "logs": {metric: (seeds, variants, T+1)}, "final": Net, "q": (seeds, variants),
+    "peak_test_error": (seeds, variants)}. ``q`` is eq. 15 over epochs >= cfg.avg_start; peak error is the
+    maximum of the test error over all epochs (linear exact-test path only, else 0).
+    """
+    _validate(cfg)
+    if nets.W1.ndim != 4:
+        raise ValueError(f"nets must carry (seeds, variants) axes: W1 of shape (S, V, N, M), got {nets.W1.shape}")
+    S, V = nets.W1.shape[:2]
+    if data.x.shape[0] != S:
+        raise ValueError(f"data has {data.x.shape[0]} seeds but nets have {S}")
+    if cfg.batch_size is not None and cfg.batch_size > data.x.shape[1]:
+        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {data.x.shape[1]} training samples")
+    at = log_epochs(n_epochs) if epochs_at is None else np.asarray(epochs_at, dtype=int)
+    if np.any(np.diff(at) <= 0) or at[0] < 1:
+        raise ValueError("epochs_at must be increasing positive epochs")
+    keys = jax.random.split(key, S * V).reshape(S, V, -1)
+    fn = _compiled(cfg, record)
+    out = fn(nets, data, keys, jnp.asarray(at, jnp.int32))
+    out = jax.tree.map(np.asarray, out)
+    out["epochs"] = np.concatenate([[0], at])
+    return out
+
+
+_CACHE: dict = {}
+
+
+def _compiled(cfg: SimConfig, record: bool):
+    k = (cfg, record)
+    if k not in _CACHE:
+        inner = jax.vmap(lambda n, d, kk, at: _simulate_one(n, d, kk, at, cfg, record), in_axes=(0, None, 0, None))
+        outer = jax.vmap(inner, in_axes=(0, 0, 0, None))
+        _CACHE[k] = jax.jit(outer)
+    return _CACHE[k]
+
+
+# ----------------------------------------------------------------------------- helpers for experiments
+
+
+def build_batch(key: jax.Array, M: int, N: int, seeds: int, variants: list[tuple[np.ndarray, np.ndarray]],
+                n_train: int, n_test: int = 500, activation: str = "linear", init_scale: float = 1.0,
+                teacher_scale: float = 1.0, near_solution: float | None = None,
+                pad_to: tuple[int, int] | None = None) -> tuple[Net, Data]:
+    """Seeds x variants networks: seed k owns teacher, data and initial weights; variant v its signs (d1, d2).
+
+    ``near_solution`` = eps starts the student at the teacher plus eps-relative noise (Fig. 4b).
+    ``pad_to`` = (M_max, N_max) zero-pads every array so that cells of different shapes share one batch.
+    """
+    nets, datas = [], []
+    for s in range(seeds):
+        kd, kn, ke = jax.random.split(jax.random.fold_in(key, s), 3)
+        data, (T1, T2) = make_data(kd, M, N, n_train, n_test, activation, teacher_scale)
+        W1 = W2 = None
+        if near_solution is not None:
+            e1, e2 = jax.random.split(ke)
+            W1 = T1 * (1 + near_solution * jax.random.normal(e1, T1.shape))
+            W2 = T2 * (1 + near_solution * jax.random.normal(e2, T2.shape))
+        row = [make_net(kn, M, N, d1, d2, init_scale, W1, W2) for d1, d2 in variants]
+        if pad_to is not None:
+            row = [pad_network(n, pad_to[0], pad_to[1]) for n in row]
+            data = pad_data(data, pad_to[0])
+        nets.append(stack(row))
+        datas.append(data)
+    return stack(nets), stack(datas)
+
+
+def numpy_epoch(W1: np.ndarray, W2: np.ndarray, d1: np.ndarray, d2: np.ndarray, x: np.ndarray, y: np.ndarray,
+                lr: float, batch_size: int, rng: np.random.Generator, n1: float, n2: float,
+                rescale: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Reference one-network NumPy epoch of linear curl descent (mini-batches over a random permutation)."""
+    n = x.shape[0]
+    perm = rng.permutation(n)
+    for k in range(n // batch_size):
+        idx = perm[k * batch_size:(k + 1) * batch_size]
+        xb, yb = x[idx], y[idx]
+        e = xb @ (W2 @ W1) - yb          # same factored form as the JAX path: h = W1 x, <e h> = W1 <e x>
+        g = e @ xb / batch_size
+        dW1 = -lr * np.outer(W2, g) * d1[None, :]
+        dW2 = -lr * (W1 @ g) * d2
+        W1, W2 = W1 + dW1, W2 + dW2
+        if rescale:
+            W1 = W1 * (n1 / np.linalg.norm(W1))
+            W2 = W2 * (n2 / np.linalg.norm(W2))
+    return W1, W2

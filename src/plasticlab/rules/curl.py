@@ -1,0 +1,90 @@
+"""Curl descent (Ninou, Kadmon & Cayco-Gajic): error-driven updates with sign-flipped presynaptic neurons.
+
+For every layer l, with e_l the layer error of the feedback pathway (GD/backprop or DFA),
+
+    Delta W_l = -lr <e_l h_{l-1}^T> D_l,    D_l = diag(d_l), d_l in {+1, -1}^{d_{l-1}},
+
+i.e. all synapses leaving a "rule-flipped" presynaptic neuron j (d_{l,j} = -1) follow the opposite sign.
+For y = W2 f(W1 x) this is eq. 5: Delta W1 = -lr (W2^T e * f') x^T D1, Delta W2 = -lr e h^T D2. The flips are
+drawn once in ``init`` by fractions ``alphas[l-1]`` (alpha_h = alphas[0] over the M inputs, alpha_r =
+alphas[1] over the N hidden neurons) or given by explicit ``flips`` indices. Biases follow the unflipped rule.
+
+With ``rescale=True`` each weight matrix is brought back to its initial Frobenius norm after the step
+(W_l + Delta W_l) ||W_l(0)|| / ||W_l + Delta W_l|| (the authors' code); the returned update is the difference,
+so this assumes the default identity optimiser and no weight decay.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..networks.mlp import MLP, Params, init_weight
+from .base import Rule, outer_mean
+from .feedback import chain_errors
+
+
+class Curl(Rule):
+    """Curl descent: Delta W_l = -lr <e_l h_{l-1}^T> D_l, D_l diagonal +-1 on presynaptic neurons; e_l by GD or DFA."""
+
+    lr: float = 0.1
+    alphas: tuple[float, ...] | None = eqx.field(static=True, default=None)
+    flips: tuple[tuple[int, ...], ...] | None = eqx.field(static=True, default=None)
+    feedback_mode: str = eqx.field(static=True, default="gd")
+    rescale: bool = eqx.field(static=True, default=False)
+    init_method: str = eqx.field(static=True, default="xavier")
+
+    def __check_init__(self) -> None:
+        if self.feedback_mode not in ("gd", "dfa"):
+            raise ValueError(f"feedback_mode must be 'gd' (backprop errors) or 'dfa', got {self.feedback_mode!r}")
+        if self.alphas is not None and self.flips is not None:
+            raise ValueError("give either alphas (random fractions) or flips (explicit indices), not both")
+        for a in self.alphas or ():
+            if not 0.0 <= a <= 1.0:
+                raise ValueError(f"flip fractions must lie in [0, 1], got alphas={self.alphas}")
+
+    @property
+    def provides_feedback(self) -> bool:
+        return True
+
+    def signs(self, key: jax.Array, net: MLP) -> tuple[jax.Array, ...]:
+        """d_l for l = 1..L (length d_{l-1}: the presynaptic layer of W_l)."""
+        out = []
+        keys = jax.random.split(key, net.n_layers)
+        for l in range(net.n_layers):
+            n = net.sizes[l]
+            d = jnp.ones((n,))
+            if self.flips is not None and l < len(self.flips) and len(self.flips[l]):
+                idx = jnp.asarray(self.flips[l])
+                if int(idx.max()) >= n or int(idx.min()) < 0:
+                    raise ValueError(f"flip index out of range for layer {l + 1} with {n} presynaptic neurons")
+                d = d.at[idx].set(-1.0)
+            elif self.alphas is not None and l < len(self.alphas):
+                k = int(round(self.alphas[l] * n))
+                d = d.at[jax.random.permutation(keys[l], n)[:k]].set(-1.0)
+            out.append(d)
+        return tuple(out)
+
+    def init(self, key, net, params):
+        k1, k2 = jax.random.split(key)
+        state = {"d": self.signs(k1, net), "norms": tuple(jnp.linalg.norm(w) for w in params.W)}
+        if self.feedback_mode == "dfa":
+            keys = jax.random.split(k2, net.n_layers)
+            state["B"] = tuple(init_weight(keys[l], (net.sizes[l], net.sizes[-1]), self.init_method)
+                               for l in range(1, net.n_layers))
+        return state
+
+    def feedback(self, net, params, state, fwd, e_out):
+        if self.feedback_mode == "gd":
+            return chain_errors(fwd, e_out, (None,) + tuple(w.T for w in params.W[1:]))
+        hidden = tuple((e_out @ b.T) * df for b, df in zip(state["B"], fwd.df[:-1]))
+        return hidden + (e_out,)
+
+    def update(self, net, params, state, sig, key):
+        dW = tuple(-self.lr * outer_mean(e, h) * d[None, :] for e, h, d in zip(sig.e, sig.fwd.h[:-1], state["d"]))
+        if self.rescale:
+            dW = tuple((w + dw) * (n0 / jnp.maximum(jnp.linalg.norm(w + dw), 1e-30)) - w
+                       for w, dw, n0 in zip(params.W, dW, state["norms"]))
+        db = None if params.b is None else tuple(-self.lr * jnp.mean(e, axis=0) for e in sig.e)
+        return Params(dW, db), state

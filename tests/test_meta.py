@@ -1,0 +1,242 @@
+"""Meta-learned plasticity: episode sampler, candidate terms, inner loop vs BP/FA, meta-gradient vs finite differences."""
+
+from __future__ import annotations
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import enable_x64
+
+from plasticlab.data import DataError, Dataset
+from plasticlab.data.episodes import EpisodeSampler
+from plasticlab.networks import MLP
+from plasticlab.networks.mlp import Params
+from plasticlab.rules import BP, FA
+from plasticlab.rules.meta import (TERMS, InnerLoop, MetaPlasticity, Theta, combine, combine_feedback, init_theta,
+                                   meta_objective, term_value, xavier_init)
+from plasticlab.training import Trainer, TrainState
+
+
+def _id_dataset(n_classes=6, per_class=12, d=5) -> Dataset:
+    """Every sample's features hold its unique id (feature 0) so tests can track indices."""
+    rng = np.random.default_rng(0)
+
+    def part(offset):
+        y = np.repeat(np.arange(n_classes), per_class)
+        x = rng.normal(size=(len(y), d)).astype(np.float32)
+        x[:, 0] = offset + np.arange(len(y))
+        return x, y.astype(np.int32)
+
+    xtr, ytr = part(0)
+    xte, yte = part(10_000)
+    return Dataset("ids", xtr, ytr, xte, yte, n_classes)
+
+
+def test_episode_sampler_reproducible_disjoint_and_split():
+    data = _id_dataset()
+    s = EpisodeSampler(data, n_way=3, k_shot=4, n_query=2, seed=7)
+    a, b, c = s.episode(5), EpisodeSampler(data, 3, 4, 2, seed=7).episode(5), s.episode(6)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(a.x_support, c.x_support)
+    assert a.x_support.shape == (12, 5) and a.x_query.shape == (6, 5)
+    ids_s, ids_q = a.x_support[:, 0].astype(int), a.x_query[:, 0].astype(int)
+    assert len(set(ids_s)) == 12 and not set(ids_s) & set(ids_q)
+    # relabelled classes map back to the original labels
+    np.testing.assert_array_equal(a.classes[a.y_support], data.y_train[ids_s])
+    np.testing.assert_array_equal(a.classes[a.y_query], data.y_train[ids_q])
+    assert np.bincount(a.y_support).tolist() == [4, 4, 4] and np.bincount(a.y_query).tolist() == [2, 2, 2]
+    # sample split: held-out episodes come from the test split only
+    t = EpisodeSampler(data, 3, 4, 2, split="test", seed=7).episode(0)
+    assert t.x_support[:, 0].min() >= 10_000
+    # class split: disjoint class sets
+    tr = EpisodeSampler(data, 2, 4, 2, split="train", split_mode="classes", heldout_classes=[4, 5])
+    te = EpisodeSampler(data, 2, 4, 2, split="test", split_mode="classes", heldout_classes=[4, 5])
+    assert set(tr.classes) == {0, 1, 2, 3} and set(te.classes) == {4, 5}
+    assert set(te.episode(3).classes) == {4, 5}
+    batch = s.batch(2, 3)
+    assert batch.x_support.shape == (3, 12, 5)
+    np.testing.assert_array_equal(batch.x_query[1], s.episode(3).x_query)
+    with pytest.raises(DataError, match="Lower n_way"):
+        EpisodeSampler(data, 3, 4, 2, split="test", split_mode="classes", heldout_classes=[4, 5])
+    with pytest.raises(ValueError, match="split_mode"):
+        EpisodeSampler(data, 3, 4, 2, split_mode="tasks")
+
+
+def _signals(rng, n=3, d_in=6, d_out=4):
+    W = rng.normal(size=(d_out, d_in))
+    pre, post = rng.normal(size=(n, d_in)), rng.normal(size=(n, d_out))
+    e_pre, e_post = rng.normal(size=(n, d_in)), rng.normal(size=(n, d_out))
+    return W, pre, post, e_pre, e_post
+
+
+def test_terms_match_their_equations():
+    """Each term against the matrix form of its equation (batch means of outer products, NumPy)."""
+    rng = np.random.default_rng(1)
+    W, pre, post, e_pre, e_post = _signals(rng)
+    n = pre.shape[0]
+    m = lambda a, b: a.T @ b / n  # noqa: E731  <a b^T>
+    expected = {
+        "pseudo_grad": -m(e_post, pre),
+        "error_hebb": -m(e_post, e_pre),
+        "oja": m(post, pre) - m(post, post) @ W,
+        "hebb": m(post, pre),
+        "post_error": -m(post, e_pre),
+        "decay": -W,
+        "error_oja": -(m(e_post, e_pre) - m(e_post, e_post) @ W),
+        "sanger": m(post, pre) - np.tril(m(post, post)) @ W,
+    }
+    assert set(expected) == set(TERMS)
+    names = list(expected)
+    theta = rng.normal(size=len(expected))
+
+    @jax.jit
+    def all_terms(W, pre, post, e_pre, e_post, theta):
+        each = {k: term_value(k, W, pre, post, e_pre, e_post) for k in names}
+        gb = combine_feedback(["pseudo_grad", "oja"], jnp.asarray([2.0, 3.0]), W.T, pre, post, e_pre, e_post)
+        return each, combine(names, theta, W, pre, post, e_pre, e_post), gb
+
+    each, got, gb = all_terms(*map(jnp.asarray, (W, pre, post, e_pre, e_post, theta)))
+    for name, want in expected.items():
+        np.testing.assert_allclose(each[name], want, rtol=1e-5, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(got, sum(t * expected[k] for t, k in zip(theta, names)), rtol=1e-4, atol=1e-4)
+    # feedback terms: G(B) = F(B^T)^T with B = W^T; for the pseudo-gradient G = -h_{l-1} e_l^T
+    want_b = 2.0 * -m(pre, e_post) + 3.0 * (m(pre, post) - W.T @ m(post, post))
+    np.testing.assert_allclose(gb, want_b, rtol=1e-5, atol=1e-5)
+
+
+def _small_task(rng, sizes, n=12, n_q=8):
+    xs = rng.uniform(0, 1, (n, sizes[0])).astype(np.float32)
+    ts = rng.integers(0, sizes[-1], n).astype(np.int32)
+    xq = rng.uniform(0, 1, (n_q, sizes[0])).astype(np.float32)
+    tq = rng.integers(0, sizes[-1], n_q).astype(np.int32)
+    return xs, ts, xq, tq
+
+
+def _trainer_run(net, rule, params, rule_state, xs, ts):
+    tr = Trainer(net, rule)
+    st = TrainState(params, rule_state, tr.optimizer.init(params), jax.random.PRNGKey(0))
+    step = jax.jit(lambda s, x, t: tr.step(s, x, t))
+    for x, t in zip(xs, ts):
+        st, _ = step(st, x[None], t[None])
+    return st
+
+
+def test_pseudo_gradient_with_symmetric_feedback_is_online_bp_and_fixed_b_is_fa():
+    sizes = (9, 7, 6, 4)
+    net = MLP(sizes, activation="softplus", use_bias=False)
+    rng = np.random.default_rng(2)
+    xs, ts, _, _ = _small_task(rng, sizes)
+    W0, B0 = xavier_init(sizes, 3)
+    lr = 0.05
+    loop = InnerLoop(net, ("pseudo_grad", "oja"), (), remat=False)
+    theta = Theta(jnp.asarray([lr, 0.0]), jnp.zeros(0))
+    adapt = jax.jit(lambda th, s: loop.adapt(th, W0, B0, xs, ts, s)[0][0])
+    # BP: sym = 1
+    W_meta = adapt(theta, 1.0)
+    st = _trainer_run(net, BP(lr=lr), Params(tuple(map(jnp.asarray, W0)), None), (), xs, ts)
+    for a, b in zip(W_meta, st.params.W):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert max(float(jnp.max(jnp.abs(a - w))) for a, w in zip(W_meta, W0)) > 1e-3  # it did learn
+    # FA: sym = 0 with no feedback terms; plasticlab's FA stores B_{l+1} (d_l, d_{l+1}) at index l
+    W_fa = adapt(theta, 0.0)
+    fa_state = (jnp.zeros((0,)),) + tuple(jnp.asarray(b) for b in B0[1:])
+    st = _trainer_run(net, FA(lr=lr), Params(tuple(map(jnp.asarray, W0)), None), fa_state, xs, ts)
+    for a, b in zip(W_fa, st.params.W):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(W_fa[0], W_meta[0])
+
+
+def test_inner_loop_equals_rule_in_trainer_for_all_terms():
+    """The scanned inner loop (all terms, plastic B) equals MetaPlasticity stepped by plasticlab's Trainer."""
+    sizes = (8, 6, 5, 3)
+    net = MLP(sizes, activation="softplus", use_bias=False)
+    rng = np.random.default_rng(4)
+    xs, ts, _, _ = _small_task(rng, sizes, n=6)
+    W0, B0 = xavier_init(sizes, 5)
+    terms = tuple(TERMS)
+    b_terms = ("pseudo_grad", "error_hebb", "oja", "decay")
+    theta = Theta(jnp.asarray(rng.uniform(0.0, 0.05, len(terms)), jnp.float32),
+                  jnp.asarray(rng.uniform(0.0, 0.05, len(b_terms)), jnp.float32))
+    loop = InnerLoop(net, terms, b_terms)
+    (W, B), losses = jax.jit(lambda th: loop.adapt(th, W0, B0, xs, ts, 0.0))(theta)
+    rule = MetaPlasticity(theta.w, theta.b, 0.0, terms, b_terms)
+    st = _trainer_run(net, rule, Params(tuple(map(jnp.asarray, W0)), None), tuple(map(jnp.asarray, B0)), xs, ts)
+    for a, b in zip(W + B, st.params.W + st.rule_state):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert losses.shape == (6,) and bool(jnp.all(jnp.isfinite(losses)))
+    with pytest.raises(ValueError, match="unknown plasticity terms"):
+        InnerLoop(net, ("pseudo_grad", "bcm"))
+    with pytest.raises(ValueError, match="use_bias=False"):
+        InnerLoop(MLP(sizes, activation="softplus", use_bias=True))
+
+
+def test_meta_gradient_matches_finite_differences():
+    """jax.grad through the unrolled (rematerialised) inner loop vs central differences, float64."""
+    with enable_x64():
+        sizes = (6, 4, 3)
+        net = MLP(sizes, activation="softplus", use_bias=False)
+        rng = np.random.default_rng(6)
+        xs, ts, xq, tq = (a.astype(np.float64) if a.dtype == np.float32 else a for a in _small_task(rng, sizes, 6, 6))
+        W0, B0 = xavier_init(sizes, 7, dtype=np.float64)
+        terms, b_terms = tuple(TERMS), ("pseudo_grad", "error_hebb", "oja", "decay")
+        loop = InnerLoop(net, terms, b_terms, remat=True)
+        theta = Theta(jnp.asarray(rng.uniform(0.02, 0.2, len(terms))), jnp.asarray(rng.uniform(0.02, 0.2, len(b_terms))))
+        batch = lambda a: jax.tree.map(lambda v: jnp.asarray(v)[None], a)  # noqa: E731  one-episode batch
+        args = (batch(W0), batch(B0), batch(xs), batch(ts), batch(xq), batch(tq))
+        flat, unravel = jax.flatten_util.ravel_pytree(theta)
+        # one compiled function gives the gradient and the values for the differences
+        vg = jax.jit(jax.value_and_grad(lambda v: meta_objective(loop, unravel(v), *args, 0.0, 0.01)[0]))
+        _, ga = vg(flat)
+        eps = 1e-6
+        fd = np.asarray([(vg(flat.at[i].add(eps))[0] - vg(flat.at[i].add(-eps))[0]) / (2 * eps)
+                         for i in range(flat.size)])
+        assert ga.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(ga), fd, rtol=1e-3, atol=1e-8)
+        assert np.all(np.abs(np.asarray(ga)) > 1e-6)  # every coefficient influences the query loss
+
+
+def test_meta_train_resumes_from_checkpoint_and_masks(tmp_path):
+    """An interrupted meta-training continues from its last checkpoint to the same theta; masks freeze terms."""
+    from plasticlab.experiments import _meta_common as mc
+
+    data = _id_dataset(n_classes=4, per_class=10, d=6)
+    data.x_train[:, 0] = data.x_train[:, 1]  # drop the id feature (its scale is useless for learning)
+    sampler = EpisodeSampler(data, n_way=2, k_shot=3, n_query=2)
+    loop = mc.build_loop(6, (5,), 2, ("pseudo_grad", "oja", "decay"), ("pseudo_grad",))
+    learner = mc.MetaLearner(loop, lr=1e-2, clip=1.0, l1=1e-3)
+    theta0 = init_theta(loop.terms, loop.b_terms, 0.05)
+    mask = Theta(jnp.asarray([1.0, 1.0, 0.0]), jnp.asarray([1.0]))
+    kw = dict(meta_batch=2, sym=0.0, seed=3, ckpt_every=2, mask=mask)
+    full = mc.meta_train(learner, sampler, theta0, n_episodes=8, **kw)
+    part = mc.meta_train(learner, sampler, theta0, n_episodes=4, ckpt_dir=tmp_path, **kw)
+    assert sorted(p.name for p in tmp_path.glob("ckpt_*.npz")) == ["ckpt_000002.npz", "ckpt_000004.npz"]
+    resumed = mc.meta_train(learner, sampler, theta0, n_episodes=8, ckpt_dir=tmp_path, **kw)
+    np.testing.assert_allclose(resumed["final_theta_w"], full["final_theta_w"], rtol=1e-6)
+    np.testing.assert_allclose(resumed["final_theta_b"], full["final_theta_b"], rtol=1e-6)
+    assert resumed["episode"] == [2, 4, 6, 8] and resumed["accuracy"][:2] == part["accuracy"]
+    assert full["final_theta_w"][2] == 0.0  # the masked decay coefficient never moved
+    assert full["final_theta_w"][0] != theta0.w[0] and full["final_theta_w"][1] != 0.0
+    # evaluation: BP baseline theta and per-task accuracies in [0, 1]
+    _, acc = mc.evaluate_rule(learner, mc.pseudo_grad_theta(loop, 0.1), sampler, n_tasks=3, sym=1.0, seed=0, batch=2)
+    assert acc.shape == (3,) and np.all((acc >= 0) & (acc <= 1))
+
+
+def test_meta_fig6_reports_missing_emnist(tmp_path):
+    from plasticlab.experiments import run_experiment
+
+    with pytest.raises(DataError, match="emnist"):
+        run_experiment("meta-fig6", tmp_path / "run", data_dir=tmp_path / "empty", plots=False, progress=False,
+                       overrides={"n_episodes": 1})
+
+
+def test_init_theta_and_xavier():
+    th = init_theta(("oja", "pseudo_grad", "decay"), ("pseudo_grad",), lr0=1e-3)
+    np.testing.assert_allclose(th.w, [0.0, 1e-3, 0.0])
+    np.testing.assert_allclose(th.b, [1e-3])
+    W, B = xavier_init((10, 8, 3), 0)
+    assert [w.shape for w in W] == [(8, 10), (3, 8)] and [b.shape for b in B] == [(10, 8), (8, 3)]
+    assert np.abs(W[0]).max() <= np.sqrt(6 / 18) and np.abs(W[0]).max() > 0.8 * np.sqrt(6 / 18)
+    np.testing.assert_array_equal(xavier_init((10, 8, 3), 0)[0][1], W[1])

@@ -1,0 +1,274 @@
+"""SAM (two-stream motif) against independent computations: jax.grad, plasticlab's BP/FA/KP, numpy loops."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import plasticlab as pl
+from plasticlab.losses import get_loss
+from plasticlab.networks.two_stream import Feedback, TwoStream
+from plasticlab.rules import BP, FA, KP
+from plasticlab.rules.sam import SAM, check_feedback, parse_plastic, preconditioner
+from plasticlab.training import DivergenceError, Trainer
+
+SIZES = (7, 6, 6, 5, 4)
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12)
+
+
+def _batch(seed=0, n=9, loss="cross_entropy"):
+    kx, kt = jax.random.split(jax.random.PRNGKey(100 + seed))
+    x = jax.random.normal(kx, (n, SIZES[0]))
+    t = jnp.arange(n) % SIZES[-1] if loss == "cross_entropy" else jax.random.normal(kt, (n, SIZES[-1]))
+    return x, t
+
+
+def _special(**kw) -> SAM:
+    """V = Vbar = I, D_d = ReLU Jacobian, eta_W = eta_Wbar."""
+    return SAM(lr=0.3, ratios=(1.0, 1.0, 1.0, 1.0), inter_init="identity", down_activation="relu_jacobian", **kw)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_sam_tied_equals_bp_and_grad(loss):
+    """Wbar = W^T hard-wired, V = Vbar = I frozen: SAM's Delta W = BP's = -lr grad (1e-5)."""
+    net = pl.MLP(SIZES, activation="relu")
+    sam = _special(tie_wbar=True, plastic=("W",), decay=0.0)
+    tr_s, tr_b = Trainer(net, sam, loss=get_loss(loss)), Trainer(net, BP(lr=0.3), loss=get_loss(loss))
+    st = tr_s.init(jax.random.PRNGKey(1))
+    x, t = _batch(1, loss=loss)
+
+    @jax.jit
+    def compute(st, x, t):
+        sig = tr_s.signals(st.params, st.rule_state, x, t)
+        dS, _ = sam.update(net, st.params, st.rule_state, sig, jax.random.PRNGKey(0))
+        dB, _ = tr_b.rule.update(net, st.params, (), tr_b.signals(st.params, (), x, t), jax.random.PRNGKey(0))
+        grads = jax.grad(lambda p: tr_b.loss.value(net.forward(p, x), t))(st.params)
+        return dS, dB, grads
+
+    dS, dB, grads = compute(st, x, t)
+    for k in range(net.n_layers):
+        assert _rel(dS.W[k], dB.W[k]) < 1e-5
+        assert _rel(dS.W[k], -0.3 * grads.W[k]) < 1e-5
+
+
+def test_sam_fixed_random_wbar_equals_fa():
+    """Wbar random and frozen (= FA's B), V = Vbar = I: SAM's Delta W equals FA's."""
+    net = pl.MLP(SIZES, activation="relu")
+    sam = _special(plastic=("W",), decay=0.0)
+    fa = FA(lr=0.3)
+    params = net.init(jax.random.PRNGKey(2), "kaiming")
+    B = fa.init(jax.random.PRNGKey(3), net, params)
+    fb = sam.init(jax.random.PRNGKey(4), net, params)
+    fb = fb._replace(Wbar=tuple(B[k] if k > 0 else fb.Wbar[k] for k in range(net.n_layers)))
+    x, t = _batch(2)
+    loss = get_loss("cross_entropy")
+    fwd = net.forward(params, x)
+    e_out = loss.error(fwd, t)
+    sig_f = pl.rules.Signals(fwd, fa.feedback(net, params, B, fwd, e_out), e_out)
+    dF, _ = fa.update(net, params, B, sig_f, None)
+    sig_s = pl.rules.Signals(fwd, sam.feedback(net, params, fb, fwd, e_out), e_out)
+    dS, fb2 = sam.update(net, params, fb, sig_s, None)
+    for k in range(net.n_layers):
+        assert _rel(dS.W[k], dF.W[k]) < 1e-5
+    for a, b in zip(jax.tree.leaves(fb2), jax.tree.leaves(fb)):  # nothing else moved
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sam_learning_wbar_equals_kp_over_steps():
+    """Wbar learning by eq. 9 with V = Vbar = I: SAM follows Kolen-Pollack step for step (W and Wbar = B)."""
+    net = pl.MLP(SIZES, activation="relu")
+    decay = 0.05
+    sam = _special(plastic=("W", "Wbar"), decay=decay)
+    kp = KP(lr=0.3, decay=decay)
+    tr_s, tr_k = Trainer(net, sam), Trainer(net, kp)
+    sk = tr_k.init(jax.random.PRNGKey(5))
+    ss = tr_s.init(jax.random.PRNGKey(5))
+    fb = ss.rule_state._replace(Wbar=tuple(sk.rule_state[k] if k > 0 else ss.rule_state.Wbar[k]
+                                           for k in range(net.n_layers)))
+    ss = ss._replace(params=sk.params, rule_state=fb)
+    step_k, step_s = eqx.filter_jit(tr_k.step), eqx.filter_jit(tr_s.step)
+    for i in range(4):
+        x, t = _batch(10 + i)
+        sk, _ = step_k(sk, x, t)
+        ss, _ = step_s(ss, x, t)
+    for k in range(net.n_layers):
+        assert _rel(ss.params.W[k], sk.params.W[k]) < 1e-5
+        if k > 0:
+            assert _rel(ss.rule_state.Wbar[k], sk.rule_state[k]) < 1e-5
+
+
+def _numpy_updates(sam: SAM, net, params, fb, x, t):
+    """Eq. 8-11 sample by sample with numpy loops (independent of the vectorised code)."""
+    ts = sam.stream(net)
+    n = net.n_layers
+    W = [np.asarray(w, np.float64) for w in params.W]
+    Wb, V, Vb = ([np.asarray(m, np.float64) for m in ms] for ms in (fb.Wbar, fb.V, fb.Vbar))
+    x = np.asarray(x, np.float64)
+    B = x.shape[0]
+    dW = [np.zeros_like(w) for w in W]
+    dWb, dV, dVb = [np.zeros_like(m) for m in Wb], [np.zeros_like(m) for m in V], [np.zeros_like(m) for m in Vb]
+    gfun = {"identity": lambda h, du: np.ones_like(h), "relu": lambda h, du: (h > 0) * 1.0,
+            "relu_jacobian": lambda h, du: du}[sam.down_activation]
+    r = sam.rates
+    for b in range(B):
+        a, du = [x[b]], [np.ones_like(x[b])]
+        for k in range(n):
+            u = W[k] @ a[-1]
+            last = k == n - 1
+            du.append(np.ones_like(u) if last else (u > 0) * 1.0)
+            a.append(u if last else np.maximum(u, 0))
+        logits = a[-1]
+        p = np.exp(logits - logits.max()); p /= p.sum()
+        hb = [None] * (n + 1)
+        g = [None] * (n + 1)
+        hb[n] = -(p - np.eye(len(p))[int(t[b])])
+        g[n] = np.ones_like(hb[n])
+        for k in range(n - 1, ts.levels[0] - 1, -1):
+            hb[k] = Wb[k] @ (g[k + 1] * hb[k + 1])
+            g[k] = gfun(hb[k], du[k]) if k > 0 or sam.down_activation != "relu_jacobian" else np.ones_like(hb[k])
+        for k in range(n):
+            post = du[k + 1] * (Vb[k] @ (g[k + 1] * hb[k + 1]))
+            dW[k] += np.outer(post, a[k]) / B
+            if k in ts.levels:
+                dWb[k] += np.outer(g[k] * (V[k] @ a[k]), g[k + 1] * hb[k + 1]) / B
+                dV[k] += np.outer(g[k] * hb[k], a[k]) / B
+            if not (k == n - 1 and sam.vbar_out == "identity"):
+                dVb[k] += np.outer(a[k + 1], g[k + 1] * hb[k + 1]) / B
+    gam = sam.decay
+    out = {"W": [r["W"] * d - gam * w for d, w in zip(dW, W)],
+           "Wbar": [r["Wbar"] * d - gam * w if k in ts.levels else 0 * w for k, (d, w) in enumerate(zip(dWb, Wb))],
+           "V": [r["V"] * d - gam * w if k in ts.levels else 0 * w for k, (d, w) in enumerate(zip(dV, V))],
+           "Vbar": [r["Vbar"] * d - gam * w if not (k == n - 1 and sam.vbar_out == "identity") else 0 * w
+                    for k, (d, w) in enumerate(zip(dVb, Vb))]}
+    return out
+
+
+@pytest.mark.parametrize("down,input_level,vbar_out", [("identity", False, "identity"), ("relu", True, "learn"),
+                                                        ("identity", True, "learn")])
+def test_sam_four_updates_match_numpy_loops(down, input_level, vbar_out):
+    """All four updates (eq. 8-11), with different downstream widths, against per-sample numpy outer products."""
+    net = pl.MLP(SIZES, activation="relu")
+    sam = SAM(lr=0.1, ratios=(1.0, 0.5, 0.25, 4.0), decay=0.01, down_widths=(9, 3, 11),
+              down_activation=down, input_level=input_level, vbar_out=vbar_out)
+    params = net.init(jax.random.PRNGKey(6), "kaiming")
+    fb = sam.init(jax.random.PRNGKey(7), net, params)
+    sam.stream(net).check(fb)
+    x, t = _batch(3)
+
+    @jax.jit
+    def compute(params, fb, x, t):
+        fwd = net.forward(params, x)
+        return sam.deltas(net, params, fb, fwd, get_loss("cross_entropy").error(fwd, t))
+
+    dW, dfb = compute(params, fb, x, t)
+    ref = _numpy_updates(sam, net, params, fb, x, t)
+    for name, got in (("W", dW), ("Wbar", dfb.Wbar), ("V", dfb.V), ("Vbar", dfb.Vbar)):
+        for k, (g, r) in enumerate(zip(got, ref[name])):
+            if np.asarray(g).size:
+                assert _rel(g, r) < 1e-5 or np.linalg.norm(r) < 1e-9, (name, k)
+
+
+def test_input_level_does_not_change_learning():
+    """The input-level downstream layer (Wbar[0], V[0]) never reaches W: trajectories agree."""
+    net = pl.MLP(SIZES, activation="relu")
+    a, b = SAM(lr=0.05, input_level=False), SAM(lr=0.05, input_level=True)
+    ta, tb = Trainer(net, a), Trainer(net, b)
+    sa, sb = ta.init(jax.random.PRNGKey(8)), tb.init(jax.random.PRNGKey(8))
+    sb = sb._replace(rule_state=sb.rule_state._replace(
+        Wbar=(sb.rule_state.Wbar[0],) + sa.rule_state.Wbar[1:], V=(sb.rule_state.V[0],) + sa.rule_state.V[1:],
+        Vbar=sa.rule_state.Vbar))
+    step_a, step_b = eqx.filter_jit(ta.step), eqx.filter_jit(tb.step)
+    for i in range(3):
+        x, t = _batch(20 + i)
+        sa, _ = step_a(sa, x, t)
+        sb, _ = step_b(sb, x, t)
+    for wa, wb in zip(sa.params.W, sb.params.W):
+        assert _rel(wb, wa) < 1e-6
+
+
+def test_frozen_subsets_and_scalar_error():
+    """Frozen matrices do not move (not even by decay); scalar error makes hidden feedback constant per layer."""
+    net = pl.MLP(SIZES, activation="relu")
+    params = net.init(jax.random.PRNGKey(9), "kaiming")
+    x, t = _batch(4)
+    fwd = net.forward(params, x)
+    e = get_loss("cross_entropy").error(fwd, t)
+    sam = SAM(lr=0.1, plastic=parse_plastic("W,Vbar"), decay=0.1)
+    fb = sam.init(jax.random.PRNGKey(1), net, params)
+    _, d = sam.deltas(net, params, fb, fwd, e)
+    assert all(float(jnp.abs(m).sum()) == 0 for m in d.Wbar + d.V)
+    assert float(jnp.abs(d.Vbar[0]).max()) > 0
+    for mode in ("mean", "norm"):
+        s = SAM(lr=0.1, scalar_error=mode)
+        down = s.signals(net, params, s.init(jax.random.PRNGKey(1), net, params), fwd, e)
+        for k in range(1, net.n_layers):
+            h = np.asarray(down.hbar[k])
+            np.testing.assert_allclose(h, h[:, :1] * np.ones_like(h), rtol=1e-6)
+        np.testing.assert_allclose(down.hbar[-1], -e)  # the output error stays a vector
+    with pytest.raises(ValueError, match="unknown SAM matrices"):
+        parse_plastic("W,Q")
+
+
+def test_preconditioner_psd_and_shapes():
+    net = pl.MLP((5, 8, 4), activation="relu")
+    sam = SAM(width_ratio=3.0, vbar_out="learn")
+    fb = sam.init(jax.random.PRNGKey(0), net, net.init(jax.random.PRNGKey(1)))
+    assert fb.Vbar[0].shape == (8, 24) and fb.V[1].shape == (24, 8) and fb.Wbar[1].shape == (24, 4)
+    for H in preconditioner(fb):
+        assert np.linalg.eigvalsh(np.asarray(H, np.float64)).min() > -1e-5
+    with pytest.raises(ValueError, match="relu_jacobian"):
+        TwoStream(net, width_ratio=2.0, down_activation="relu_jacobian")
+
+
+def test_check_feedback_names_matrix():
+    fb = Feedback((jnp.zeros((0, 0)), jnp.ones((2, 3, 3))), (jnp.zeros((0, 0)), jnp.ones((2, 3, 3))),
+                  (jnp.ones((2, 3, 3)), jnp.ones((2, 3, 3)).at[1, 0, 0].set(jnp.nan)))
+    with pytest.raises(DivergenceError, match=r"Vbar\[1\].*step 4.*seed 1"):
+        check_feedback(fb, samples=1024, batch_size=256)
+
+
+def test_table1_reports_unavailable_data(tmp_path):
+    """sam-table1 end to end: a data set that cannot be loaded yields an 'unavailable: <reason>' row, no crash."""
+    from plasticlab.experiments import run_experiment
+
+    res = run_experiment("sam-table1", tmp_path / "t1", progress=False, plots=False,
+                         overrides={"datasets": ("no_such_data",), "seeds": 1})
+    (row,) = res["table"]
+    assert row["dataset"] == "no_such_data" and row["status"].startswith("unavailable:")
+    assert "no_such_data" in row["status"]  # the loader's reason is kept
+    assert res["paper"]["mnist"]["sam"] == [98.85, 0.10]  # the paper's Table 1 travels with the results
+
+
+def test_divergence_stops_with_step_and_layer():
+    """A far too large rate stops with a DivergenceError naming step, layer and rate; the other cell is unharmed."""
+    from plasticlab.data import load_dataset
+    from plasticlab.experiments import _sam_common as C
+
+    data = load_dataset("digits").subset(256, 64)
+    net = pl.MLP((64, 16, 10), activation="relu")
+    tr = C.make_trainer(net, SAM(lr=50.0, decay=0.0), "cross_entropy")
+    with pytest.raises(DivergenceError, match=r"diverged at step \d+ .*lr=50") as err:
+        C.train_grid(tr, data, lrs=[1e-3, 50.0], seeds=1, epochs=4, batch_size=32, evals=1)
+    assert err.value.step >= 1 and err.value.layer >= 1
+    part = err.value.history  # the cells trained so far: only the large rate diverged
+    assert part.diverged[0] is None and "lr=50" in part.diverged[1]
+
+
+def test_effective_rank_roy_vetterli():
+    """exp(entropy of normalised singular values): n for the identity, 1 for rank one, scipy for a random matrix."""
+    from scipy.stats import entropy
+
+    from plasticlab.experiments.sam_analysis import effective_rank
+
+    assert abs(float(effective_rank(jnp.eye(6))) - 6.0) < 1e-4
+    assert abs(float(effective_rank(jnp.outer(jnp.arange(1.0, 5.0), jnp.ones(3)))) - 1.0) < 1e-4
+    m = np.random.default_rng(0).normal(size=(7, 5))
+    s = np.linalg.svd(m, compute_uv=False)
+    assert abs(float(effective_rank(jnp.asarray(m))) - np.exp(entropy(s / s.sum()))) < 1e-4
