@@ -113,11 +113,18 @@ def run(
 
 
 def _print_summary(res: dict) -> None:
-    rows = res.get("summary") or res["rows"]
+    rows = res.get("summary")
+    if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
+        rows = res["rows"]  # experiments without a list-of-rows summary show their rows
     if not rows:
         return
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    table = Table(*cols, title=res["experiment"])
+    # summaries name columns METRIC_mean, METRIC_std, METRIC_ci_low...: show the metric once, in the title
+    suffixes = ("_mean", "_std", "_ci_low", "_ci_high")
+    metrics = {c[: -len(x)] for c in cols for x in suffixes if c.endswith(x)}
+    heads = [next((c[len(m) + 1:] for m in metrics if len(metrics) == 1 and c.startswith(m + "_")), c) for c in cols]
+    title = res["experiment"] + (f": {next(iter(metrics))} (CI: bootstrap over seeds)" if len(metrics) == 1 else "")
+    table = Table(*heads, title=title)
     for r in rows[:40]:
         table.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
     console.print(table)
