@@ -121,7 +121,8 @@ def _print_summary(res: dict) -> None:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     # summaries name columns METRIC_mean, METRIC_std, METRIC_ci_low...: show the metric once, in the title
     suffixes = ("_mean", "_std", "_ci_low", "_ci_high")
-    metrics = {c[: -len(x)] for c in cols for x in suffixes if c.endswith(x)}
+    metrics = {c[: -len("_mean")] for c in cols if c.endswith("_mean")}
+    metrics = {m for m in metrics if all(m + x in cols for x in suffixes)}
     heads = [next((c[len(m) + 1:] for m in metrics if len(metrics) == 1 and c.startswith(m + "_")), c) for c in cols]
     title = res["experiment"] + (f": {next(iter(metrics))} (CI: bootstrap over seeds)" if len(metrics) == 1 else "")
     table = Table(*heads, title=title)

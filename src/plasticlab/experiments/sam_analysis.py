@@ -25,9 +25,18 @@ from .base import Experiment, RunContext, register
 from .sam_table1 import hyper_from
 
 
+def _on_host(fn, x: jax.Array, drop: int) -> jax.Array:
+    """Evaluate the NumPy function ``fn`` on the host (batched over leading axes; ``drop`` trailing axes reduced
+    to the result's last one). The probe runs eigvalsh/svd this way: those LAPACK calls inside the jitted,
+    doubly vmapped probe intermittently deadlocked XLA's CPU runtime."""
+    shape = x.shape[:-drop] + (min(x.shape[-2:]),)
+    return jax.pure_callback(lambda a: np.asarray(fn(np.asarray(a, np.float64)), np.float32),
+                             jax.ShapeDtypeStruct(shape, jnp.float32), x, vmap_method="expand_dims")
+
+
 def effective_rank(m) -> jax.Array:
     """Roy & Vetterli (2007): exp(H(p)), p_i = s_i / sum_j s_j over the singular values s of ``m``."""
-    s = jnp.linalg.svd(m, compute_uv=False)
+    s = _on_host(lambda a: np.linalg.svd(a, compute_uv=False), m, 2)
     p = s / jnp.maximum(jnp.sum(s), 1e-30)
     ent = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
     return jnp.exp(ent)
@@ -51,7 +60,7 @@ def probe(tr, state, x, t) -> dict:
         H = fb.Vbar[k] @ fb.Vbar[k].T
         sgd = -grads.W[k]
         out[f"dvbar_norm_{k}"] = jnp.linalg.norm(dfb.Vbar[k])
-        out[f"h_min_eig_{k}"] = jnp.linalg.eigvalsh(H)[0]
+        out[f"h_min_eig_{k}"] = _on_host(np.linalg.eigvalsh, H, 2)[..., 0]
         out[f"cos_sgd_{k}"] = _cos(dW[k], sgd)
         out[f"cos_hsgd_{k}"] = _cos(dW[k], H @ sgd)
         out[f"erank_W_{k}"] = effective_rank(params.W[k])
