@@ -278,3 +278,19 @@ def data_or_reason(name: str, data_dir, **kw) -> tuple[Dataset | None, str | Non
         return load(name, data_dir, **kw), None
     except DataError as err:
         return None, f"unavailable: {err}"
+
+
+def as_floats(values) -> np.ndarray:
+    """Metric values as floats, None (a diverged run) as NaN."""
+    return np.asarray([np.nan if v is None else v for v in values], float)
+
+
+def train_variant(trainer: Trainer, data: Dataset, cfg: Any, metric: str, label_key: str, label: str) -> dict:
+    """One variant's unit of work: train ``cfg.seeds`` seeds at the rule's own rate and return its curve
+    (x100) and one row per seed ({"dataset", label_key: label, "seed", metric, "status"})."""
+    res = train_grid(trainer, data, lrs=[trainer.rule.lr], seeds=cfg.seeds, epochs=cfg.epochs,
+                     batch_size=cfg.batch_size, evals=cfg.evals, on_divergence=cfg.on_divergence)
+    curve = res.curves[metric][0] * 100
+    return {"samples": res.samples, "curve": curve.tolist(),
+            "rows": [{"dataset": data.name, label_key: label, "seed": s, metric: float(curve[i, -1]),
+                      "status": res.diverged[0] or "ok"} for i, s in enumerate(res.seeds)]}

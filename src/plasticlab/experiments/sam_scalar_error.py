@@ -12,9 +12,6 @@ from . import _sam_common as C
 from .base import Experiment, RunContext, register
 
 
-def _f(values) -> np.ndarray:
-    """Metric values as floats, None (a diverged run) as NaN."""
-    return np.asarray([np.nan if v is None else v for v in values], float)
 from .sam_table1 import hyper_from
 
 
@@ -57,19 +54,14 @@ def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
         def unit(mode=mode):
             net = C.make_net(data, tuple(cfg.hidden))
             rule = C.make_rule("sam", hp, scalar_error=None if mode == "vector" else mode)
-            res = C.train_grid(C.make_trainer(net, rule, C.loss_for(data, cfg.loss)), data, lrs=[rule.lr],
-                               seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=cfg.evals,
-                               on_divergence=cfg.on_divergence)
-            curve = res.curves[metric][0] * 100
-            return {"samples": res.samples, "curve": curve.tolist(),
-                    "rows": [{"dataset": data.name, "feedback": mode, "seed": s, metric: float(curve[i, -1]),
-                              "status": res.diverged[0] or "ok"} for i, s in enumerate(res.seeds)]}
+            return C.train_variant(C.make_trainer(net, rule, C.loss_for(data, cfg.loss)), data, cfg, metric,
+                                   "feedback", mode)
 
         ctx.log(f"feedback: {mode}")
         res = ctx.unit(f"feedback={mode}", unit)
         rows += res["rows"]
         curves[mode] = {"samples": res["samples"], "curve": res["curve"]}
-    summary = [{"feedback": m, f"{metric}_mean": float(np.nanmean(_f([r[metric] for r in rows if r["feedback"] == m])))}
+    summary = [{"feedback": m, f"{metric}_mean": float(np.nanmean(C.as_floats([r[metric] for r in rows if r["feedback"] == m])))}
                for m in curves]
     ctx.log(f"final {metric} (mean over seeds): " + ", ".join(f"{r['feedback']}: {r[metric + '_mean']:.2f}" for r in summary))
     return {"rows": rows, "curves": curves, "summary": summary, "metric": metric}

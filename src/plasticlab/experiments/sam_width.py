@@ -12,9 +12,6 @@ from . import _sam_common as C
 from .base import Experiment, RunContext, register
 
 
-def _f(values) -> np.ndarray:
-    """Metric values as floats, None (a diverged run) as NaN."""
-    return np.asarray([np.nan if v is None else v for v in values], float)
 from .sam_table1 import hyper_from
 
 
@@ -65,8 +62,8 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["down_activation"], r["width_ratio"]), []).append(r[metric])
-    summary = [{"down_activation": a, "width_ratio": w, f"{metric}_mean": float(np.nanmean(_f(v))),
-                f"{metric}_std": float(np.nanstd(_f(v))), "n_finite": int(np.isfinite(_f(v)).sum())}
+    summary = [{"down_activation": a, "width_ratio": w, f"{metric}_mean": float(np.nanmean(C.as_floats(v))),
+                f"{metric}_std": float(np.nanstd(C.as_floats(v))), "n_finite": int(np.isfinite(C.as_floats(v)).sum())}
                for (a, w), v in groups.items()]
     ctx.log(f"{metric} by D_d and width ratio: " + "; ".join(
         f"{s['down_activation']} x{s['width_ratio']:g}: {s[metric + '_mean']:.2f}" for s in summary))
