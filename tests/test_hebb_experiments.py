@@ -49,3 +49,26 @@ def test_sce_experiment_reports_missing_cifar10(tmp_path):
 
     with pytest.raises(DataError):
         run(HebbFig3Config(dataset="cifar10"), RunContext(tmp_path, tmp_path / "no-data"))
+
+
+def test_fig4_tiny_run_fills_paper_vs_ours(tmp_path):
+    """results["paper"] holds Fig. 4's boundary exponent (paper 2) and claims, computed from this run's grid."""
+    from plasticlab.experiments import run_experiment
+    from plasticlab.report import paper_table
+
+    tiny = {"n_train": 256, "n_val": 64, "d": 8, "hidden": (8, 8), "epochs": 2.0, "batch_size": 32,
+            "log_every": 4, "window": 8, "gammas": (3e-3, 3e-2), "sigmas": (1e-2, 0.1, 0.3), "lr": 0.2}
+    res = run_experiment("hebb-fig4", tmp_path, overrides=tiny, progress=False, plots=False)
+    rows = res["paper"]
+    assert isinstance(rows, list) and len(rows) >= 2
+    table = paper_table(rows)
+    assert all(v is not None and v != "" for r in table for v in r.values()), table
+    p = rows[0]
+    assert p["paper"] == 2.0
+    if res["fit"]["exponent"] is None:
+        assert "boundary point" in p["ours"]
+    else:
+        assert p["ours"] == pytest.approx(res["fit"]["exponent"])
+    a = np.asarray(res["align"], float)
+    neg = next(r for r in rows if r["quantity"].startswith("large noise"))
+    assert neg["ours"] == ("yes" if np.all(a[:, -1] < 0) else "no")

@@ -466,3 +466,17 @@ def test_real_mnist():
     assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert float(ds.x_train.mean()) == pytest.approx(33.318 / 255, abs=1e-4)
     assert ds.x_train.max() == 1.0 and ds.x_train.min() == 0.0
+
+
+def test_standardized_uses_training_statistics():
+    from plasticlab.data import load_dataset
+
+    d = load_dataset("digits")
+    s = d.standardized()
+    assert abs(float(s.x_train.mean())) < 1e-5 and abs(float(s.x_train.std()) - 1) < 1e-4
+    mu, sd = d.x_train.mean(dtype=np.float64), d.x_train.std(dtype=np.float64)
+    np.testing.assert_allclose(s.x_test, (d.x_test - mu) / sd, rtol=1e-5, atol=1e-5)  # the train split's mu, sd
+    p = d.standardized(per_feature=True)
+    used = d.x_train.std(0) > 0
+    np.testing.assert_allclose(p.x_train.std(0)[used], 1.0, rtol=1e-3)
+    assert s.x_train.dtype == np.float32 and (s.y_train == d.y_train).all()

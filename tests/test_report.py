@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -123,8 +124,14 @@ def test_paper_table_diff_and_tolerance():
                         {"quantity": "c", "paper": 1.0, "ours": 1.2, "tolerance": 0.1},
                         {"quantity": "d", "paper": 3.0, "ours": None}], rel_tol=0.1)
     assert [r["diff"] for r in rows[:3]] == pytest.approx([0.5, 2.0, 0.2])
-    assert [r["off"] for r in rows] == [False, True, True, False]
-    assert rows[3]["diff"] is None
+    assert [r["off"] for r in rows] == [False, True, True, True]
+    assert rows[3]["diff"] == "n/a" and rows[3]["ours"] == "not measured"
+    qual = paper_table([{"quantity": "e", "paper": "W+Vbar > W", "ours": "w+vbar  >  W"},
+                        {"quantity": "f", "paper": "yes", "ours": "no"},
+                        {"quantity": "g", "paper": 98.85, "ours": "diverged"}])
+    assert [r["diff"] for r in qual] == ["agrees", "differs", "n/a"]
+    assert [r["off"] for r in qual] == [False, True, True]
+    assert all(v not in (None, "") for r in rows + qual for v in r.values())
     with pytest.raises(ValueError, match="quantity"):
         paper_table([{"paper": 1.0}])
 
@@ -166,6 +173,13 @@ def test_reproduce_continues_past_failure(tmp_path):
     assert "DataError" in (tmp_path / "rep" / BAD / "error.txt").read_text()
     text = res.report.read_text()
     assert "not available offline" in text and text.count("data:image/png;base64,") == 3
+    grab = _Grab()
+    grab.feed(text)
+    (ov,) = [t for t in grab.tables if [c[0] for c in t[0]][:2] == ["run", "status"]]
+    head = [c[0] for c in ov[0]]
+    cells = {row[0][0]: {h: c[0] for h, c in zip(head, row)} for row in ov[1:]}
+    assert cells[GOOD]["status"] == "finished" and cells[BAD]["status"] == "failed"
+    assert (cells[GOOD]["paper rows"], cells[GOOD]["within tolerance"], cells[GOOD]["flagged"]) == ("2", "1", "1")
     assert json.loads((tmp_path / "rep" / "reproduce.json").read_text())["failed"].keys() == {BAD}
     with pytest.raises(ConfigError, match="no experiment is registered for paper 'nopaper'"):
         reproduce("nopaper", tmp_path / "x")
@@ -232,3 +246,14 @@ def test_other_paper_forms_and_unfinished_run(tmp_path):
     assert "paper (reference)" in text and "98.44" in text and "BP+Oja &lt;above&gt; BP" in text
     assert "BP stays near chance" in text
     assert "results.json is missing" in text
+
+
+def test_paper_entry_refuses_an_empty_ours():
+    from plasticlab.experiments.base import paper_entry
+
+    row = paper_entry("accuracy", 98.85, np.float32(97.5), tolerance=1.0, where="Table 1")
+    assert row == {"quantity": "accuracy", "paper": 98.85, "ours": pytest.approx(97.5), "tolerance": 1.0,
+                   "where": "Table 1"} and type(row["ours"]) is float
+    for empty in (None, float("nan")):
+        with pytest.raises(ValueError, match="'ours' is empty"):
+            paper_entry("accuracy", 98.85, empty)

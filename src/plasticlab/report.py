@@ -67,31 +67,43 @@ def _num(v: Any) -> float | None:
 
 
 def paper_table(entries: Sequence[dict], rel_tol: float = 0.1) -> list[dict]:
-    """Paper-vs-ours rows: each entry plus ``diff = ours - paper``, the tolerance used and ``off``.
+    """Paper-vs-ours rows: each entry plus ``diff``, the tolerance used and ``off``.
 
-    ``off`` is True when ``|diff| > tolerance``; the tolerance is the entry's ``"tolerance"`` if given, else
-    ``rel_tol * |paper|``. Entries without a numeric paper or ours value get ``diff = None``, ``off = False``.
+    Numbers: ``diff = ours - paper``, ``off`` when ``|diff| > tolerance`` (the entry's ``"tolerance"``, else
+    ``rel_tol * |paper|``). Qualitative verdicts (both strings): ``diff`` is ``"agrees"`` or ``"differs"``
+    (case and spacing ignored), ``off`` when they differ. A missing ``ours``, or a number on one side and a
+    word on the other (e.g. ours ``"diverged"``), gives ``diff = "n/a"`` and ``off = True``: the report never
+    leaves a cell empty.
     """
     out = []
     for e in entries:
         if not isinstance(e, dict) or "quantity" not in e:
             raise ValueError(f"paper entry {e!r} must be a dict with at least 'quantity', 'paper' and 'ours'")
         p, o = _num(e.get("paper")), _num(e.get("ours"))
-        tol = _num(e.get("tolerance"))
-        if tol is None and p is not None:
-            tol = rel_tol * abs(p)
-        diff = o - p if p is not None and o is not None and math.isfinite(p) and math.isfinite(o) else None
-        row = {"quantity": e["quantity"], "paper": e.get("paper"), "ours": e.get("ours"), "diff": diff,
-               "tolerance": tol}
+        paper, ours = e.get("paper"), e.get("ours")
+        tol: Any = _num(e.get("tolerance"))
+        if p is not None and o is not None and math.isfinite(p) and math.isfinite(o):
+            tol = rel_tol * abs(p) if tol is None else tol
+            diff: Any = o - p
+            off = abs(diff) > tol
+        elif p is None and o is None and isinstance(paper, str) and isinstance(ours, str):
+            same = " ".join(paper.lower().split()) == " ".join(ours.lower().split())
+            diff, tol, off = ("agrees" if same else "differs"), "same words", not same
+        else:
+            diff, off = "n/a", True
+            tol = tol if tol is not None else (rel_tol * abs(p) if p is not None and math.isfinite(p) else "-")
+        row = {"quantity": e["quantity"], "paper": "-" if paper is None else paper,
+               "ours": "not measured" if ours is None else ours, "diff": diff, "tolerance": tol}
         row.update({k: v for k, v in e.items() if k not in row})
-        row["off"] = bool(diff is not None and tol is not None and abs(diff) > tol)
+        row["off"] = bool(off)
         out.append(row)
     return out
 
 
 def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
+    """A table cell: never empty (None, e.g. a NaN or infinity saved as JSON null, and empty lists show '-')."""
+    if v is None or (isinstance(v, (list, tuple, str)) and not v):
+        return "-"
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.4g}"
     if isinstance(v, (list, tuple)):
@@ -148,6 +160,7 @@ class _Section:
     anchor: str
     html: list[str] = field(default_factory=list)
     md: list[str] = field(default_factory=list)
+    overview: dict = field(default_factory=dict)  # one row of the report's overview table
 
     def add(self, html_part: str, md_part: str) -> None:
         self.html.append(html_part)
@@ -202,8 +215,12 @@ def _run_section(run_dir: Path, out: Path, anchor: str, rel_tol: float, failure:
             sec.add(f'<p class="note">{html.escape(env_line)}</p>', f"_{env_line}_\n")
     if sweep is not None:
         _sweep_part(sec, run_dir, sweep)
+    sec.overview.update({"run": sec.title, "status": "failed" if failure or err_txt.exists() else
+                         ("finished" if results is not None else ("sweep" if sweep is not None else "unfinished"))})
     if results is not None:
         meta = results.get("meta", {})
+        if meta.get("seconds") is not None:
+            sec.overview["seconds"] = round(float(meta["seconds"]), 1)
         if meta:
             line = (f"{meta.get('seconds', 0):.1f} s, {meta.get('units_computed', 0)} units computed, "
                     f"{meta.get('units_reused', 0)} reused")
@@ -234,6 +251,7 @@ def _paper_part(sec: _Section, paper: Any, rel_tol: float) -> None:
         cols = [c for c in _columns(rows) if c != "off"]
         flagged = {(i, c) for i, r in enumerate(rows) if r["off"] for c in ("ours", "diff")}
         n_off = sum(r["off"] for r in rows)
+        sec.overview.update({"paper rows": len(rows), "within tolerance": len(rows) - n_off, "flagged": n_off})
         sec.table(f"paper vs ours ({n_off} of {len(rows)} outside tolerance)", rows, cols, flagged)
     elif isinstance(paper, str):
         sec.add(f"<h3>paper</h3><p>{html.escape(paper)}</p>", f"### paper\n\n{paper}\n")
@@ -297,15 +315,24 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, *, title: str 
                 for d in run_dirs]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     toc_html = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
+    overview = [{"run": s.overview.get("run", s.title), "status": s.overview.get("status", "-"),
+                 "seconds": s.overview.get("seconds", "-"), "paper rows": s.overview.get("paper rows", 0),
+                 "within tolerance": s.overview.get("within tolerance", "-"),
+                 "flagged": s.overview.get("flagged", "-")} for s in sections]
+    ov = _Section("overview", "overview")
+    ov.table("overview: every run, and how many of its paper-vs-ours rows are within tolerance", overview,
+             flagged={(i, "flagged") for i, r in enumerate(overview) if r["flagged"] not in ("-", 0)}
+             | {(i, "status") for i, r in enumerate(overview) if r["status"] == "failed"})
     body = "".join(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{"".join(s.html)}</section>'
                    for s in sections)
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
             f'<p class="note">{len(sections)} run(s), written {stamp}. Paper-vs-ours: highlighted when '
             f"|ours - paper| exceeds the entry's tolerance (default {rel_tol:g} x |paper|).</p>"
-            f"<ul>{toc_html}</ul>{body}</body></html>\n")
+            f"{''.join(ov.html)}<ul>{toc_html}</ul>{body}</body></html>\n")
     md = [f"# {title}\n", f"{len(sections)} run(s), written {stamp}. Paper-vs-ours: **bold ⚠** when "
           f"|ours - paper| exceeds the entry's tolerance (default {rel_tol:g} x |paper|).\n"]
+    md += ov.md
     md += [f"- [{s.title}](#{s.anchor})" for s in sections]
     for s in sections:
         md += [f'\n<a id="{s.anchor}"></a>\n\n## {s.title}\n', *s.md]

@@ -35,7 +35,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from .experiments.base import REGISTRY, ConfigError, Experiment, config_dict, prepare, write_json
+from .experiments.base import REGISTRY, ConfigError, Experiment, config_clash, config_dict, prepare, write_json
 
 EXECUTORS = ("local", "ray", "serial")
 
@@ -262,17 +262,11 @@ def _write_back(cell_dir: Path, files: dict[str, bytes]) -> None:
 # ----------------------------------------------------------------------------- the sweep
 
 def _check_cell_dir(cell_dir: Path, name: str, cdict: dict, cid: str) -> None:
-    cfg_path = cell_dir / "config.json"
-    if not cfg_path.exists():
-        return
-    old = json.loads(cfg_path.read_text())
-    if old.get("experiment") != name or old.get("config") != cdict:
-        changed = sorted(k for k in set(cdict) | set(old.get("config", {}))
-                         if cdict.get(k) != old.get("config", {}).get(k))
-        raise ConfigError(f"cell {cid}: {cell_dir} holds a run of {old.get('experiment')!r} with a different "
-                          f"config (differs in: {', '.join(changed) or 'experiment'}); the shared settings "
-                          "(--quick, --seeds, --set) must match the earlier sweep in this folder: choose another "
-                          "--out, or delete the folder to start over")
+    clash = config_clash(cell_dir, name, cdict)
+    if clash:
+        raise ConfigError(f"cell {cid}: {cell_dir} holds {clash}; the shared settings (--quick, --seeds, --set) "
+                          "must match the earlier sweep in this folder: choose another --out, or delete the "
+                          "folder to start over")
 
 
 def _table_value(v: Any) -> Any:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import jax
 import numpy as np
 
 from ..networks import student_teacher as st
+from .base import paper_entry, verdict
 
 
 def shape_for(c: float, total: int) -> tuple[int, int]:
@@ -127,3 +129,21 @@ def side_of_boundary(c: float, alpha: float, layer: str) -> str:
 
 def log10(x):
     return math.log10(x) if x and x > 0 else float("nan")
+
+
+def claim(quantity: str, holds: bool | str, *, where: str, note: str, paper: str = "yes") -> dict:
+    """A qualitative paper-vs-ours row: the paper's verdict (``"yes"``) beside ours, ``"yes"``/``"no"`` from
+    ``holds``, or ``holds`` itself when it is a string saying why the claim could not be checked in this run.
+    ``note`` (always filled) shows the numbers the verdict was computed from."""
+    return paper_entry(quantity, paper, verdict(holds), where=where, note=note or "-")
+
+
+def measured(value: float, ok: Callable[[float], bool], missing: str) -> bool | str:
+    """``ok(value)`` for a measured value (e.g. a median over the cells on one side of the boundary), else the
+    reason ``missing`` it could not be measured (NaN: no such cell in this grid)."""
+    return missing if not np.isfinite(value) else bool(ok(value))
+
+
+def fmt(x: float | None) -> str:
+    """A number for a note: 3 significant digits; 'nan' for a missing value, 'inf' / '-inf' for infinities."""
+    return "nan" if x is None or np.isnan(x) else f"{x:.3g}"

@@ -128,6 +128,25 @@ def safe_float(v) -> float | None:
     return v if np.isfinite(v) else None
 
 
+MIN_RISE = 0.01  # "rises": by more than a typical seed sd of Table 1 (0.00-0.05), not by rounding noise
+
+
+def rises(by_gamma: dict[float, float | None], min_rise: float = MIN_RISE) -> bool | str:
+    """Whether the alignment at the largest gamma exceeds the one at the smallest by more than ``min_rise`` (the
+    paper's "alignment rises with weight decay"), or why it cannot be said (one gamma, a missing value)."""
+    if len(by_gamma) < 2:
+        return "only one gamma run"
+    lo, hi = by_gamma[min(by_gamma)], by_gamma[max(by_gamma)]
+    if lo is None or hi is None:
+        return "alignment missing (non-finite) at an end of the gamma range"
+    return hi - lo > min_rise
+
+
+def fmt(v: float | None) -> str:
+    """A value for a note: 2 decimals, 'nan' when missing."""
+    return "nan" if v is None or not np.isfinite(v) else f"{v:.2f}"
+
+
 def ensure_dir(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     return out

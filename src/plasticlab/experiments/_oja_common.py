@@ -183,6 +183,21 @@ def separated(a: dict, b: dict) -> bool:
     return float(a["lo"]) > float(b["hi"])
 
 
+def ci_text(c: dict) -> str:
+    """A scalar ``ci`` dict as 'mean [lo, hi]' (3 significant digits), for the notes of paper-vs-ours rows."""
+    return f"{float(c['mean']):.3g} [{float(c['lo']):.3g}, {float(c['hi']):.3g}]"
+
+
+def above(final: dict, a: str, b: str, *, separate: bool = True) -> tuple[bool | str, str]:
+    """Whether rule ``a``'s final-accuracy CI lies entirely above rule ``b``'s (``separate``), or only its mean
+    (``separate=False``); returns (verdict or why it is missing, note with both CIs)."""
+    missing = [s for s in (a, b) if s not in final]
+    if missing:
+        return f"{' and '.join(missing)} not run", f"rules run: {', '.join(final) or 'none'}"
+    holds = separated(final[a], final[b]) if separate else float(final[a]["mean"]) > float(final[b]["mean"])
+    return holds, f"final accuracy {a} {ci_text(final[a])}, {b} {ci_text(final[b])} (98% CI)"
+
+
 def headline(rows: list[dict], by: str = "rule") -> dict:
     """Final accuracy per group: mean and 98% CI."""
     groups: dict[str, list[float]] = {}

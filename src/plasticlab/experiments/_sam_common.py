@@ -42,12 +42,19 @@ METHODS = ("sgd", "fa", "wm", "kp", "sam")
 
 # ----------------------------------------------------------------------------- data
 
-def load(name: str, data_dir, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Dataset:
-    """``load_dataset`` plus an optional subset; raises the loader's DataError when the data are missing."""
+NORMALIZE = ("none", "standardize")
+
+
+def load(name: str, data_dir, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+         normalize: str = "none") -> Dataset:
+    """``load_dataset`` plus an optional subset and input normalisation (``standardize``: the training split's
+    mean and standard deviation, ``Dataset.standardized``); raises the loader's DataError when data are missing."""
+    if normalize not in NORMALIZE:
+        raise ValueError(f"unknown normalize {normalize!r}; choose one of: {', '.join(NORMALIZE)}")
     data = load_dataset(name, data_dir)
     if n_train is not None or n_test is not None:
         data = data.subset(n_train, n_test, seed)
-    return data
+    return data.standardized() if normalize == "standardize" else data
 
 
 def loss_for(data: Dataset, loss: str) -> str:
@@ -131,14 +138,39 @@ class GridResult:
         return self.curves[key][:, :, -1]
 
 
+LR_SCHEDULES = ("constant", "step", "cosine")
+
+
+def lr_multiplier(schedule: str, t, total: int, warmup: float = 0.0):
+    """Factor on the overall rate at step t of ``total``: constant 1; ``step`` 1 then 0.1 for the last quarter
+    (t >= 0.75 T); ``cosine`` (1 + cos(pi t / T)) / 2; times a linear warm-up min(1, (t + 1) / (warmup T))
+    over the first ``warmup`` fraction of the steps (0: none)."""
+    if not 0.0 <= warmup < 1.0:
+        raise ValueError(f"lr_warmup must be a fraction of the training in [0, 1), got {warmup}")
+    if schedule == "constant":
+        factor = 1.0
+    elif schedule == "step":
+        factor = jnp.where(t >= 0.75 * total, 0.1, 1.0)
+    elif schedule == "cosine":
+        factor = 0.5 * (1.0 + jnp.cos(jnp.pi * t / total))
+    else:
+        raise ValueError(f"unknown lr_schedule {schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
+    if warmup > 0:
+        factor = factor * jnp.minimum(1.0, (t + 1.0) / (warmup * total))
+    return factor
+
+
 def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int | list[int] = 1, epochs: float = 1.0,
                batch_size: int = 256, evals: int = 5, on_divergence: str = "stop",
-               probe: Callable | None = None, keep_state: bool = False) -> GridResult:
+               probe: Callable | None = None, keep_state: bool = False, lr_schedule: str = "constant",
+               lr_warmup: float = 0.0) -> GridResult:
     """Train ``trainer`` for every cell (lrs[c], decays[c]) and seed under one jit/vmap.
 
     lrs/decays: equal-length lists (decays None: the rule's own). ``probe(trainer_c, state, x, t)`` may
     return a dict of scalars measured at each evaluation on the first test batch (vmapped).
     Evaluation: test accuracy (classification), ROC AUC (multi-label, macro over labels) and loss.
+    ``lr_schedule`` and ``lr_warmup`` scale every cell's overall rate (for SAM all four rates, their ratios
+    kept) at step t of T: see ``lr_multiplier``. The weight decay is not scaled.
     """
     if on_divergence not in ("stop", "record"):
         raise ValueError(f"on_divergence must be 'stop' or 'record', got {on_divergence!r}")
@@ -170,19 +202,22 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
     init = jax.jit(jax.vmap(jax.vmap(init_one, in_axes=(None, None, 0)), in_axes=(0, 0, None)))
 
-    def chunk_one(lr, dec, state, idx, x, y):
-        tr = cell_trainer(lr, dec)
+    lr_multiplier(lr_schedule, 0, 1, lr_warmup)  # validates both before anything compiles
 
-        def body(s, i):
+    def chunk_one(lr, dec, state, idx, t0, x, y):
+        def body(s, it):
+            i, t = it
+            tr = cell_trainer(lr * lr_multiplier(lr_schedule, t, n_steps, lr_warmup), dec)
             s, m = tr.step(s, x[i], y[i])
             return s, (m["loss"], _state_ok(s))
 
-        state, (loss, ok) = jax.lax.scan(body, state, idx)
+        steps = t0 + jnp.arange(idx.shape[0])
+        state, (loss, ok) = jax.lax.scan(body, state, (idx, steps))
         return state, jnp.mean(loss), ok
 
     # data are arguments (not closure constants) so they are not baked into the compiled program
-    run = jax.jit(jax.vmap(jax.vmap(chunk_one, in_axes=(None, None, 0, 0, None, None)),
-                           in_axes=(0, 0, 0, None, None, None)))
+    run = jax.jit(jax.vmap(jax.vmap(chunk_one, in_axes=(None, None, 0, 0, None, None, None)),
+                           in_axes=(0, 0, 0, None, None, None, None)))
 
     def eval_one(lr, dec, state, xe, ye):
         tr = cell_trainer(lr, dec)
@@ -214,7 +249,7 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     record(state, 0)
     for c0 in range(0, n_steps, per_chunk):
         idx = jnp.asarray(order[:, c0:c0 + per_chunk])
-        state, tloss, ok = run(lr_arr, dec_arr, state, idx, x, y)
+        state, tloss, ok = run(lr_arr, dec_arr, state, idx, jnp.asarray(c0), x, y)
         ok = np.asarray(ok)  # (C, S, steps, layers)
         curves.setdefault("train_loss", []).append(np.asarray(tloss, dtype=float))
         for c in range(C):

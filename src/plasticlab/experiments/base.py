@@ -61,6 +61,35 @@ class Experiment:
 REGISTRY: dict[str, Experiment] = {}
 
 
+def paper_entry(quantity: str, paper: Any, ours: Any, *, tolerance: float | None = None, **extra: Any) -> dict:
+    """One row of an experiment's paper-vs-ours table (``results["paper"]`` is a list of these).
+
+    ``paper`` / ``ours``: numbers (the report shows ``diff = ours - paper`` and flags ``|diff| > tolerance``,
+    default 10% of ``|paper|``) or short qualitative verdicts in the same words (e.g. ``"yes"`` / ``"no"``,
+    ``"W+Vbar > W"``; the report shows ``agrees`` / ``differs``). ``ours`` must always be filled: when the
+    quantity could not be measured say why (``"diverged"``, ``"not run: no CIFAR-10 offline"``).
+    ``extra`` (e.g. ``where="Table 1"``, ``note=...``) becomes further columns.
+    """
+    if ours is None or (isinstance(ours, float) and math.isnan(ours)):
+        raise ValueError(f"paper_entry {quantity!r}: 'ours' is empty; give the value or say why it is missing")
+    row = {"quantity": quantity, "paper": _plain(paper), "ours": _plain(ours)}
+    if tolerance is not None:
+        row["tolerance"] = float(tolerance)
+    row.update({k: _plain(v) for k, v in extra.items()})
+    return row
+
+
+def verdict(holds: bool | str) -> str:
+    """A checked claim in the report's words: ``"yes"`` / ``"no"``, or ``holds`` itself when it is the reason the
+    claim could not be checked in this run (e.g. ``"fa not run"``, ``"diverged at step 18"``)."""
+    return holds if isinstance(holds, str) else ("yes" if holds else "no")
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars to Python numbers (JSON-able), everything else unchanged."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def register(exp: Experiment) -> Experiment:
     if exp.name in REGISTRY and REGISTRY[exp.name].run is not exp.run:
         raise ValueError(f"experiment {exp.name!r} registered twice")
@@ -250,6 +279,20 @@ def prepare(name: str, *, quick: bool = False, seeds: int | None = None, overrid
     return exp, apply_overrides(cfg, overrides or {})
 
 
+def config_clash(run_dir: Path, name: str, cdict: dict) -> str | None:
+    """None if ``run_dir`` is new or holds a run of ``name`` with config ``cdict``, else what differs (for errors)."""
+    cfg_path = Path(run_dir) / "config.json"
+    if not cfg_path.exists():
+        return None
+    old = json.loads(cfg_path.read_text())
+    if old.get("experiment") == name and old.get("config") == cdict:
+        return None
+    before = old.get("config", {})
+    changed = sorted(k for k in set(cdict) | set(before) if cdict.get(k) != before.get(k))
+    return (f"a run of {old.get('experiment')!r} with a different config "
+            f"(differs in: {', '.join(changed) or 'experiment'})")
+
+
 def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = False, seeds: int | None = None,
                    overrides: dict[str, Any] | None = None, data_dir: str | Path | None = None,
                    config: dict | None = None, progress: bool = True, console: Any = None, plots: bool = True) -> dict:
@@ -258,14 +301,9 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
     out = Path(out) if out is not None else default_out(name, quick)
     cdict = config_dict(cfg)
     cfg_path = out / "config.json"
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        if old.get("experiment") != name or old.get("config") != cdict:
-            changed = sorted(k for k in set(cdict) | set(old.get("config", {}))
-                             if cdict.get(k) != old.get("config", {}).get(k))
-            raise ConfigError(f"{out} holds a run of {old.get('experiment')!r} with a different config "
-                              f"(differs in: {', '.join(changed) or 'experiment'}); choose another --out, "
-                              "or delete the folder to start over")
+    clash = config_clash(out, name, cdict)
+    if clash:
+        raise ConfigError(f"{out} holds {clash}; choose another --out, or delete the folder to start over")
     write_json(cfg_path, {"experiment": name, "quick": quick, "config": cdict, "environment": environment_info()})
     ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console)
     t0 = time.time()

@@ -3,7 +3,8 @@
 Gradient flow w1' = w2 E, w2' = w1 E and curl flow w1' = w2 E, w2' = -w1 E (E = s - w1 w2) are integrated
 with scipy's solve_ivp from the same initial points; we record the time to reach loss < ``tol`` and
 whether curl flow first ascends the loss, and check the Jacobian's eigenvalues (eq. 9) at the origin
-(+-i s) and on the manifold (0, w1^2 - w2^2).
+(+-i s) and on the manifold (0, w1^2 - w2^2). The default inits include (1.5, 0.3), next to the half of the
+manifold that curl flow destabilises (|w1| > |w2|), where curl flow ascends the loss before converging (Fig. 1c).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from scipy.integrate import solve_ivp
 
 from ..analysis.curl_theory import toy_flow, toy_jacobian, toy_loss
 from ..plotting import figure, save
-from .base import Experiment, RunContext, register
+from ._curl_common import claim, fmt
+from .base import Experiment, RunContext, paper_entry, register
 
 
 @dataclass
 class CurlToyConfig:
     s: float = 1.0
-    inits: tuple[float, ...] = (1.3, -1.25, 1.5, -1.0, 0.2, 1.5, 0.5, 0.4)  # flat (w1, w2) pairs
+    inits: tuple[float, ...] = (1.3, -1.25, 1.5, -1.0, 0.2, 1.5, 0.5, 0.4, 1.5, 0.3)  # flat (w1, w2) pairs
     t_max: float = 60.0
     n_t: int = 600
     tol: float = 1e-6
@@ -65,7 +67,44 @@ def run(cfg: CurlToyConfig, ctx: RunContext) -> dict:
     for r in rows:
         ctx.log(f"init ({r['w1_0']}, {r['w2_0']}) {r['rule']}: time to loss<{cfg.tol:g} = {r['time_to_tol']:.3g}, "
                 f"final loss {r['final_loss']:.2e}")
-    return {"rows": rows, "trajectories": traj, "checks": checks}
+    return {"rows": rows, "trajectories": traj, "checks": checks, "paper": paper_rows(rows, ev0, cfg)}
+
+
+def paper_rows(rows: list[dict], origin_eigenvalues: np.ndarray, cfg: CurlToyConfig) -> list[dict]:
+    """Fig. 1 / eq. 9 beside ours: origin eigenvalues +-i s (a centre), lambda_2 = w1^2 - w2^2 on the manifold,
+    faster convergence than GD from some inits, ascent before convergence, no convergence from small inits."""
+    where = "Fig. 1, eq. 9"
+    ev = np.asarray(origin_eigenvalues)
+    centre = bool(np.all(np.abs(ev.real) < 1e-9) and np.allclose(np.sort(ev.imag), [-cfg.s, cfg.s], atol=1e-9))
+    w1 = max(2.0, 2.0 * np.sqrt(cfg.s))                  # a point on the manifold w1 w2 = s with |w1| > |w2|
+    lam = np.linalg.eigvals(toy_jacobian(w1, cfg.s / w1, cfg.s)).real
+    lam2 = float(lam[np.argmax(np.abs(lam))])
+    by = {(r["w1_0"], r["w2_0"], r["rule"]): r for r in rows}
+    inits = sorted({(r["w1_0"], r["w2_0"]) for r in rows})
+    t = {w: (by[(*w, "gd")]["time_to_tol"], by[(*w, "curl")]["time_to_tol"]) for w in inits}
+    faster = [w for w in inits if t[w][1] < t[w][0]]
+    conv = [w for w in inits if np.isfinite(t[w][1])]
+    ascend = [w for w in conv if by[(*w, "curl")]["ascends_first"]]
+    small = [w for w in inits if w[0] ** 2 + w[1] ** 2 < cfg.s]
+    stuck = [w for w in small if by[(*w, "curl")]["final_loss"] > 1e-3]
+    show = lambda ws: ", ".join(f"({a:g}, {b:g})" for a, b in ws) or "none"  # noqa: E731
+    when = lambda x: fmt(x) if np.isfinite(x) else "never"  # noqa: E731
+    times = "; ".join(f"({a:g}, {b:g}): GD {when(t[(a, b)][0])}, curl {when(t[(a, b)][1])}" for a, b in inits)
+    return [
+        claim("curl flow turns the origin into a centre: eigenvalues +-i s", centre, where=where,
+              note=f"s = {cfg.s:g}; eigenvalues of eq. 9 at the origin: " + ", ".join(f"{complex(v):.3g}" for v in ev)),
+        paper_entry(f"non-zero manifold eigenvalue lambda_2 = w1^2 - w2^2 at (w1, w2) = ({w1:g}, {cfg.s / w1:g})",
+                    float(w1 ** 2 - (cfg.s / w1) ** 2), lam2, tolerance=1e-9, where=where,
+                    note="> 0: the half |w1| > |w2| of the manifold is unstable under curl flow"),
+        claim(f"curl flow reaches loss < {cfg.tol:g} before gradient flow from some init", bool(faster),
+              where=where, note=f"time to tol: {times}; curl faster from: {show(faster)}"),
+        claim("curl flow first ascends the loss, then converges, from some init", bool(ascend),
+              where="Fig. 1c (inset)", note=f"converging curl inits: {show(conv)}; ascending first: {show(ascend)}"),
+        claim("small inits (w1^2 + w2^2 < s) do not converge under curl flow (final loss > 1e-3)",
+              all(w in stuck for w in small) if small else "no init inside w1^2 + w2^2 < s was run", where=where,
+              note="final curl loss: " + (", ".join(f"({a:g}, {b:g}): {fmt(by[(a, b, 'curl')]['final_loss'])}"
+                                                    for a, b in small) or "no small init")),
+    ]
 
 
 def plot(results: dict, out: Path) -> None:

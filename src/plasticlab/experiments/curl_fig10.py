@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Experiment, register
-from .curl_fig5 import QUICK, CurlSpeedConfig, plot, run
+from .base import Experiment, RunContext, register
+from .curl_fig5 import CurlSpeedConfig, plot, run_speed, speed_rows, sweep_row
+
+PAPER_INIT_SCALES = (3.0, 4.0, 6.0, 7.0, 8.0)   # Fig. 10c: p < 0.05 at these init scales (N_train = 10000)
 
 
 @dataclass
@@ -23,7 +25,26 @@ class CurlReluConfig(CurlSpeedConfig):
     seeds: int = 40
 
 
+def run(cfg: CurlReluConfig, ctx: RunContext) -> dict:
+    res = run_speed(cfg, ctx)
+    return {**res, "paper": paper_rows(res["summary"], cfg)}
+
+
+def paper_rows(summary: list[dict], cfg: CurlSpeedConfig) -> list[dict]:
+    """Fig. 10 beside ours (paired t-tests, p < 0.05): curl faster in ReLU nets at N_train = 1400, for every
+    N_train >= 1000, and at the init scales 3, 4, 6, 7, 8."""
+    p = 0.05
+    rows = speed_rows(summary, cfg, p, 1000, "Fig. 10a (paper: N_train = 1400, init scale 2, 40 seeds)", "Fig. 10b")
+    rows.append(sweep_row("faster (p < 0.05) at every init scale run among 3, 4, 6, 7, 8", summary, "init_scale",
+                          lambda v: v in PAPER_INIT_SCALES, p, "init scales 3, 4, 6, 7, 8",
+                          f"Fig. 10c (paper: N_train = 10000; ours: {cfg.base_n_train})"))
+    return rows
+
+
+# --quick: the base point (N_train 1400, init 2) and one of the paper's Fig. 10c init scales (4)
+QUICK = {"n_trains": (1400,), "init_scales": (4.0,), "teacher_scales": (), "flip_fractions": (), "seeds": 8,
+         "epochs": 300}
+
 register(Experiment("curl-fig10", "ReLU M=100, N=10: curl descent (one flipped readout weight) vs GD, convergence "
                     "speed against training-set size and init scale (paired t-tests)",
-                    CurlReluConfig, run, plot, paper="curl", quick={**QUICK, "n_trains": (1400,),
-                                                                           "seeds": 8}))
+                    CurlReluConfig, run, plot, paper="curl", quick=QUICK))

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..plotting import figure, save
-from .base import Experiment, RunContext, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 from .hebb_fig4 import HebbFig4Config, grid_unit
 
 
@@ -31,7 +31,27 @@ def run(cfg: HebbFig5Config, ctx: RunContext) -> dict:
     ctx.log(f"best validation loss {best['val_loss']:.4g} at gamma={best['gamma']:g}, sigma={best['sigma']:g}, "
             f"alignment {best['alignment']:.3f}; Spearman(|alignment|, val loss) = {rho:.3f}")
     return {"rows": rows, "best": best, "spearman_abs_alignment_vs_loss": float(rho),
-            "val_loss": np.mean([u["val_loss"] for u in units], 0).tolist()}
+            "val_loss": np.mean([u["val_loss"] for u in units], 0).tolist(),
+            "paper": paper_rows(cfg, ok, best, float(rho))}
+
+
+def paper_rows(cfg: HebbFig5Config, ok: list[dict], best: dict, rho: float) -> list[dict]:
+    """Fig. 5 beside ours: the best cell is neither Hebbian nor anti-Hebbian (|alignment| below the grid's median),
+    the loss is lowest at the smallest gamma and sigma, and low |alignment| goes with low loss (Spearman > 0)."""
+    where = f"Fig. 5 (SRE, {cfg.seeds} seed(s) per cell)"
+    med = float(np.median(np.abs([r["alignment"] for r in ok])))
+    corner = best["gamma"] == min(cfg.gammas) and best["sigma"] == min(cfg.sigmas)
+    return [
+        paper_entry("best validation loss where alignment is weak (|alignment| of the best cell below the grid's "
+                    "median)", "yes", verdict(abs(best["alignment"]) < med), where=where,
+                    note=f"best cell |alignment| {abs(best['alignment']):.3f}, median {med:.3f}"),
+        paper_entry("validation loss falls as gamma and sigma get smaller (best at the smallest of both)", "yes",
+                    verdict(bool(corner)), where=where,
+                    note=f"best {best['val_loss']:.3g} at gamma={best['gamma']:g}, sigma={best['sigma']:g}"),
+        paper_entry("low |alignment| goes with low validation loss (Spearman(|alignment|, loss) > 0)", "yes",
+                    verdict(rho > 0 if np.isfinite(rho) else f"{len(ok)} finite cells, too few for a correlation"),
+                    where=where, note=f"Spearman {rho:.3f} over {len(ok)} cells"),
+    ]
 
 
 def plot(results: dict, out: Path) -> None:

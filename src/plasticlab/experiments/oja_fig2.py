@@ -19,7 +19,7 @@ import numpy as np
 
 from ..analysis.representations import optimal_linear_maps, pca_cumulative, reconstruct
 from ._oja_common import OjaFFConfig, ci, final_rows, load_data, rule_color, train_rule
-from .base import Experiment, RunContext, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
@@ -84,7 +84,39 @@ def run(cfg: OjaFig2Config, ctx: RunContext) -> dict:
     input_pca = pca_cumulative(x, min(cfg.n_pcs, x.shape[1])).tolist()
     originals = x[: cfg.n_images].tolist()
     return {"rows": rows, "rules": per_rule, "input_pca": input_pca, "originals": originals,
-            "image_shape": list(data.image_shape) if data.image_shape else None}
+            "image_shape": list(data.image_shape) if data.image_shape else None,
+            "paper": paper_rows(per_rule, input_pca)}
+
+
+def paper_rows(per_rule: dict, input_pca: list[float], k: int = 10) -> list[dict]:
+    """Fig. 2 / S5 beside ours (BP vs BP+Oja, seed means): residual (eq. 5) lower in every layer (2a), input
+    reconstruction from the last hidden layer closer to the input with optimal maps (2c) and through W^T (S5),
+    layer-1 cumulative PCA variance at ``k`` components closer to the input's (2d)."""
+    kk = min(k, len(input_pca))
+    claims = [("BP+Oja lowers the residual (eq. 5) in every layer", "Fig. 2a"),
+              ("input reconstructed from the last hidden layer closer to the input with BP+Oja (optimal maps)",
+               "Fig. 2c"),
+              ("reconstruction through W^T clearer with BP+Oja (lower MSE)", "S4/S5"),
+              (f"layer-1 variance spread closer to the input's (cumulative PCA at {kk} components)", "Fig. 2d")]
+    if not {"bp", "bp+oja"} <= set(per_rule):
+        why = f"bp or bp+oja not run (rules: {', '.join(per_rule) or 'none'})"
+        return [paper_entry(q, "yes", why, where=w, note="-") for q, w in claims]
+    b, o = per_rule["bp"], per_rule["bp+oja"]
+    rb, ro = np.asarray(b["residual_ci"]["mean"], float), np.asarray(o["residual_ci"]["mean"], float)
+    lower = int(np.sum(ro < rb))
+    mse = {s: float(np.mean(per_rule[s]["recon_mse"])) for s in ("bp", "bp+oja")}
+    mse_t = {s: float(np.mean(per_rule[s]["recon_T_mse"])) for s in ("bp", "bp+oja")}
+    pc = {s: float(np.nanmean(np.asarray(per_rule[s]["act_pca"], float)[:, 0, kk - 1])) for s in ("bp", "bp+oja")}
+    x_pc = float(input_pca[kk - 1])
+    checks = [
+        (lower == len(rb), f"lower in {lower} of {len(rb)} layers; layer 1 bp {rb[0]:.3g} vs bp+oja {ro[0]:.3g}, "
+                           f"layer {len(rb)} bp {rb[-1]:.3g} vs bp+oja {ro[-1]:.3g}"),
+        (mse["bp+oja"] < mse["bp"], f"MSE per image bp {mse['bp']:.3g}, bp+oja {mse['bp+oja']:.3g}"),
+        (mse_t["bp+oja"] < mse_t["bp"], f"MSE per image bp {mse_t['bp']:.3g}, bp+oja {mse_t['bp+oja']:.3g}"),
+        (abs(pc["bp+oja"] - x_pc) < abs(pc["bp"] - x_pc),
+         f"explained by the first {kk} PCs: input {x_pc:.3g}, bp {pc['bp']:.3g}, bp+oja {pc['bp+oja']:.3g}"),
+    ]
+    return [paper_entry(q, "yes", verdict(bool(h)), where=w, note=n) for (q, w), (h, n) in zip(claims, checks)]
 
 
 def _f(v) -> np.ndarray:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ._oja_common import OjaFFConfig, plot_accuracy, plot_final_per_layer, plot_layer_curves, run_compare
-from .base import Experiment, RunContext, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
@@ -23,7 +25,24 @@ class OjaFig6aConfig(OjaFFConfig):
 
 def run(cfg: OjaFig6aConfig, ctx: RunContext) -> dict:
     res = run_compare(cfg, ctx)
-    return {**res, "paper": "FA: activation norms grow with depth (explode); FA+Oja: norms stay bounded"}
+    return {**res, "paper": paper_rows(res["curves"])}
+
+
+def paper_rows(curves: dict) -> list[dict]:
+    """Fig. 6a beside ours (final mean ||h_l||, l = 0..L): FA's norms blow up downstream (output above the input),
+    FA+Oja's stay bounded (every layer within a factor 2 of the input) and end far below FA's."""
+    claims = ["FA: activation norms grow with depth (output layer's norm above the input's)",
+              "FA+Oja: norms stay bounded (every layer within a factor 2 of the input's)",
+              "FA+Oja's output-layer norm below FA's"]
+    if not {"fa", "fa+oja"} <= set(curves):
+        return [paper_entry(q, "yes", "fa or fa+oja not run", where="Fig. 6a", note="-") for q in claims]
+    nf, no = (np.asarray(curves[s]["norm_final_ci"]["mean"], float) for s in ("fa", "fa+oja"))
+    ratio = no[1:] / no[0]
+    holds = [nf[-1] > nf[0], bool(np.all((ratio > 0.5) & (ratio < 2.0))), no[-1] < nf[-1]]
+    note = (f"mean ||h_l|| l=0..{len(nf) - 1}: fa {', '.join(f'{v:.3g}' for v in nf)}; "
+            f"fa+oja {', '.join(f'{v:.3g}' for v in no)}")
+    return [paper_entry(q, "yes", verdict(bool(h)), where="Fig. 6a / S3g-h", note=note)
+            for q, h in zip(claims, holds)]
 
 
 def plot(results: dict, out: Path) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._oja_common import OjaFFConfig, config_copy, load_data, plot_accuracy, run_compare
-from .base import Experiment, RunContext, register
+from ._oja_common import OjaFFConfig, above, config_copy, load_data, plot_accuracy, run_compare
+from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
@@ -27,7 +27,23 @@ def run(cfg: OjaSangerConfig, ctx: RunContext) -> dict:
     bp = run_compare(config_copy(cfg, depth=cfg.bp_depth), ctx, cfg.bp_rules, tag="bp-", data=data)
     fa = run_compare(config_copy(cfg, depth=cfg.fa_depth), ctx, cfg.fa_rules, tag="fa-", data=data)
     return {"rows": bp["rows"] + fa["rows"], "bp": bp, "fa": fa,
-            "paper": "S6: Sanger gives no improvement over BP or FA alone, unlike Oja"}
+            "paper": paper_rows(bp["final"], fa["final"], cfg)}
+
+
+def paper_rows(bp: dict, fa: dict, cfg: OjaSangerConfig) -> list[dict]:
+    """S6 beside ours: Sanger gives no improvement over BP or FA alone (its final-accuracy CI not above theirs),
+    unlike Oja (BP+Oja / FA+Oja above BP+Sanger / FA+Sanger)."""
+    rows = []
+    for final, base, depth in ((bp, "bp", cfg.bp_depth), (fa, "fa", cfg.fa_depth)):
+        name = base.upper()
+        gain, gain_note = above(final, f"{base}+sanger", base)
+        oja, oja_note = above(final, f"{base}+oja", f"{base}+sanger", separate=False)
+        rows += [paper_entry(f"{name} ({depth} layers): Sanger gives no improvement over {name} alone "
+                             "(CI not above)", "yes", verdict(gain if isinstance(gain, str) else not gain),
+                             where="S6", note=gain_note),
+                 paper_entry(f"{name} ({depth} layers): Oja does better than Sanger ({name}+Oja mean above "
+                             f"{name}+Sanger)", "yes", verdict(oja), where="S6", note=oja_note)]
+    return rows
 
 
 def plot(results: dict, out: Path) -> None:

@@ -5,15 +5,44 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, register
-
-
+from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
+
+
+# App. C.4 (CIFAR-10): "If only one additional connection is made plastic, Vbar is the most important one,
+# improving performance from 40% to roughly 46%"
+PAPER_W_ONLY, PAPER_W_VBAR = 40.0, 46.0
+LINEAR_WITHIN = 2.0  # points: "only updating W ... only works as well as the linear model"
+
+
+def score_or_reason(rows: list[dict], metric: str, label: str, **match) -> float | str:
+    """Mean of ``metric`` over the seeds of the rows matching ``match``, or why there is none.
+
+    The reason names the variant: ``"<label> diverged at step 18"`` (train_grid sets a diverged cell to NaN
+    for every seed and keeps the message in ``status``) or ``"<label> not run"``.
+    """
+    sel = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if not sel:
+        return f"{label} not run"
+    vals = C.as_floats([r.get(metric) for r in sel])
+    if np.isfinite(vals).any():
+        return float(np.nanmean(vals))
+    bad = next((r["status"] for r in sel if r.get("status", "ok") != "ok"), "no finite result")
+    return f"{label} {bad.split(' (')[0]}"
+
+
+def verdict(holds: Callable[..., bool], *values: float | str) -> str:
+    """"yes" / "no" for ``holds(*values)``, or the first value that is a reason (a diverged or missing variant)."""
+    for v in values:
+        if isinstance(v, str):
+            return v
+    return "yes" if holds(*values) else "no"
 
 
 def plastic_subsets() -> list[tuple[str, ...]]:
@@ -47,7 +76,8 @@ def run(cfg: SamAblationConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason} (try --set dataset=mnist)[/yellow]")
-        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}],
+                "paper": paper_rows([], "", cfg.dataset, cfg.linear_baseline, unavailable=reason)}
     hp = hyper_from(cfg)
     metric = C.metric_name(data)
     loss = C.loss_for(data, cfg.loss)
@@ -72,7 +102,55 @@ def run(cfg: SamAblationConfig, ctx: RunContext) -> dict:
     summary = [{"plastic": k, f"{metric}_mean": float(np.nanmean(C.as_floats([r[metric] for r in rows if r["plastic"] == k])))}
                for k in curves]
     ctx.log(f"final {metric} (mean over seeds): " + ", ".join(f"{r['plastic']}: {r[metric + '_mean']:.2f}" for r in summary))
-    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric}
+    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric,
+            "paper": paper_rows(rows, metric, data.name, cfg.linear_baseline)}
+
+
+def paper_rows(rows: list[dict], metric: str, dataset: str, linear_baseline: bool,
+               unavailable: str | None = None) -> list[dict]:
+    """Fig. 2 / App. C.4 claims beside ours: W alone ~40% and W+Vbar ~46% on CIFAR-10, Vbar the best single
+    added matrix, all four plastic the best subset ("improves the performance further": strictly above every
+    other subset), W alone about as good as the linear net by SGD."""
+    def score(label: str) -> float | str:
+        if unavailable is not None:
+            return f"{dataset} unavailable"
+        return score_or_reason(rows, metric, label, plastic=label)
+
+    subsets = {"+".join(p): score("+".join(p)) for p in plastic_subsets()}
+    w, w_vbar, all4 = subsets["W"], subsets["W+Vbar"], subsets["W+Wbar+V+Vbar"]
+    singles = {k: subsets[k] for k in ("W+Wbar", "W+V", "W+Vbar")}
+    others = {k: v for k, v in subsets.items() if k != "W+Wbar+V+Vbar"}
+    linear = score("linear (SGD)") if linear_baseline or unavailable else "linear baseline not run"
+    gain = f"{w_vbar - w:+.1f}" if isinstance(w, float) and isinstance(w_vbar, float) else "-"
+    where = f"Fig. 2, App. C.4 (paper: CIFAR-10; ours: {dataset})"
+    return [
+        paper_entry("accuracy with only W plastic (%)", PAPER_W_ONLY, w, where=where,
+                    note="paper: App. C.4 text (40% -> 46% with Vbar plastic)"),
+        paper_entry("accuracy with W and Vbar plastic (%)", PAPER_W_VBAR, w_vbar, where=where,
+                    note=f"gain over W alone: paper +{PAPER_W_VBAR - PAPER_W_ONLY:.0f}, ours {gain} points"),
+        paper_entry("Vbar the best single added plastic matrix (W+Vbar > W+Wbar and W+V)", "yes",
+                    verdict(lambda a, b, c: c > max(a, b), *singles.values()), where=where, note=_show(singles)),
+        paper_entry("all four plastic beat every other plastic subset (a tie counts as no)", "yes",
+                    verdict(lambda a, *o: a > max(o), all4, *others.values()), where=where,
+                    note=_show({"all four": all4, **_best(others)})),
+        paper_entry(f"only W plastic about as good as the linear net by SGD (within {LINEAR_WITHIN:g} points)",
+                    "yes", verdict(lambda a, b: abs(a - b) <= LINEAR_WITHIN, w, linear), where=where,
+                    note=_show({"W": w, "linear": linear})),
+    ]
+
+
+def _show(scores: dict[str, float | str]) -> str:
+    """'W+Wbar 45.1, W+V 44.0' (a reason is shown as it is, once)."""
+    return ", ".join(dict.fromkeys(f"{k} {v:.1f}" if isinstance(v, float) else v for k, v in scores.items()))
+
+
+def _best(scores: dict[str, float | str]) -> dict[str, float | str]:
+    """{'best other (<label>)': score} of the highest finite score, or every score when none is finite."""
+    finite = {k: v for k, v in scores.items() if isinstance(v, float)}
+    if not finite:
+        return scores
+    k = max(finite, key=finite.get)
+    return {f"best other ({k})": finite[k]}
 
 
 def plot(results: dict, out: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from ..plotting import curve_with_ci, figure, save
 from ..rules.sam import SAM
 from . import _sam_common as C
-from .base import Experiment, RunContext, register
+from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
 
 
@@ -110,7 +110,8 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
-        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}],
+                "paper": paper_rows([], {}, cfg.dataset, False, unavailable=reason)}
     hp = hyper_from(cfg)
 
     def unit():
@@ -148,7 +149,54 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
             + ", ".join(f"{k + 1}: {np.mean([r['cos_sgd_mean'] for r in rows if r['layer'] == k + 1]):.3f}"
                         for k in range(n)))
     return {"rows": rows, "samples": res["samples"], "curves": res["curves"], "before": res["before"],
-            "after": res["after"], "psd_everywhere": psd}
+            "after": res["after"], "psd_everywhere": psd, "paper": paper_rows(rows, cur, data.name, psd)}
+
+
+def paper_rows(rows: list[dict], curves: dict[str, np.ndarray], dataset: str, psd: bool,
+               unavailable: str | None = None) -> list[dict]:
+    """Theorem 1 and Fig. S1a-b beside ours: H PSD, cos(SAM update, SGD update) > 0 in every layer, effective
+    rank of the hidden Vbar and of the hidden W falling over training, ||Delta Vbar|| and the loss shrinking.
+
+    Hidden layers are those whose Vbar learns (the output level's Vbar is the fixed identity). A quantity that
+    is not finite (a run recorded as diverged) is reported as such instead of a verdict.
+    """
+    where = f"(paper: SVHN, 8 hidden layers of 60; ours: {dataset})"
+    claims = [("H = Vbar Vbar^T positive semidefinite at every probe", "Theorem 1, eq. 4"),
+              ("SAM update has a positive inner product with the SGD update (mean cos > 0, every layer)",
+               "Theorem 1, eq. 3"),
+              ("effective rank of the hidden Vbar falls during training", "Fig. S1a, App. C.3"),
+              ("effective rank of the hidden W falls during training", "Fig. S1a, App. C.3"),
+              ("||Delta Vbar|| and the loss shrink over training (last probe < first)", "Fig. S1b")]
+    if unavailable is not None:
+        return [paper_entry(q, "yes", f"{dataset} unavailable", where=f"{w} {where}", note=unavailable)
+                for q, w in claims]
+    n = max(r["layer"] for r in rows)
+    hidden = [r for r in rows if r["layer"] < n]
+
+    def mean(key: str, sel: list[dict]) -> float:
+        return float(np.mean([r[key] for r in sel]))
+
+    def falls(before: float, after: float) -> str:
+        if not (np.isfinite(before) and np.isfinite(after)):
+            return "no finite probe values (diverged)"
+        return "yes" if after < before else "no"
+
+    cos = {k: mean("cos_sgd_mean", [r for r in rows if r["layer"] == k]) for k in range(1, n + 1)}
+    cos_ok = ("no finite probe values (diverged)" if not np.all(np.isfinite(list(cos.values())))
+              else "yes" if min(cos.values()) > 0 else "no")
+    erank = {m: (mean(f"erank_{m}_before", hidden), mean(f"erank_{m}_after", hidden)) for m in ("Vbar", "W")}
+    dvbar = (mean("dvbar_norm_first", hidden), mean("dvbar_norm_final", hidden))
+    loss = np.asarray(curves["loss"], float)
+    loss_fl = (float(np.mean(loss[:, 0])), float(np.mean(loss[:, -1])))
+    shrink = [falls(*dvbar), falls(*loss_fl)]  # both must shrink: the first that does not is the verdict
+    ours = ["yes" if psd else "no", cos_ok, falls(*erank["Vbar"]), falls(*erank["W"]),
+            next((v for v in shrink if v != "yes"), "yes")]
+    notes = [f"smallest eigenvalue seen: {min(r['h_min_eig_min'] for r in rows):.3g}",
+             "mean cos over training by layer: " + ", ".join(f"{k}: {v:.2f}" for k, v in cos.items()),
+             "mean over hidden layers: %.1f -> %.1f" % erank["Vbar"],
+             "mean over hidden layers: %.1f -> %.1f" % erank["W"],
+             "||Delta Vbar|| %.3g -> %.3g, probe loss %.3g -> %.3g" % (*dvbar, *loss_fl)]
+    return [paper_entry(q, "yes", o, where=f"{w} {where}", note=note) for (q, w), o, note in zip(claims, ours, notes)]
 
 
 def plot(results: dict, out: Path) -> None:

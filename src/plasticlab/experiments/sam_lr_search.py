@@ -17,7 +17,7 @@ import numpy as np
 from ..data import Dataset
 from ..plotting import figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, register
+from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
 
 
@@ -37,6 +37,9 @@ class SamLrSearchConfig:
     n_train: int | None = 20000
     val_fraction: float = 0.2
     sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
+    normalize: str = "none"
+    lr_schedule: str = "constant"
+    lr_warmup: float = 0.0
 
 
 def _split(data: Dataset, frac: float, seed: int = 0) -> Dataset:
@@ -49,10 +52,11 @@ def _split(data: Dataset, frac: float, seed: int = 0) -> Dataset:
 
 
 def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
-    data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train)
+    data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, normalize=cfg.normalize)
     if data is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
-        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}],
+                "paper": paper_rows(cfg.method, 0, 0, None, "", tuple(cfg.sam_ratios), unavailable=reason)}
     data = _split(data, cfg.val_fraction)
     hp = hyper_from(cfg)
     metric = C.metric_name(data).replace("test_", "val_")
@@ -65,7 +69,7 @@ def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
         tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
         res = C.train_grid(tr, data, lrs=[g[0] for g in grid], decays=[g[1] for g in grid] if has_decay else None,
                            seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=1,
-                           on_divergence="record")
+                           on_divergence="record", lr_schedule=cfg.lr_schedule, lr_warmup=cfg.lr_warmup)
         fin = res.final(C.metric_name(data)) * 100
         return [{"dataset": data.name, "method": cfg.method, "lr": lr, "decay": dec, "seed": s,
                  metric: (None if res.diverged[c] else float(fin[c, i])), "status": res.diverged[c] or "ok"}
@@ -82,10 +86,42 @@ def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
     ctx.log(f"grid: lrs={list(cfg.lrs)} decays={list(cfg.decays) if has_decay else [0.0]} "
             f"ratios(W,Wbar,V,Vbar)={list(cfg.sam_ratios)}; {n_div} of {len(grid)} cells diverged; best "
             + (f"lr={best[0]:g} decay={best[1]:g} with {metric} {np.mean(means[best]):.2f}" if best else "none"))
+    best_row = {"lr": best[0], "decay": best[1], metric: float(np.mean(means[best]))} if best else None
     return {"rows": rows, "grid": {"lrs": list(cfg.lrs), "decays": list(cfg.decays) if has_decay else [0.0],
                                    "ratios": list(cfg.sam_ratios), "cells": len(grid)},
-            "best": {"lr": best[0], "decay": best[1], metric: float(np.mean(means[best]))} if best else None,
-            "metric": metric}
+            "best": best_row, "metric": metric,
+            "paper": paper_rows(cfg.method, len(grid), n_div, best_row, metric, tuple(cfg.sam_ratios))}
+
+
+def paper_rows(method: str, cells: int, n_diverged: int, best: dict | None, metric: str,
+               ratios: tuple[float, ...], unavailable: str | None = None) -> list[dict]:
+    """App. A / C.4 and Fig. S2 beside ours: 64 (rate, decay) combinations searched at fixed rate ratios, eta_Vbar
+    about 4 x eta_W, eta_V the smallest rate (Fig. S2: the best performance is when eta_V is smallest).
+
+    Our search keeps the ratios fixed, as the paper's did; the ratio rows state our setting, Fig. S2's
+    variation of the individual rates is not rerun.
+    """
+    eta = dict(zip(("W", "Wbar", "V", "Vbar"), ratios))
+    if method != "sam":
+        ratio_vbar_w: float | str = f"not a SAM search (method={method})"
+        v_smallest = ratio_vbar_w
+    else:
+        ratio_vbar_w = eta["Vbar"] / eta["W"]
+        v_smallest = "yes" if eta["V"] < min(v for k, v in eta.items() if k != "V") else "no"
+    if unavailable is not None:
+        search = f"not run: {unavailable}"
+    else:
+        search = f"{n_diverged} of {cells} cells diverged; best " + (
+            f"lr {best['lr']:g}, decay {best['decay']:g} ({metric} {best[metric]:.1f})" if best else "none")
+    rates = "fixed ratios (W, Wbar, V, Vbar) = (" + ", ".join(f"{v:g}" for v in ratios) + ")"
+    return [
+        paper_entry("learning-rate combinations searched", 64, cells if unavailable is None else "not run",
+                    tolerance=0, where="App. A", note="ours: overall rate x weight decay at fixed ratios; " + search),
+        paper_entry("eta_Vbar / eta_W", 4.0, ratio_vbar_w, tolerance=0.5,
+                    where="App. C.4 (Vbar 'usually four times that of W')", note=rates),
+        paper_entry("eta_V the smallest of the four rates", "yes", v_smallest,
+                    where="Fig. S2 (best when eta_V is smallest)", note=rates + "; Fig. S2's rate variation not rerun"),
+    ]
 
 
 def plot(results: dict, out: Path) -> None:

@@ -9,9 +9,8 @@ import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, register
-
-
+from .base import Experiment, RunContext, paper_entry, register
+from .sam_ablation import score_or_reason, verdict
 from .sam_table1 import hyper_from
 
 
@@ -46,7 +45,8 @@ def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
-        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}],
+                "paper": paper_rows([], "", cfg.dataset, unavailable=reason)}
     hp = hyper_from(cfg)
     metric = C.metric_name(data)
     rows, curves = [], {}
@@ -64,7 +64,29 @@ def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
     summary = [{"feedback": m, f"{metric}_mean": float(np.nanmean(C.as_floats([r[metric] for r in rows if r["feedback"] == m])))}
                for m in curves]
     ctx.log(f"final {metric} (mean over seeds): " + ", ".join(f"{r['feedback']}: {r[metric + '_mean']:.2f}" for r in summary))
-    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric}
+    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric,
+            "paper": paper_rows(rows, metric, data.name)}
+
+
+def paper_rows(rows: list[dict], metric: str, dataset: str, unavailable: str | None = None) -> list[dict]:
+    """The paper's claim (Sec. 2.2, Methods): collapsing the feedback vector to a per-layer scalar (its mean or
+    norm) "substantially degrades learning"; one row per scalar mode: final metric below the vector's."""
+    def score(mode: str) -> float | str:
+        if unavailable is not None:
+            return f"{dataset} unavailable"
+        return score_or_reason(rows, metric, f"{mode} feedback", feedback=mode)
+
+    vector = score("vector")
+    out = []
+    for mode, what in (("mean", "mean(hbar) 1"), ("norm", "(||hbar|| / sqrt(dbar)) 1")):
+        scalar = score(mode)
+        shown = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else v
+                          for k, v in (("vector", vector), (mode, scalar)))
+        out.append(paper_entry(f"feedback collapsed to {what} per layer learns worse than the vector", "yes",
+                               verdict(lambda v, s: s < v, vector, scalar),
+                               where=f"Sec. 2.2, Methods (ours: {dataset})",
+                               note=unavailable or f"final {metric} x100: {shown}"))
+    return out
 
 
 def plot(results: dict, out: Path) -> None:

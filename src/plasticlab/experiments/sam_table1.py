@@ -10,7 +10,7 @@ import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, register
+from .base import Experiment, RunContext, paper_entry, register
 
 
 @dataclass
@@ -25,23 +25,28 @@ class SamTable1Config:
     methods: tuple[str, ...] = C.METHODS
     hidden: tuple[int, ...] = (200, 200, 200)
     loss: str = "cross_entropy"
-    epochs: float = 20.0
+    epochs: float = 30.0
     batch_size: int = 256
     seeds: int = 5
     evals: int = 10
     n_train: int | None = None
     n_test: int | None = None
-    sgd_lr: float = C.Hyper.sgd_lr
+    # rates from our MNIST search (docs/sam.md): SGD is best at 0.3 (0.1: 97.9, 0.5: 98.2); FA, WM and KP are
+    # unstable above 0.1; SAM at 0.1 with the warm-up (0.15 diverged for 1 of 5 seeds, 0.2 and 0.3 for 1 of 1)
+    sgd_lr: float = 0.3
     fa_lr: float = C.Hyper.fa_lr
     wm_lr: float = C.Hyper.wm_lr
     wm_mirror_lr: float = C.Hyper.wm_mirror_lr
     kp_lr: float = C.Hyper.kp_lr
     kp_decay: float = C.Hyper.kp_decay
-    sam_lr: float = C.Hyper.sam_lr
+    sam_lr: float = 0.1
     sam_decay: float = C.Hyper.sam_decay
     sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
     down_activation: str = "identity"
     width_ratio: float = 1.0
+    normalize: str = "none"
+    lr_schedule: str = "constant"
+    lr_warmup: float = 0.15  # linear warm-up over the first 15% of the steps, every method (SAM diverges without)
     on_divergence: str = "stop"
 
 
@@ -56,7 +61,8 @@ def train_method(cfg, data, method: str, hp: C.Hyper, **sam_kw) -> dict:
     rule = C.make_rule(method, hp, **sam_kw)
     tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
     res = C.train_grid(tr, data, lrs=[rule.lr], seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                       evals=cfg.evals, on_divergence=cfg.on_divergence)
+                       evals=cfg.evals, on_divergence=cfg.on_divergence, lr_schedule=cfg.lr_schedule,
+                       lr_warmup=cfg.lr_warmup)
     metric = C.metric_name(data)
     curve = res.curves[metric][0] * 100.0
     rows = [{"dataset": data.name, "method": method, "seed": s, metric: float(curve[i, -1]),
@@ -69,7 +75,8 @@ def run(cfg: SamTable1Config, ctx: RunContext) -> dict:
     sam_kw = {"down_activation": cfg.down_activation, "width_ratio": cfg.width_ratio}
     rows, table, curves = [], [], {}
     for name in cfg.datasets:
-        data, reason = C.data_or_reason(name, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
+        data, reason = C.data_or_reason(name, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test,
+                                          normalize=cfg.normalize)
         if data is None:
             ctx.log(f"[yellow]{name}: {reason}[/yellow]")
             rows.append({"dataset": name, "method": "all", "status": reason})
@@ -87,8 +94,42 @@ def run(cfg: SamTable1Config, ctx: RunContext) -> dict:
                           "paper_mean": paper[0] if paper else None, "paper_std": paper[1] if paper else None,
                           "status": res["rows"][0]["status"]})
     _print_table(ctx, table)
-    return {"rows": rows, "table": table, "curves": curves, "paper": C.PAPER_TABLE1,
+    return {"rows": rows, "table": table, "curves": curves, "paper": paper_rows(table),
+            "paper_table1": C.PAPER_TABLE1,
             "metric_note": "accuracy x 100; chestmnist: macro ROC AUC x 100 (the paper's ~73 fits an AUC)"}
+
+
+# the bundled 8x8 digits (--quick) are compared with the paper's MNIST column
+STAND_IN = {"digits": "mnist"}
+
+
+def paper_rows(table: list[dict]) -> list[dict]:
+    """Ours beside the paper's Table 1 (tolerance 1 point), plus the claim "SAM within 1 point of SGD".
+
+    Data sets that could not be loaded or runs that diverged keep their row, with the reason as ``ours``.
+    """
+    out = []
+    for r in table:
+        if r["method"] == "all":
+            for m, (p, _) in C.PAPER_TABLE1.get(r["dataset"], {}).items():
+                out.append(paper_entry(f"{r['dataset']} {m}", p, r["status"], tolerance=1.0, where="Table 1"))
+            continue
+        ref = STAND_IN.get(r["dataset"], r["dataset"])
+        paper = C.PAPER_TABLE1.get(ref, {}).get(r["method"])
+        ours = r["ours_mean"] if r["status"] == "ok" else r["status"]
+        where = "Table 1" if ref == r["dataset"] else f"Table 1, {ref} (our {r['dataset']} run stands in)"
+        out.append(paper_entry(f"{r['dataset']} {r['method']} ({r['metric']} x 100)",
+                               paper[0] if paper else "not in the paper", ours, tolerance=1.0,
+                               where=where, n_runs=r["n"]))
+    by = {(r["dataset"], r["method"]): r for r in table if r["method"] != "all"}
+    for ds in dict.fromkeys(r["dataset"] for r in table):
+        sam, sgd = by.get((ds, "sam")), by.get((ds, "sgd"))
+        if sam is None or sgd is None:
+            continue
+        ok = sam["status"] == "ok" and sgd["status"] == "ok"
+        verdict = ("yes" if sam["ours_mean"] >= sgd["ours_mean"] - 1.0 else "no") if ok else "not measured (diverged)"
+        out.append(paper_entry(f"{ds}: SAM within 1 point of SGD", "yes", verdict, where="Table 1"))
+    return out
 
 
 def _print_table(ctx: RunContext, table: list[dict]) -> None:
@@ -127,4 +168,5 @@ def plot(results: dict, out: Path) -> None:
 
 register(Experiment("sam-table1", "SGD, FA, WM, KP and SAM on seven vision data sets (SAM paper, Table 1)",
                     SamTable1Config, run, plot, paper="sam",
-                    quick={"datasets": ("digits",), "seeds": 2, "epochs": 8.0, "batch_size": 64, "evals": 2}))
+                    quick={"datasets": ("digits",), "seeds": 2, "epochs": 8.0, "batch_size": 64, "evals": 2,
+                           "sgd_lr": 0.1, "sam_lr": 0.05}))

@@ -9,10 +9,13 @@ import numpy as np
 
 from ..plotting import figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, register
-
-
+from .base import Experiment, RunContext, paper_entry, register
+from .sam_ablation import score_or_reason, verdict
 from .sam_table1 import hyper_from
+
+# Fig. S1d: "a wider downstream network improves the performance ... up to an overparametrization ratio of 7.5";
+# App. C.2: best "when the parameter count of the downstream pathway is approximately 5 to 8 times" the upstream's.
+PAPER_BEST_RATIO, BEST_RATIO_TOL = 7.5, 2.5
 
 
 @dataclass
@@ -40,7 +43,9 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
-        return {"rows": [{"dataset": cfg.dataset, "status": reason}]}
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}],
+                "paper": paper_rows([], "test_accuracy", cfg.dataset, cfg.down_activations, cfg.ratios,
+                                    unavailable=reason)}
     hp = hyper_from(cfg)
     metric = C.metric_name(data)
     rows = []
@@ -67,7 +72,43 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
                for (a, w), v in groups.items()]
     ctx.log(f"{metric} by D_d and width ratio: " + "; ".join(
         f"{s['down_activation']} x{s['width_ratio']:g}: {s[metric + '_mean']:.2f}" for s in summary))
-    return {"rows": rows, "summary": summary, "metric": metric}
+    return {"rows": rows, "summary": summary, "metric": metric,
+            "paper": paper_rows(rows, metric, data.name, cfg.down_activations, cfg.ratios)}
+
+
+def paper_rows(rows: list[dict], metric: str, dataset: str, down_activations: tuple[str, ...],
+               ratios: tuple[float, ...], unavailable: str | None = None) -> list[dict]:
+    """Fig. S1d beside ours: the width ratio of the best final metric for each D_d (paper ~7.5, App. C.2 "5 to
+    8"), and whether the widest downstream beats the narrowest for D_d = identity (the paper's default)."""
+    ratios = sorted(float(r) for r in ratios)
+    where = f"Fig. S1d, App. C.2 (paper: CIFAR-10, SVHN, STL10; ours: {dataset})"
+
+    def scores(act: str) -> dict[float, float | str]:
+        if unavailable is not None:
+            return {r: f"{dataset} unavailable" for r in ratios}
+        return {r: score_or_reason(rows, metric, f"D_d={act} at {r:g}x", down_activation=act, width_ratio=r)
+                for r in ratios}
+
+    def show(sc: dict[float, float | str]) -> str:
+        return unavailable or f"final {metric} x100: " + ", ".join(
+            dict.fromkeys(f"{r:g}x {v:.1f}" if isinstance(v, float) else v for r, v in sc.items()))
+
+    out = []
+    for act in down_activations:
+        sc = scores(act)
+        finite = {r: v for r, v in sc.items() if isinstance(v, float)}
+        best = (max(finite, key=finite.get) if finite else f"{dataset} unavailable" if unavailable
+                else f"no ratio finished ({next(iter(sc.values()))})" if sc else "no width ratio run")
+        out.append(paper_entry(f"width ratio (downstream / upstream) of the best {metric}, D_d = {act}",
+                               PAPER_BEST_RATIO, best, tolerance=BEST_RATIO_TOL, where=where,
+                               note=show(sc)))
+    act = "identity" if "identity" in down_activations else down_activations[0]
+    sc = scores(act)
+    widest = (verdict(lambda hi, lo: hi > lo, sc[ratios[-1]], sc[ratios[0]]) if len(ratios) > 1
+              else "only one width ratio run")
+    out.append(paper_entry(f"widest downstream ({ratios[-1]:g}x) beats the narrowest ({ratios[0]:g}x), D_d = {act}",
+                           "yes", widest, where=where, note=show(sc)))
+    return out
 
 
 def plot(results: dict, out: Path) -> None:
