@@ -9,6 +9,9 @@ Memory is reported two ways:
 
     python benchmarks/meta_step.py [--steps 100] [--repeats 5] [--terms pseudo_grad,error_hebb,oja]
                                    [--b-terms pseudo_grad,error_hebb,oja] [--no-remat] [--meta-batch 1]
+                                   [--n-out 10] [--max-growth 10]
+
+Defaults follow meta-fig6 on MNIST: 10 outputs (head "dataset"), divergence guard max_growth = 10.
 
 Wall-clock timings on a shared machine are disturbed by other processes; the process CPU time
 (``time.process_time``, summed over threads) is printed beside them.
@@ -36,11 +39,14 @@ def main() -> None:
     p.add_argument("--terms", default=",".join(DEFAULT_TERMS))
     p.add_argument("--b-terms", default=",".join(DEFAULT_B_TERMS), help="'' for a fixed B")
     p.add_argument("--no-remat", action="store_true", help="store every step's intermediates instead of (W, B)")
+    p.add_argument("--n-out", type=int, default=10, help="output units (10: MNIST with head 'dataset'; 5: head 'task')")
+    p.add_argument("--max-growth", type=float, default=10.0, help="inner-loop guard; 0 turns it off")
     a = p.parse_args()
     terms = tuple(t for t in a.terms.split(",") if t)
     b_terms = tuple(t for t in a.b_terms.split(",") if t)
-    sizes_hidden, n_way = (170, 130, 100, 70), 5
-    loop = build_loop(784, sizes_hidden, n_way, terms, b_terms, remat=not a.no_remat)
+    sizes_hidden, n_way = (170, 130, 100, 70), a.n_out
+    loop = build_loop(784, sizes_hidden, n_way, terms, b_terms, remat=not a.no_remat,
+                      max_growth=a.max_growth or None)
     rng = np.random.default_rng(0)
     inits = [xavier_init(loop.net.sizes, i) for i in range(a.meta_batch)]
     W0 = tuple(np.stack([w[0][l] for w in inits]) for l in range(loop.net.n_layers))
@@ -65,7 +71,8 @@ def main() -> None:
     mem = compiled.memory_analysis()
     mib = 1 / 2**20
     print(f"meta-gradient of {a.meta_batch} episode(s) x {a.steps} inner steps, net {loop.net.sizes}, "
-          f"terms {terms}, feedback terms {b_terms or 'none (fixed B)'}, remat={not a.no_remat}")
+          f"terms {terms}, feedback terms {b_terms or 'none (fixed B)'}, remat={not a.no_remat}, "
+          f"max_growth={loop.max_growth}")
     print(f"device: {jax.devices()[0]}; compile {t_compile:.1f} s")
     print(f"time per meta-gradient: median {np.median(times):.3f} s, min {np.min(times):.3f} s "
           f"over {a.repeats} runs ({1e3 * np.median(times) / a.steps / a.meta_batch:.2f} ms per inner step); "

@@ -240,3 +240,118 @@ def test_init_theta_and_xavier():
     assert [w.shape for w in W] == [(8, 10), (3, 8)] and [b.shape for b in B] == [(10, 8), (8, 3)]
     assert np.abs(W[0]).max() <= np.sqrt(6 / 18) and np.abs(W[0]).max() > 0.8 * np.sqrt(6 / 18)
     np.testing.assert_array_equal(xavier_init((10, 8, 3), 0)[0][1], W[1])
+
+
+def test_dataset_head_keeps_original_labels():
+    """head="dataset" (the reference code's head): one output per class, episodes keep the original labels."""
+    from plasticlab.experiments import _meta_common as mc
+
+    data = _id_dataset(n_classes=6, per_class=12, d=5)
+    sampler = EpisodeSampler(data, n_way=3, k_shot=4, n_query=2, seed=1)
+    assert mc.n_outputs("dataset", 3, 6) == 6 and mc.n_outputs("task", 3, 6) == 3
+    loop = mc.build_loop(5, (4,), 6, ("pseudo_grad",), ())
+    _, _, xs, ts, xq, tq = mc.episode_inputs(loop, sampler, 2, 2, 0, mc.TRAIN, "dataset")
+    ids_s, ids_q = xs[..., 0].astype(int), xq[..., 0].astype(int)
+    np.testing.assert_array_equal(ts, data.y_train[ids_s])
+    np.testing.assert_array_equal(tq, data.y_train[ids_q])
+    assert len(np.unique(ts[0])) == 3 and ts.dtype == np.int32
+    with pytest.raises(ValueError, match="head='task' needs 3"):
+        mc.episode_inputs(loop, sampler, 0, 1, 0, mc.TRAIN, "task")
+    with pytest.raises(ValueError, match="head must be one of"):
+        mc.MetaLearner(loop, head="all")
+
+
+def test_growth_guard_stops_blow_up_and_is_inert_otherwise():
+    """A negative Oja coefficient on B (Delta B = |c| B h h^T + ...) explodes; the guard keeps the loop finite."""
+    sizes = (8, 6, 5, 3)
+    net = MLP(sizes, activation="softplus", use_bias=False)
+    rng = np.random.default_rng(8)
+    xs, ts, xq, tq = _small_task(rng, sizes, n=40, n_q=6)
+    xs, xq = 5 * xs, 5 * xq
+    W0, B0 = xavier_init(sizes, 9)
+    terms = ("pseudo_grad", "error_hebb", "oja")
+    plain, guarded = InnerLoop(net, terms, terms), InnerLoop(net, terms, terms, max_growth=10.0)
+    bad = Theta(jnp.asarray([0.05, -0.05, 0.0]), jnp.asarray([0.05, 0.0, -0.5]))
+    fine = Theta(jnp.asarray([0.05, -0.02, 0.01]), jnp.asarray([0.05, 0.0, 0.01]))
+    run = jax.jit(lambda loop, th: loop.adapt(th, W0, B0, xs, ts, 0.0)[0], static_argnums=0)
+    W_bad, _ = run(plain, bad)
+    assert not all(bool(jnp.all(jnp.isfinite(w))) for w in W_bad)  # unguarded: blows up
+    W_g, B_g = run(guarded, bad)
+    for a, a0 in zip(W_g + B_g, W0 + B0):
+        assert bool(jnp.all(jnp.isfinite(a))) and float(jnp.linalg.norm(a)) <= 10.0 * np.linalg.norm(a0) * (1 + 1e-5)
+    g = jax.grad(lambda th: guarded.episode_loss(th, W0, B0, xs, ts, xq, tq)[0])(bad)
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in g)  # the meta-gradient stays usable
+    for a, b in zip(run(plain, fine)[0], run(guarded, fine)[0]):  # a benign rule never touches the bound
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="max_growth"):
+        InnerLoop(net, terms, terms, max_growth=0.5)
+
+
+def test_plastic_feedback_meta_learns_on_digits():
+    """The default meta-fig6 setting (plastic B, dataset head, guard) in --quick size learns within 100 episodes:
+    the query loss falls below ln 5 (within-task discrimination, not only the 5 task classes) and the
+    meta-accuracy is far above chance. With the N-output head the same run stays at ln 5 (docs/meta.md)."""
+    from plasticlab.experiments import _meta_common as mc
+    from plasticlab.experiments.meta_fig6 import MetaFig6Config
+
+    cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5)
+    train_s, _, data = mc.make_samplers(cfg.dataset, None, cfg.n_way, cfg.k_shot, cfg.n_query)
+    loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), cfg.terms,
+                         cfg.b_terms, cfg.beta, max_growth=cfg.max_growth)
+    learner = mc.MetaLearner(loop, cfg.lr_meta, cfg.clip, head=cfg.head)
+    hist = mc.meta_train(learner, train_s, init_theta(cfg.terms, cfg.b_terms, cfg.theta0), n_episodes=100, sym=0.0)
+    loss, acc = np.asarray(hist["loss"]), np.asarray(hist["accuracy"])
+    assert np.all(np.isfinite(loss)) and sum(hist["skipped"]) == 0
+    assert np.mean(loss[:10]) > np.log(5) and np.mean(loss[-25:]) < np.log(5) - 0.2
+    assert np.mean(acc[-25:]) > 0.35 > np.mean(acc[:10])
+
+
+def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
+    """meta-fig6's model selection: the kept theta is the argmax of the recorded validation curve (and re-scores to
+    its maximum), the curve survives a resume, and the validation tasks come from the meta-train split, past the
+    meta-training episodes, sharing no image with the held-out tasks (digits has no duplicate across its splits)."""
+    from types import SimpleNamespace
+
+    from plasticlab.experiments import _meta_common as mc
+    from plasticlab.experiments.meta_fig6 import HELDOUT_SEED, MetaFig6Config, _meta_run
+
+    cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5, n_episodes=12, lr_meta=1e-2,
+                         select_every=3, n_val_tasks=4, eval_batch=4, ckpt_every=3, n_eval_tasks=8)
+    train_s, test_s, data = mc.make_samplers(cfg.dataset, None, cfg.n_way, cfg.k_shot, cfg.n_query)
+    loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), cfg.terms,
+                         cfg.b_terms, cfg.beta, max_growth=cfg.max_growth)
+    learner = mc.MetaLearner(loop, cfg.lr_meta, cfg.clip, head=cfg.head)
+    requested = []
+    batch = train_s.batch
+    train_s.batch = lambda start, n: requested.append((start, batch(start, n))) or requested[-1][1]
+    ctx = SimpleNamespace(out=tmp_path / "a", log=lambda msg: None)
+    hist = _meta_run(cfg, ctx, learner, train_s, seed=0)
+
+    assert hist["val_episode"] == [3, 6, 9, 12]
+    v = np.asarray(hist["val_accuracy"])
+    assert len(np.unique(v)) > 1  # the curve moves, so the argmax is not trivially the first point
+    k = int(np.argmax(v))
+    assert hist["selected_episode"] == hist["val_episode"][k] and hist["selected_val_accuracy"] == v.max()
+    np.testing.assert_array_equal(hist["selected_theta_w"], hist["theta_w"][hist["selected_episode"] - 1])
+    np.testing.assert_array_equal(hist["selected_theta_b"], hist["theta_b"][hist["selected_episode"] - 1])
+    sel = Theta(jnp.asarray(hist["selected_theta_w"]), jnp.asarray(hist["selected_theta_b"]))
+    validate = mc.validator(learner, train_s, n_tasks=cfg.n_val_tasks, sym=0.0, seed=HELDOUT_SEED, batch=cfg.eval_batch)
+    assert validate(sel) == pytest.approx(v.max(), abs=1e-6)
+
+    # resumable: stop at episode 6, resume to 12 -> same validation curve and selection
+    ctx_b = SimpleNamespace(out=tmp_path / "b", log=lambda msg: None)
+    _meta_run(MetaFig6Config(**{**cfg.__dict__, "n_episodes": 6}), ctx_b, learner, train_s, seed=0)
+    resumed = _meta_run(cfg, ctx_b, learner, train_s, seed=0)
+    np.testing.assert_allclose(resumed["val_accuracy"], v, atol=1e-6)
+    assert resumed["selected_episode"] == hist["selected_episode"]
+
+    # validation tasks: meta-train split, indices past the training episodes, no image shared with held-out tasks
+    val = [ep for start, ep in requested if start >= mc.SELECT_START]
+    assert val and all(start < cfg.n_episodes for start, _ in requested if start < mc.SELECT_START)
+    val_rows = {r.tobytes() for ep in val for r in np.concatenate([ep.x_support.reshape(-1, data.n_features),
+                                                                      ep.x_query.reshape(-1, data.n_features)])}
+    train_rows = {r.tobytes() for r in np.asarray(data.x_train, np.float32)}
+    assert val_rows <= train_rows
+    _, _, xs, _, xq, _ = mc.episode_inputs(loop, test_s, 0, cfg.n_eval_tasks, HELDOUT_SEED, mc.HELDOUT, cfg.head)
+    held_rows = {r.tobytes() for r in np.concatenate([xs.reshape(-1, data.n_features), xq.reshape(-1, data.n_features)])}
+    assert held_rows and not val_rows & held_rows

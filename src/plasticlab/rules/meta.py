@@ -148,8 +148,10 @@ DEFAULT_TERMS: tuple[str, ...] = ("pseudo_grad", "error_hebb", "oja")
 ALL_TERMS: tuple[str, ...] = ("pseudo_grad", "error_hebb", "oja", "hebb", "post_error", "decay", "error_oja")
 
 
-#: The default feedback term set G_0, G_1, G_2 (G_0 = -h_{l-1} e_l^T is Kolen-Pollack's alignment update).
-DEFAULT_B_TERMS: tuple[str, ...] = ("pseudo_grad", "error_hebb", "oja")
+#: The default feedback term set G_0, G_1 (G_0 = -h_{l-1} e_l^T is Kolen-Pollack's alignment update).
+#: G_2 (Oja on B) is left out: the meta-gradient drives its coefficient below 0, where
+#: Delta B = |c| B h h^T + ... grows B exponentially and the inner loops blow up (docs/meta.md).
+DEFAULT_B_TERMS: tuple[str, ...] = ("pseudo_grad", "error_hebb")
 
 
 def term_help() -> dict[str, str]:
@@ -340,18 +342,32 @@ class InnerLoop(eqx.Module):
     net: the MLP (softplus, no biases). ``adapt`` scans ``step`` over the support samples one
     at a time; ``remat`` wraps each step in ``jax.checkpoint`` so the meta-gradient stores
     only (W, B) per step. ``b_terms`` = () keeps B fixed (feedback alignment).
+
+    ``max_growth`` (None: off) guards against inner loops that blow up: a step whose update would
+    give any W_l or B_l a non-finite entry or a Frobenius norm above max_growth * ||W_l(0)|| (resp.
+    ||B_l(0)||) is not applied (the weights keep their values for that sample):
+
+        (W, B)_{t+1} = (W, B)_t + Delta_t  if ok_t else (W, B)_t,
+        ok_t = all_l isfinite(.) and ||W_l + Delta W_l|| <= g ||W_l(0)|| and ||B_l + Delta B_l|| <= g ||B_l(0)||.
+
+    Without it one diverging episode gives a non-finite meta-gradient (skipped), and a theta at the
+    edge of stability stops moving; with it the query loss stays finite and its gradient points
+    away from the explosive terms. Healthy adaptation changes the norms by far less than 10x.
     """
 
     net: MLP
     terms: tuple[str, ...] = eqx.field(static=True, default=DEFAULT_TERMS)
     b_terms: tuple[str, ...] = eqx.field(static=True, default=DEFAULT_B_TERMS)
     remat: bool = eqx.field(static=True, default=True)
+    max_growth: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self) -> None:
         check_terms(self.terms)
         check_terms(self.b_terms, "feedback terms")
         if self.net.use_bias:
             raise ValueError("the meta-learning inner loop has no biases: build the MLP with use_bias=False")
+        if self.max_growth is not None and not self.max_growth > 1.0:
+            raise ValueError(f"max_growth must be None (no guard) or > 1, got {self.max_growth}")
 
     def rule(self, theta: Theta, sym) -> MetaPlasticity:
         return MetaPlasticity(theta.w, theta.b, sym, self.terms, self.b_terms, self.net.beta)
@@ -360,21 +376,36 @@ class InnerLoop(eqx.Module):
         """Fresh (W, B), Xavier-uniform, drawn separately (paper: re-initialised every episode); see ``xavier_init``."""
         return xavier_init(self.net.sizes, rng)
 
-    def step(self, theta: Theta, sym, carry, sample):
-        """One online step on (x, t) (x of shape (d_0,), t an integer label)."""
+    def step(self, theta: Theta, sym, carry, sample, limits=None):
+        """One online step on (x, t) (x of shape (d_0,), t an integer label).
+
+        ``limits`` (norm bounds of W_l and B_l, from ``adapt`` when ``max_growth`` is set): an update
+        that breaks one is not applied.
+        """
         W, B = carry
         x, t = sample
         rule = self.rule(theta, sym)
         params = Params(tuple(W), None)
         fwd = self.net.forward(params, x[None])
         e_out = jax.nn.softmax(fwd.y[-1], axis=-1) - jax.nn.one_hot(t[None], self.net.sizes[-1], dtype=x.dtype)
-        dW, B = rule.update(self.net, params, tuple(B), Signals(fwd, None, e_out), None)
+        dW, B_new = rule.update(self.net, params, tuple(B), Signals(fwd, None, e_out), None)
         loss = -jax.nn.log_softmax(fwd.y[-1][0])[t]
-        return (tuple(w + d for w, d in zip(W, dW.W)), B), loss
+        W_new = tuple(w + d for w, d in zip(W, dW.W))
+        if limits is None:
+            return (W_new, B_new), loss
+        new = W_new + tuple(B_new)
+        ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) & (jnp.linalg.norm(a) <= lim)
+                                for a, lim in zip(new, limits)]))
+        # the state before the step is bounded, so the rejected update itself is finite and no NaN leaks into the gradient
+        keep = tuple(jnp.where(ok, a, o) for a, o in zip(new, tuple(W) + tuple(B)))
+        return (keep[:len(W)], keep[len(W):]), loss
 
     def adapt(self, theta: Theta, W0, B0, xs: jax.Array, ts: jax.Array, sym=0.0):
         """Adapt (W0, B0) on the samples xs (n, d_0), ts (n,) in order; returns ((W, B), per-step losses)."""
-        body = lambda c, s: self.step(theta, sym, c, s)  # noqa: E731
+        limits = None
+        if self.max_growth is not None:
+            limits = tuple(self.max_growth * jnp.linalg.norm(jnp.asarray(a)) for a in tuple(W0) + tuple(B0))
+        body = lambda c, s: self.step(theta, sym, c, s, limits)  # noqa: E731
         if self.remat:
             body = jax.checkpoint(body)
         return jax.lax.scan(body, (tuple(W0), tuple(B0)), (xs, ts))
