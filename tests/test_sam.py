@@ -351,7 +351,7 @@ def test_paper_rows_when_data_unavailable(tmp_path, name):
 
 def test_score_or_reason_names_divergence():
     """A variant whose cell diverged is reported by its divergence step, and a verdict on it by that reason."""
-    from plasticlab.experiments.sam_ablation import score_or_reason, verdict
+    from plasticlab.experiments.sam_ablation import score_or_reason, verdict_on
 
     rows = [{"plastic": "W", "seed": 0, "test_accuracy": 50.0, "status": "ok"},
             {"plastic": "W", "seed": 1, "test_accuracy": 60.0, "status": "ok"},
@@ -361,5 +361,5 @@ def test_score_or_reason_names_divergence():
     bad = score_or_reason(rows, "test_accuracy", "W+Vbar", plastic="W+Vbar")
     assert bad == "W+Vbar diverged at step 18"
     assert score_or_reason(rows, "test_accuracy", "V", plastic="V") == "V not run"
-    assert verdict(lambda a, b: b > a, 55.0, bad) == bad
-    assert verdict(lambda a, b: b > a, 55.0, 60.0) == "yes" and verdict(lambda a, b: b > a, 60.0, 55.0) == "no"
+    assert verdict_on(lambda a, b: b > a, 55.0, bad) == bad
+    assert verdict_on(lambda a, b: b > a, 55.0, 60.0) == "yes" and verdict_on(lambda a, b: b > a, 60.0, 55.0) == "no"

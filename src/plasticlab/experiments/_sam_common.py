@@ -179,7 +179,7 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     if len(decays_in) != len(lrs):
         raise ValueError(f"lrs and decays must have the same length, got {len(lrs)} and {len(decays_in)}")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    C, S = len(lrs), len(seed_list)
+    C = len(lrs)
     has_decay = hasattr(trainer.rule, "decay")
     dec_arr = jnp.asarray([d if d is not None else (trainer.rule.decay if has_decay else 0.0) for d in decays_in])
     lr_arr = jnp.asarray(lrs)

@@ -32,7 +32,7 @@ from ..analysis.stats import bootstrap_ci, summarize
 from ..plotting import figure, save
 from ..rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, Theta, check_terms, init_theta
 from . import _meta_common as mc
-from .base import Experiment, RunContext, paper_entry, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 
 HELDOUT_SEED = 12345  # tasks and initial weights of the held-out evaluation (same for every rule and meta seed)
 
@@ -174,7 +174,7 @@ def _verdict(cs: list[dict]) -> tuple[str, str]:
     if not cs:
         return "not measured", "-"
     txt = "; ".join(f"seed {c['seed']}: {c['mean_diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" for c in cs)
-    return ("yes" if all(c["ci_low"] > 0 for c in cs) else "no"), txt
+    return verdict(all(c["ci_low"] > 0 for c in cs)), txt
 
 
 def paper_rows(res: dict, cfg: MetaFig6Config) -> list[dict]:
@@ -193,12 +193,12 @@ def paper_rows(res: dict, cfg: MetaFig6Config) -> list[dict]:
     bp_sel = max(res["lr_selection"]["bp"]["grid"].values())
     meta = [float(np.mean(c["accuracy"][-max(1, len(c["accuracy"]) // 4):])) for c in res["curves"].values()]
     rows.append(paper_entry("meta-accuracy (last quarter of meta-training) exceeds BP's (grid-best lr, meta-train tasks)",
-                            "yes", "yes" if min(meta) > bp_sel else "no", where="Fig. 6d",
+                            "yes", verdict(min(meta) > bp_sel), where="Fig. 6d",
                             detail=f"meta-accuracy {', '.join(f'{m:.3f}' for m in meta)}; BP {bp_sel:.3f}"))
     if "oja" in res["terms"]:
         oja = [t["w"]["oja"] for t in res["final_theta"].values()]
         rows.append(paper_entry("learned Oja coefficient > 0 (every meta-training seed, final theta)", "yes",
-                                "yes" if min(oja) > 0 else "no", where="Fig. 6b",
+                                verdict(min(oja) > 0), where="Fig. 6b",
                                 detail=", ".join(f"{v:+.4f}" for v in oja)))
     else:
         rows.append(paper_entry("learned Oja coefficient > 0", "yes", "not measured: Oja's term not among the terms",

@@ -30,7 +30,7 @@ from ..analysis.stats import bootstrap_ci, summarize
 from ..plotting import figure, save
 from ..rules.meta import Theta, init_theta
 from . import _meta_common as mc
-from .base import Experiment, RunContext, paper_entry, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 
 TERMS = ("pseudo_grad", "oja", "sanger")
 VARIANTS = {"pg": (1.0, 0.0, 0.0), "pg+oja": (1.0, 1.0, 0.0), "pg+sanger": (1.0, 0.0, 1.0)}
@@ -153,7 +153,7 @@ def paper_rows(rows: list[dict], cfg: MetaSangerConfig) -> list[dict]:
             base = acc(fb, "grid-lr", -1)
             cis = [bootstrap_ci(acc(fb, variant, seed) - base) for seed in range(cfg.seeds)]
             gain = all(lo > 0 for _, lo, _ in cis)
-            word = "yes" if gain == gain_is_yes else "no"
+            word = verdict(gain == gain_is_yes)
             out.append(paper_entry(quantity, "yes", word, where="S6, Fig. S5", detail="; ".join(
                 f"seed {i}: {m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for i, (m, lo, hi) in enumerate(cis))))
     return out

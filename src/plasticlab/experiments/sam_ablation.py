@@ -11,7 +11,7 @@ import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, paper_entry, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 from .sam_table1 import hyper_from
 
 
@@ -37,12 +37,10 @@ def score_or_reason(rows: list[dict], metric: str, label: str, **match) -> float
     return f"{label} {bad.split(' (')[0]}"
 
 
-def verdict(holds: Callable[..., bool], *values: float | str) -> str:
-    """"yes" / "no" for ``holds(*values)``, or the first value that is a reason (a diverged or missing variant)."""
-    for v in values:
-        if isinstance(v, str):
-            return v
-    return "yes" if holds(*values) else "no"
+def verdict_on(holds: Callable[..., bool], *values: float | str) -> str:
+    """``verdict(holds(*values))``, or the first value that is a reason (a diverged or missing variant)."""
+    reason = next((v for v in values if isinstance(v, str)), None)
+    return reason if reason is not None else verdict(holds(*values))
 
 
 def plastic_subsets() -> list[tuple[str, ...]]:
@@ -129,12 +127,12 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, linear_baseline: boo
         paper_entry("accuracy with W and Vbar plastic (%)", PAPER_W_VBAR, w_vbar, where=where,
                     note=f"gain over W alone: paper +{PAPER_W_VBAR - PAPER_W_ONLY:.0f}, ours {gain} points"),
         paper_entry("Vbar the best single added plastic matrix (W+Vbar > W+Wbar and W+V)", "yes",
-                    verdict(lambda a, b, c: c > max(a, b), *singles.values()), where=where, note=_show(singles)),
+                    verdict_on(lambda a, b, c: c > max(a, b), *singles.values()), where=where, note=_show(singles)),
         paper_entry("all four plastic beat every other plastic subset (a tie counts as no)", "yes",
-                    verdict(lambda a, *o: a > max(o), all4, *others.values()), where=where,
+                    verdict_on(lambda a, *o: a > max(o), all4, *others.values()), where=where,
                     note=_show({"all four": all4, **_best(others)})),
         paper_entry(f"only W plastic about as good as the linear net by SGD (within {LINEAR_WITHIN:g} points)",
-                    "yes", verdict(lambda a, b: abs(a - b) <= LINEAR_WITHIN, w, linear), where=where,
+                    "yes", verdict_on(lambda a, b: abs(a - b) <= LINEAR_WITHIN, w, linear), where=where,
                     note=_show({"W": w, "linear": linear})),
     ]
 

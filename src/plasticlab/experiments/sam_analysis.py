@@ -21,7 +21,7 @@ import numpy as np
 from ..plotting import curve_with_ci, figure, save
 from ..rules.sam import SAM
 from . import _sam_common as C
-from .base import Experiment, RunContext, paper_entry, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 from .sam_table1 import hyper_from
 
 
@@ -179,17 +179,17 @@ def paper_rows(rows: list[dict], curves: dict[str, np.ndarray], dataset: str, ps
     def falls(before: float, after: float) -> str:
         if not (np.isfinite(before) and np.isfinite(after)):
             return "no finite probe values (diverged)"
-        return "yes" if after < before else "no"
+        return verdict(after < before)
 
     cos = {k: mean("cos_sgd_mean", [r for r in rows if r["layer"] == k]) for k in range(1, n + 1)}
     cos_ok = ("no finite probe values (diverged)" if not np.all(np.isfinite(list(cos.values())))
-              else "yes" if min(cos.values()) > 0 else "no")
+              else verdict(min(cos.values()) > 0))
     erank = {m: (mean(f"erank_{m}_before", hidden), mean(f"erank_{m}_after", hidden)) for m in ("Vbar", "W")}
     dvbar = (mean("dvbar_norm_first", hidden), mean("dvbar_norm_final", hidden))
     loss = np.asarray(curves["loss"], float)
     loss_fl = (float(np.mean(loss[:, 0])), float(np.mean(loss[:, -1])))
     shrink = [falls(*dvbar), falls(*loss_fl)]  # both must shrink: the first that does not is the verdict
-    ours = ["yes" if psd else "no", cos_ok, falls(*erank["Vbar"]), falls(*erank["W"]),
+    ours = [verdict(psd), cos_ok, falls(*erank["Vbar"]), falls(*erank["W"]),
             next((v for v in shrink if v != "yes"), "yes")]
     notes = [f"smallest eigenvalue seen: {min(r['h_min_eig_min'] for r in rows):.3g}",
              "mean cos over training by layer: " + ", ".join(f"{k}: {v:.2f}" for k, v in cos.items()),

@@ -17,7 +17,7 @@ import numpy as np
 from ..data import Dataset
 from ..plotting import figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, paper_entry, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 from .sam_table1 import hyper_from
 
 
@@ -107,7 +107,7 @@ def paper_rows(method: str, cells: int, n_diverged: int, best: dict | None, metr
         v_smallest = ratio_vbar_w
     else:
         ratio_vbar_w = eta["Vbar"] / eta["W"]
-        v_smallest = "yes" if eta["V"] < min(v for k, v in eta.items() if k != "V") else "no"
+        v_smallest = verdict(eta["V"] < min(v for k, v in eta.items() if k != "V"))
     if unavailable is not None:
         search = f"not run: {unavailable}"
     else:

@@ -10,7 +10,7 @@ import numpy as np
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register
-from .sam_ablation import score_or_reason, verdict
+from .sam_ablation import score_or_reason, verdict_on
 from .sam_table1 import hyper_from
 
 
@@ -83,7 +83,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, unavailable: str | N
         shown = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else v
                           for k, v in (("vector", vector), (mode, scalar)))
         out.append(paper_entry(f"feedback collapsed to {what} per layer learns worse than the vector", "yes",
-                               verdict(lambda v, s: s < v, vector, scalar),
+                               verdict_on(lambda v, s: s < v, vector, scalar),
                                where=f"Sec. 2.2, Methods (ours: {dataset})",
                                note=unavailable or f"final {metric} x100: {shown}"))
     return out

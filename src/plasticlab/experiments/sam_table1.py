@@ -10,7 +10,7 @@ import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, paper_entry, register
+from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
@@ -127,8 +127,8 @@ def paper_rows(table: list[dict]) -> list[dict]:
         if sam is None or sgd is None:
             continue
         ok = sam["status"] == "ok" and sgd["status"] == "ok"
-        verdict = ("yes" if sam["ours_mean"] >= sgd["ours_mean"] - 1.0 else "no") if ok else "not measured (diverged)"
-        out.append(paper_entry(f"{ds}: SAM within 1 point of SGD", "yes", verdict, where="Table 1"))
+        ours = verdict(sam["ours_mean"] >= sgd["ours_mean"] - 1.0) if ok else "not measured (diverged)"
+        out.append(paper_entry(f"{ds}: SAM within 1 point of SGD", "yes", ours, where="Table 1"))
     return out
 
 

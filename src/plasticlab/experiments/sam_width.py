@@ -10,7 +10,7 @@ import numpy as np
 from ..plotting import figure, save
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register
-from .sam_ablation import score_or_reason, verdict
+from .sam_ablation import score_or_reason, verdict_on
 from .sam_table1 import hyper_from
 
 # Fig. S1d: "a wider downstream network improves the performance ... up to an overparametrization ratio of 7.5";
@@ -104,7 +104,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, down_activations: tu
                                note=show(sc)))
     act = "identity" if "identity" in down_activations else down_activations[0]
     sc = scores(act)
-    widest = (verdict(lambda hi, lo: hi > lo, sc[ratios[-1]], sc[ratios[0]]) if len(ratios) > 1
+    widest = (verdict_on(lambda hi, lo: hi > lo, sc[ratios[-1]], sc[ratios[0]]) if len(ratios) > 1
               else "only one width ratio run")
     out.append(paper_entry(f"widest downstream ({ratios[-1]:g}x) beats the narrowest ({ratios[0]:g}x), D_d = {act}",
                            "yes", widest, where=where, note=show(sc)))
