@@ -58,6 +58,25 @@ def test_sam_tied_equals_bp_and_grad(loss):
         assert _rel(dS.W[k], -0.3 * grads.W[k]) < 1e-5
 
 
+def test_sam_biases_follow_gradient_in_tied_case():
+    """With biases, Wbar = W^T tied and V = Vbar = I, SAM's Delta b = -lr dLoss/db (jax.grad); frozen W moves no bias."""
+    net = pl.MLP(SIZES, activation="relu", use_bias=True)
+    sam = _special(tie_wbar=True, plastic=("W",), decay=0.0)
+    tr = Trainer(net, sam)
+    st = tr.init(jax.random.PRNGKey(6))
+    st = st._replace(params=st.params._replace(b=tuple(0.1 * jnp.arange(b.size, dtype=jnp.float32) for b in st.params.b)))
+    x, t = _batch(3)
+    sig = tr.signals(st.params, st.rule_state, x, t)
+    d, _ = sam.update(net, st.params, st.rule_state, sig, None)
+    grads = jax.grad(lambda p: tr.loss.value(net.forward(p, x), t))(st.params)
+    for k in range(net.n_layers):
+        assert _rel(d.b[k], -0.3 * grads.b[k]) < 1e-5
+        assert _rel(d.W[k], -0.3 * grads.W[k]) < 1e-5
+    frozen = _special(tie_wbar=True, plastic=("Vbar",), decay=0.0)
+    d0, _ = frozen.update(net, st.params, st.rule_state, sig, None)
+    assert all(float(jnp.abs(b).max()) == 0.0 for b in d0.b)
+
+
 def test_sam_fixed_random_wbar_equals_fa():
     """Wbar random and frozen (= FA's B), V = Vbar = I: SAM's Delta W equals FA's."""
     net = pl.MLP(SIZES, activation="relu")
@@ -216,6 +235,47 @@ def test_frozen_subsets_and_scalar_error():
         parse_plastic("W,Q")
 
 
+@pytest.mark.parametrize("scaling", ["none", "rate"])
+def test_decay_scaling(scaling):
+    """The decay part of each update is -gamma X (eq. 8-11) or -eta_X gamma X (Algorithm 1 of the earlier paper)."""
+    net = pl.MLP(SIZES, activation="relu")
+    params = net.init(jax.random.PRNGKey(11), "kaiming")
+    x, t = _batch(5)
+    fwd = net.forward(params, x)
+    e = get_loss("cross_entropy").error(fwd, t)
+    gamma, lr, ratios = 0.03, 0.2, (1.0, 0.5, 0.25, 4.0)
+    decayed = SAM(lr=lr, ratios=ratios, decay=gamma, decay_scaling=scaling, vbar_out="learn")
+    fb = decayed.init(jax.random.PRNGKey(2), net, params)
+    dW1, d1 = decayed.deltas(net, params, fb, fwd, e)
+    dW0, d0 = SAM(lr=lr, ratios=ratios, decay=0.0, vbar_out="learn").deltas(net, params, fb, fwd, e)
+    live = decayed.stream(net).levels
+    for name, ratio in zip(("W", "Wbar", "V", "Vbar"), ratios):
+        factor = gamma * (lr * ratio if scaling == "rate" else 1.0)
+        mats = params.W if name == "W" else getattr(fb, name)
+        new, old = (dW1, dW0) if name == "W" else (getattr(d1, name), getattr(d0, name))
+        for k, m in enumerate(mats):
+            if name in ("Wbar", "V") and k not in live:
+                continue
+            np.testing.assert_allclose(new[k] - old[k], -factor * m, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="decay_scaling"):
+        SAM(decay_scaling="lr")
+
+
+def test_vbar_scale_scales_hidden_vbar_only():
+    """vbar_scale multiplies every learned Vbar at initialisation (H = Vbar Vbar^T by its square); the fixed output
+    level's Vbar = I and Wbar, V are unchanged."""
+    net = pl.MLP(SIZES, activation="relu")
+    params = net.init(jax.random.PRNGKey(12), "kaiming")
+    base = SAM().init(jax.random.PRNGKey(3), net, params)
+    big = SAM(vbar_scale=2.0).init(jax.random.PRNGKey(3), net, params)
+    for k in range(net.n_layers - 1):
+        np.testing.assert_allclose(big.Vbar[k], 2.0 * base.Vbar[k], rtol=1e-6)
+        np.testing.assert_allclose(preconditioner(big)[k], 4.0 * preconditioner(base)[k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(big.Vbar[-1], np.eye(SIZES[-1]))
+    for a, b in zip(jax.tree.leaves((big.Wbar, big.V)), jax.tree.leaves((base.Wbar, base.V))):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_preconditioner_psd_and_shapes():
     net = pl.MLP((5, 8, 4), activation="relu")
     sam = SAM(width_ratio=3.0, vbar_out="learn")
@@ -316,7 +376,8 @@ def _check_paper_rows(rows):
 
 
 @pytest.mark.parametrize("name,overrides", [
-    ("sam-lr-search", {"lrs": (0.03, 0.1), "decays": (1e-4,), "epochs": 1.0, "hidden": (16, 16)}),
+    ("sam-lr-search", {"lrs": (0.03, 0.1), "decays": (1e-4,), "epochs": 1.0, "hidden": (16, 16), "use_bias": True,
+                       "sam_decay_scaling": "rate"}),
     ("sam-analysis", {"seeds": 1, "epochs": 1.0, "evals": 1, "hidden": (16, 16)}),
 ])
 def test_quick_runs_fill_paper_rows(tmp_path, name, overrides):
@@ -335,6 +396,10 @@ def test_quick_runs_fill_paper_rows(tmp_path, name, overrides):
         cos = [r["cos_sgd_mean"] for r in res["rows"]]  # one seed: the per-layer means are these
         key = "SAM update has a positive inner product with the SGD update (mean cos > 0, every layer)"
         assert ours[key] == ("yes" if min(cos) > 0 else "no")
+        for r in res["rows"]:  # the probe's largest / mean eigenvalue of H against numpy on the stored final H
+            H = np.asarray(res["after"][f"VbarVbarT_{r['layer'] - 1}"])
+            assert r["h_max_eig_final"] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-3)
+            assert r["h_mean_eig_final"] == pytest.approx(np.trace(H) / len(H), rel=1e-3)
 
 
 @pytest.mark.parametrize("name", ["sam-width", "sam-ablation", "sam-scalar-error", "sam-analysis", "sam-lr-search"])

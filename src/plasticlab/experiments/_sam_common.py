@@ -101,8 +101,8 @@ def make_rule(method: str, hp: Hyper, **sam_kw) -> Rule:
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
-def make_net(data: Dataset, hidden: tuple[int, ...], activation: str = "relu") -> MLP:
-    return MLP((data.n_features, *hidden, data.n_outputs), activation=activation)
+def make_net(data: Dataset, hidden: tuple[int, ...], activation: str = "relu", use_bias: bool = False) -> MLP:
+    return MLP((data.n_features, *hidden, data.n_outputs), activation=activation, use_bias=use_bias)
 
 
 # ----------------------------------------------------------------------------- grid trainer
@@ -170,7 +170,8 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     return a dict of scalars measured at each evaluation on the first test batch (vmapped).
     Evaluation: test accuracy (classification), ROC AUC (multi-label, macro over labels) and loss.
     ``lr_schedule`` and ``lr_warmup`` scale every cell's overall rate (for SAM all four rates, their ratios
-    kept) at step t of T: see ``lr_multiplier``. The weight decay is not scaled.
+    kept) at step t of T: see ``lr_multiplier``. The weight decay gamma is not scaled (SAM's
+    ``decay_scaling="rate"`` makes each matrix's decay eta_X gamma, so it follows the schedule).
     """
     if on_divergence not in ("stop", "record"):
         raise ValueError(f"on_divergence must be 'stop' or 'record', got {on_divergence!r}")

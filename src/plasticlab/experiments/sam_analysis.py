@@ -2,7 +2,8 @@
 
 (SAM paper Fig. S1a-b and Theorem 1.) At every evaluation, on a fixed probe batch of the test set:
 - ||Delta Vbar[k]||_F of the one-step SAM update and the training loss (Fig. S1b);
-- the smallest eigenvalue of H[k] = Vbar[k] Vbar[k]^T (PSD check, eq. 4);
+- the smallest eigenvalue of H[k] = Vbar[k] Vbar[k]^T (PSD check, eq. 4), its largest and its mean
+  (tr H / d: the effective rate of W is lr times H, so max/mean measures how unevenly it is spread);
 - cos(Delta_SAM W[k], Delta_SGD W[k]) with Delta_SGD W = -dLoss/dW (autograd as the reference) and
   cos(Delta_SAM W[k], H[k] Delta_SGD W[k]) (the theorem's preconditioned form), decay terms left out;
 - the effective rank (Roy & Vetterli 2007: exp of the entropy of the normalised singular values) of
@@ -60,7 +61,10 @@ def probe(tr, state, x, t) -> dict:
         H = fb.Vbar[k] @ fb.Vbar[k].T
         sgd = -grads.W[k]
         out[f"dvbar_norm_{k}"] = jnp.linalg.norm(dfb.Vbar[k])
-        out[f"h_min_eig_{k}"] = _on_host(np.linalg.eigvalsh, H, 2)[..., 0]
+        eig = _on_host(np.linalg.eigvalsh, H, 2)
+        out[f"h_min_eig_{k}"] = eig[..., 0]
+        out[f"h_max_eig_{k}"] = eig[..., -1]
+        out[f"h_mean_eig_{k}"] = jnp.trace(H) / H.shape[0]
         out[f"cos_sgd_{k}"] = _cos(dW[k], sgd)
         out[f"cos_hsgd_{k}"] = _cos(dW[k], H @ sgd)
         out[f"erank_W_{k}"] = effective_rank(params.W[k])
@@ -137,6 +141,8 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
                          "cos_sgd_mean": float(np.nanmean(cur[f"cos_sgd_{k}"][i, 1:])),
                          "cos_hsgd_final": float(cur[f"cos_hsgd_{k}"][i, -1]),
                          "h_min_eig_min": float(np.nanmin(cur[f"h_min_eig_{k}"][i])),
+                         "h_max_eig_final": float(cur[f"h_max_eig_{k}"][i, -1]),
+                         "h_mean_eig_final": float(cur[f"h_mean_eig_{k}"][i, -1]),
                          "dvbar_norm_first": float(cur[f"dvbar_norm_{k}"][i, 0]),
                          "dvbar_norm_final": float(cur[f"dvbar_norm_{k}"][i, -1]),
                          "erank_W_before": float(cur[f"erank_W_{k}"][i, 0]),
@@ -148,6 +154,9 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
     ctx.log(f"H = Vbar Vbar^T PSD at every probe: {psd}; mean cos(SAM, SGD) per layer: "
             + ", ".join(f"{k + 1}: {np.mean([r['cos_sgd_mean'] for r in rows if r['layer'] == k + 1]):.3f}"
                         for k in range(n)))
+    ctx.log("final largest / mean eigenvalue of H per layer: "
+            + ", ".join(f"{k + 1}: {np.mean([r['h_max_eig_final'] for r in rows if r['layer'] == k + 1]):.3g} / "
+                        f"{np.mean([r['h_mean_eig_final'] for r in rows if r['layer'] == k + 1]):.3g}" for k in range(n)))
     return {"rows": rows, "samples": res["samples"], "curves": res["curves"], "before": res["before"],
             "after": res["after"], "psd_everywhere": psd, "paper": paper_rows(rows, cur, data.name, psd)}
 

@@ -37,6 +37,8 @@ class SamLrSearchConfig:
     n_train: int | None = 20000
     val_fraction: float = 0.2
     sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
+    sam_decay_scaling: str = "none"
+    use_bias: bool = False
     normalize: str = "none"
     lr_schedule: str = "constant"
     lr_warmup: float = 0.0
@@ -64,8 +66,8 @@ def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
     grid = list(itertools.product(cfg.lrs, cfg.decays if has_decay else (0.0,)))
 
     def unit():
-        net = C.make_net(data, tuple(cfg.hidden))
-        rule = C.make_rule(cfg.method, hp)
+        net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
+        rule = C.make_rule(cfg.method, hp, **({"decay_scaling": cfg.sam_decay_scaling} if cfg.method == "sam" else {}))
         tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
         res = C.train_grid(tr, data, lrs=[g[0] for g in grid], decays=[g[1] for g in grid] if has_decay else None,
                            seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=1,

@@ -42,8 +42,10 @@ class SamTable1Config:
     sam_lr: float = 0.1
     sam_decay: float = C.Hyper.sam_decay
     sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
+    sam_decay_scaling: str = "none"  # "rate": matrix X decays by eta_X * gamma (the earlier paper's Algorithm 1)
     down_activation: str = "identity"
     width_ratio: float = 1.0
+    use_bias: bool = False  # biases in every layer, every method (SAM: Delta b = eta_W <D_u Vbar D_d hbar>)
     normalize: str = "none"
     lr_schedule: str = "constant"
     lr_warmup: float = 0.15  # linear warm-up over the first 15% of the steps, every method (SAM diverges without)
@@ -57,7 +59,7 @@ def hyper_from(cfg) -> C.Hyper:
 
 def train_method(cfg, data, method: str, hp: C.Hyper, **sam_kw) -> dict:
     """One method on one data set for all seeds (vmapped); rows carry the metric x 100."""
-    net = C.make_net(data, tuple(cfg.hidden))
+    net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
     rule = C.make_rule(method, hp, **sam_kw)
     tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
     res = C.train_grid(tr, data, lrs=[rule.lr], seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -72,7 +74,8 @@ def train_method(cfg, data, method: str, hp: C.Hyper, **sam_kw) -> dict:
 
 def run(cfg: SamTable1Config, ctx: RunContext) -> dict:
     hp = hyper_from(cfg)
-    sam_kw = {"down_activation": cfg.down_activation, "width_ratio": cfg.width_ratio}
+    sam_kw = {"down_activation": cfg.down_activation, "width_ratio": cfg.width_ratio,
+              "decay_scaling": cfg.sam_decay_scaling}
     rows, table, curves = [], [], {}
     for name in cfg.datasets:
         data, reason = C.data_or_reason(name, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test,

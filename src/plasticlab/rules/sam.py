@@ -10,10 +10,13 @@ upstream activity, hbar_k the downstream potentials, D_d^k their gains, <.> the 
 
 (a_{k+1} = D_u^{k+1} u_{k+1}). The four rates are lr * ratios (eta_W, eta_Wbar, eta_V, eta_Vbar)
 with fixed ratios (Vbar largest, about 4x W), and gamma is one common weight decay (not scaled
-by the rates, as in eq. 8-11). Any subset of {W, Wbar, V, Vbar} can be frozen (``plastic``).
+by the rates, as in eq. 8-11). ``decay_scaling="rate"`` reads the decay as the earlier paper's
+Algorithm 1 does (X <- X + eta (Hebbian term - gamma X)): matrix X then decays by eta_X gamma.
+Any subset of {W, Wbar, V, Vbar} can be frozen (``plastic``).
 
-As a plasticlab ``Rule`` the upstream network is the plain ``MLP`` (ReLU, no biases, linear
-output) and the rule state holds (Wbar, V, Vbar); ``feedback`` returns the W errors
+As a plasticlab ``Rule`` the upstream network is the plain ``MLP`` (ReLU, linear output; with
+``use_bias`` the biases learn as W with a constant presynaptic 1: Delta b[k] = eta_W <D_u Vbar D_d hbar>)
+and the rule state holds (Wbar, V, Vbar); ``feedback`` returns the W errors
 e_{k+1} = -D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1}, so Delta W = -eta_W <e a^T> - gamma W.
 hbar_n = -e_out, e_out the loss's output error dLoss/dy_L (softmax - onehot for cross-entropy).
 
@@ -36,6 +39,7 @@ from .base import Rule, Signals, outer_mean
 
 MATRICES = ("W", "Wbar", "V", "Vbar")
 DEFAULT_RATIOS = (1.0, 1.0, 0.25, 4.0)
+DECAY_SCALINGS = ("none", "rate")
 
 
 def parse_plastic(spec: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -64,11 +68,16 @@ class SAM(Rule):
     vbar_out: str = eqx.field(static=True, default="identity")
     input_level: bool = eqx.field(static=True, default=False)
     scalar_error: str | None = eqx.field(static=True, default=None)
+    decay_scaling: str = eqx.field(static=True, default="none")
+    vbar_scale: float = eqx.field(static=True, default=1.0)
 
     def __check_init__(self) -> None:
         if len(self.ratios) != 4 or any(r < 0 for r in self.ratios):
             raise ValueError(f"ratios must be 4 non-negative numbers (W, Wbar, V, Vbar), got {self.ratios}")
         parse_plastic(self.plastic)
+        if self.decay_scaling not in DECAY_SCALINGS:
+            raise ValueError(f"unknown decay_scaling {self.decay_scaling!r}; choose 'none' (every matrix decays by "
+                             "gamma, eq. 8-11) or 'rate' (matrix X decays by eta_X * gamma, Algorithm 1)")
         if self.tie_wbar and "Wbar" in self.plastic:
             raise ValueError("tie_wbar=True hard-wires Wbar = W^T, so Wbar cannot also be plastic; "
                              "drop 'Wbar' from plastic")
@@ -86,6 +95,13 @@ class SAM(Rule):
         """The four learning rates lr * ratio (0 for frozen matrices)."""
         return {m: (self.lr * r if m in self.plastic else 0.0) for m, r in zip(MATRICES, self.ratios)}
 
+    @property
+    def decays(self) -> dict[str, float]:
+        """Per-matrix decay: gamma for every matrix, or eta_X gamma with ``decay_scaling="rate"``."""
+        if self.decay_scaling == "rate":
+            return {m: self.decay * rate for m, rate in self.rates.items()}
+        return {m: self.decay for m in MATRICES}
+
     def stream(self, net: MLP) -> TwoStream:
         """The two-stream architecture around ``net``."""
         return TwoStream(net, self.down_widths, self.width_ratio, self.down_activation, self.input_level,
@@ -99,6 +115,9 @@ class SAM(Rule):
             if bad:
                 raise ValueError(f"tie_wbar=True needs Wbar[k] = W[k]^T, i.e. equal widths, but dbar != d at levels {bad}")
         fb = ts.init(key, self.inter_init, self.down_init, 1.0, self.vbar_out)
+        if self.vbar_scale != 1.0:  # H = Vbar Vbar^T then starts near vbar_scale^2 I (the fixed output-level I stays)
+            fixed = net.n_layers - 1 if self.vbar_out == "identity" else None
+            fb = fb._replace(Vbar=tuple(v if k == fixed else self.vbar_scale * v for k, v in enumerate(fb.Vbar)))
         if self.tie_wbar:
             fb = fb._replace(Wbar=tuple(w.T if k in ts.levels else fb.Wbar[k] for k, w in enumerate(params.W)))
         return fb
@@ -126,10 +145,10 @@ class SAM(Rule):
         down = ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
         a, hb, g = fwd.h, down.hbar, down.gain
         r = self.rates
-        gam = self.decay
+        gam = self.decays
         if "W" in self.plastic:
             post = ts.w_post(fb, fwd, down)
-            dW = tuple(r["W"] * outer_mean(post[k], a[k]) - gam * params.W[k] for k in range(n))
+            dW = tuple(r["W"] * outer_mean(post[k], a[k]) - gam["W"] * params.W[k] for k in range(n))
         else:
             dW = tuple(jnp.zeros_like(w) for w in params.W)
         dWbar, dV, dVbar = [], [], []
@@ -137,24 +156,35 @@ class SAM(Rule):
             live = k in ts.levels
             if live and "Wbar" in self.plastic:
                 pre = g[k + 1] * hb[k + 1]
-                dWbar.append(r["Wbar"] * outer_mean(g[k] * (a[k] @ fb.V[k].T), pre) - gam * fb.Wbar[k])
+                dWbar.append(r["Wbar"] * outer_mean(g[k] * (a[k] @ fb.V[k].T), pre) - gam["Wbar"] * fb.Wbar[k])
             else:
                 dWbar.append(jnp.zeros_like(fb.Wbar[k]))
             if live and "V" in self.plastic:
-                dV.append(r["V"] * outer_mean(g[k] * hb[k], a[k]) - gam * fb.V[k])
+                dV.append(r["V"] * outer_mean(g[k] * hb[k], a[k]) - gam["V"] * fb.V[k])
             else:
                 dV.append(jnp.zeros_like(fb.V[k]))
             if "Vbar" in self.plastic and not (k == n - 1 and self.vbar_out == "identity"):
-                dVbar.append(r["Vbar"] * outer_mean(a[k + 1], g[k + 1] * hb[k + 1]) - gam * fb.Vbar[k])
+                dVbar.append(r["Vbar"] * outer_mean(a[k + 1], g[k + 1] * hb[k + 1]) - gam["Vbar"] * fb.Vbar[k])
             else:
                 dVbar.append(jnp.zeros_like(fb.Vbar[k]))
         return dW, Feedback(tuple(dWbar), tuple(dV), tuple(dVbar))
 
+    def bias_deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array
+                    ) -> tuple[jax.Array, ...] | None:
+        """Delta b[k] = eta_W <D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1}> (eq. 8 with a constant presynaptic 1, no
+        decay, as the baselines treat biases); None for a bias-free net, zeros when W is frozen."""
+        if params.b is None:
+            return None
+        if "W" not in self.plastic:
+            return tuple(jnp.zeros_like(b) for b in params.b)
+        ts = self.stream(net)
+        down = ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
+        return tuple(self.rates["W"] * jnp.mean(p, axis=0) for p in ts.w_post(fb, fwd, down))
+
     def update(self, net, params, state, sig: Signals, key):
         dW, dfb = self.deltas(net, params, state, sig.fwd, sig.e_out)
         new = jax.tree.map(jnp.add, state, dfb)
-        db = None if params.b is None else tuple(jnp.zeros_like(b) for b in params.b)
-        return Params(dW, db), new
+        return Params(dW, self.bias_deltas(net, params, state, sig.fwd, sig.e_out)), new
 
 
 def preconditioner(fb: Feedback) -> tuple[jax.Array, ...]:
