@@ -416,7 +416,7 @@ def test_paper_rows_when_data_unavailable(tmp_path, name):
 
 def test_score_or_reason_names_divergence():
     """A variant whose cell diverged is reported by its divergence step, and a verdict on it by that reason."""
-    from plasticlab.experiments.sam_ablation import score_or_reason, verdict_on
+    from plasticlab.experiments._sam_common import score_or_reason, verdict_on
 
     rows = [{"plastic": "W", "seed": 0, "test_accuracy": 50.0, "status": "ok"},
             {"plastic": "W", "seed": 1, "test_accuracy": 60.0, "status": "ok"},

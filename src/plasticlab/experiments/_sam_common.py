@@ -25,6 +25,7 @@ from ..networks import MLP
 from ..rules import BP, FA, KP, WM, Rule
 from ..rules.sam import SAM, DEFAULT_RATIOS, parse_plastic
 from ..training import DivergenceError, Trainer, sample_order
+from .base import verdict
 
 # Table 1 of the paper (accuracy %, mean +- std over 5 runs); ChestMNIST numbers are (macro) ROC AUC x 100
 # as far as their size implies (an MLP's per-label accuracy on ChestMNIST is ~95%, its AUC ~0.7).
@@ -84,7 +85,8 @@ class Hyper:
 
 
 def make_rule(method: str, hp: Hyper, **sam_kw) -> Rule:
-    """The baseline or SAM rule for ``method`` in sgd, fa, wm, kp, sam."""
+    """The baseline or SAM rule for ``method`` in sgd, fa, wm, kp, sam (``sam_kw``: SAM's fields; the baselines
+    ignore them)."""
     if method == "sgd":
         return BP(lr=hp.sgd_lr)
     if method == "fa":
@@ -319,6 +321,28 @@ def data_or_reason(name: str, data_dir, **kw) -> tuple[Dataset | None, str | Non
 def as_floats(values) -> np.ndarray:
     """Metric values as floats, None (a diverged run) as NaN."""
     return np.asarray([np.nan if v is None else v for v in values], float)
+
+
+def score_or_reason(rows: list[dict], metric: str, label: str, **match) -> float | str:
+    """Mean of ``metric`` over the seeds of the rows matching ``match``, or why there is none.
+
+    The reason names the variant: ``"<label> diverged at step 18"`` (train_grid sets a diverged cell to NaN
+    for every seed and keeps the message in ``status``) or ``"<label> not run"``.
+    """
+    sel = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if not sel:
+        return f"{label} not run"
+    vals = as_floats([r.get(metric) for r in sel])
+    if np.isfinite(vals).any():
+        return float(np.nanmean(vals))
+    bad = next((r["status"] for r in sel if r.get("status", "ok") != "ok"), "no finite result")
+    return f"{label} {bad.split(' (')[0]}"
+
+
+def verdict_on(holds: Callable[..., bool], *values: float | str) -> str:
+    """``verdict(holds(*values))``, or the first value that is a reason (a diverged or missing variant)."""
+    reason = next((v for v in values if isinstance(v, str)), None)
+    return reason if reason is not None else verdict(holds(*values))
 
 
 def train_variant(trainer: Trainer, data: Dataset, cfg: Any, metric: str, label_key: str, label: str) -> dict:

@@ -163,8 +163,8 @@ def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
                                                      "seconds", "val_episode", "val_accuracy")}
               for seed, h in runs.items()}
     res = {"rows": rows, "summary": summary, "comparisons": comparisons, "lr_selection": select,
-           "final_theta": final_theta, "averaged_theta": averaged, "selected_theta": selected, "curves": curves, "terms": list(cfg.terms),
-           "b_terms": list(_b_terms(cfg))}
+           "final_theta": final_theta, "averaged_theta": averaged, "selected_theta": selected, "curves": curves,
+           "terms": list(cfg.terms), "b_terms": list(_b_terms(cfg))}
     res["paper"] = paper_rows(res, cfg)
     return res
 
@@ -178,7 +178,8 @@ def _verdict(cs: list[dict]) -> tuple[str, str]:
 
 
 def paper_rows(res: dict, cfg: MetaFig6Config) -> list[dict]:
-    """Fig. 6b-d claims vs ours: learned rule > BP (and > FA) on held-out tasks, meta-accuracy > BP, Oja coefficient > 0.
+    """Fig. 6b-d claims vs ours: learned rule > BP (and > FA) on held-out tasks, meta-accuracy > BP, Oja
+    coefficient > 0.
 
     ``ours`` is the verdict word; ``detail`` holds the numbers it was decided from.
     """
@@ -188,12 +189,12 @@ def paper_rows(res: dict, cfg: MetaFig6Config) -> list[dict]:
                         ("learned-val", "theta selected on meta-train validation tasks")):
         for vs in ("bp", "fa"):
             word, txt = _verdict([c for c in res["comparisons"] if c["rule"] == rule and c["vs"] == vs])
-            rows.append(paper_entry(f"learned rule ({label}) beats {vs.upper()} on held-out tasks (paired diff, 98% CI)",
-                                    "yes", word, where=where, detail=txt))
+            rows.append(paper_entry(f"learned rule ({label}) beats {vs.upper()} on held-out tasks "
+                                    "(paired diff, 98% CI)", "yes", word, where=where, detail=txt))
     bp_sel = max(res["lr_selection"]["bp"]["grid"].values())
     meta = [float(np.mean(c["accuracy"][-max(1, len(c["accuracy"]) // 4):])) for c in res["curves"].values()]
-    rows.append(paper_entry("meta-accuracy (last quarter of meta-training) exceeds BP's (grid-best lr, meta-train tasks)",
-                            "yes", verdict(min(meta) > bp_sel), where="Fig. 6d",
+    rows.append(paper_entry("meta-accuracy (last quarter of meta-training) exceeds BP's (grid-best lr, "
+                            "meta-train tasks)", "yes", verdict(min(meta) > bp_sel), where="Fig. 6d",
                             detail=f"meta-accuracy {', '.join(f'{m:.3f}' for m in meta)}; BP {bp_sel:.3f}"))
     if "oja" in res["terms"]:
         oja = [t["w"]["oja"] for t in res["final_theta"].values()]
@@ -248,7 +249,8 @@ def plot(results: dict, out: Path) -> None:
     if b_terms:
         ax[0, 2].legend(fontsize=7)
     rows = results["rows"]
-    names = [n for n in ("untrained", "fa", "bp", "learned", "learned-avg", "learned-val") if any(r["rule"] == n for r in rows)]
+    names = [n for n in ("untrained", "fa", "bp", "learned", "learned-avg", "learned-val")
+             if any(r["rule"] == n for r in rows)]
     for j, n in enumerate(names):
         v = np.asarray([r["query_accuracy"] for r in rows if r["rule"] == n])
         m, lo, hi = bootstrap_ci(v)
@@ -263,4 +265,5 @@ register(Experiment(
     MetaFig6Config, run, plot, paper="meta",
     quick={"dataset": "digits", "hidden": (32, 24), "k_shot": 10, "n_query": 5, "n_episodes": 100,
            "ckpt_every": 25,
-           "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 25, "n_eval_tasks": 20, "eval_batch": 10, "lr_grid": (0.03, 0.1, 0.3)}))
+           "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 25, "n_eval_tasks": 20, "eval_batch": 10,
+           "lr_grid": (0.03, 0.1, 0.3)}))

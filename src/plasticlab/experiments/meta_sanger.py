@@ -164,8 +164,8 @@ def plot(results: dict, out: Path) -> None:
     fbs = sorted({r["feedback"] for r in rows})
     fig, ax = figure(1, len(fbs) + 1, size=(4.2, 3.4))
     for j, fb in enumerate(fbs):
-        names = [n for n in ("grid-lr", "pg", "pg+oja", "pg+sanger", "pg@val", "pg+oja@val", "pg+sanger@val") if any(r["rule"] == n and r["feedback"] == fb
-                                                                             for r in rows)]
+        names = [n for n in ("grid-lr", "pg", "pg+oja", "pg+sanger", "pg@val", "pg+oja@val", "pg+sanger@val")
+                 if any(r["rule"] == n and r["feedback"] == fb for r in rows)]
         for i, n in enumerate(names):
             v = np.asarray([r["query_accuracy"] for r in rows if r["rule"] == n and r["feedback"] == fb])
             m, lo, hi = bootstrap_ci(v)
@@ -186,4 +186,5 @@ register(Experiment(
     "meta-sanger", "Sanger's vs Oja's term meta-learned next to BP and FA (Oja paper supplement S6)",
     MetaSangerConfig, run, plot, paper="meta",
     quick={"dataset": "digits", "hidden": (32, 24), "k_shot": 10, "n_query": 5, "n_episodes": 20, "ckpt_every": 10,
-           "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10, "n_eval_tasks": 10, "eval_batch": 10, "lr_grid": (0.03, 0.1, 0.3)}))
+           "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10, "n_eval_tasks": 10, "eval_batch": 10,
+           "lr_grid": (0.03, 0.1, 0.3)}))

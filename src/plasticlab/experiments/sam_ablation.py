@@ -5,13 +5,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
 
 
@@ -19,28 +18,6 @@ from .sam_table1 import hyper_from
 # improving performance from 40% to roughly 46%"
 PAPER_W_ONLY, PAPER_W_VBAR = 40.0, 46.0
 LINEAR_WITHIN = 2.0  # points: "only updating W ... only works as well as the linear model"
-
-
-def score_or_reason(rows: list[dict], metric: str, label: str, **match) -> float | str:
-    """Mean of ``metric`` over the seeds of the rows matching ``match``, or why there is none.
-
-    The reason names the variant: ``"<label> diverged at step 18"`` (train_grid sets a diverged cell to NaN
-    for every seed and keeps the message in ``status``) or ``"<label> not run"``.
-    """
-    sel = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
-    if not sel:
-        return f"{label} not run"
-    vals = C.as_floats([r.get(metric) for r in sel])
-    if np.isfinite(vals).any():
-        return float(np.nanmean(vals))
-    bad = next((r["status"] for r in sel if r.get("status", "ok") != "ok"), "no finite result")
-    return f"{label} {bad.split(' (')[0]}"
-
-
-def verdict_on(holds: Callable[..., bool], *values: float | str) -> str:
-    """``verdict(holds(*values))``, or the first value that is a reason (a diverged or missing variant)."""
-    reason = next((v for v in values if isinstance(v, str)), None)
-    return reason if reason is not None else verdict(holds(*values))
 
 
 def plastic_subsets() -> list[tuple[str, ...]]:
@@ -112,7 +89,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, linear_baseline: boo
     def score(label: str) -> float | str:
         if unavailable is not None:
             return f"{dataset} unavailable"
-        return score_or_reason(rows, metric, label, plastic=label)
+        return C.score_or_reason(rows, metric, label, plastic=label)
 
     subsets = {"+".join(p): score("+".join(p)) for p in plastic_subsets()}
     w, w_vbar, all4 = subsets["W"], subsets["W+Vbar"], subsets["W+Wbar+V+Vbar"]
@@ -127,12 +104,12 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, linear_baseline: boo
         paper_entry("accuracy with W and Vbar plastic (%)", PAPER_W_VBAR, w_vbar, where=where,
                     note=f"gain over W alone: paper +{PAPER_W_VBAR - PAPER_W_ONLY:.0f}, ours {gain} points"),
         paper_entry("Vbar the best single added plastic matrix (W+Vbar > W+Wbar and W+V)", "yes",
-                    verdict_on(lambda a, b, c: c > max(a, b), *singles.values()), where=where, note=_show(singles)),
+                    C.verdict_on(lambda a, b, c: c > max(a, b), *singles.values()), where=where, note=_show(singles)),
         paper_entry("all four plastic beat every other plastic subset (a tie counts as no)", "yes",
-                    verdict_on(lambda a, *o: a > max(o), all4, *others.values()), where=where,
+                    C.verdict_on(lambda a, *o: a > max(o), all4, *others.values()), where=where,
                     note=_show({"all four": all4, **_best(others)})),
         paper_entry(f"only W plastic about as good as the linear net by SGD (within {LINEAR_WITHIN:g} points)",
-                    "yes", verdict_on(lambda a, b: abs(a - b) <= LINEAR_WITHIN, w, linear), where=where,
+                    "yes", C.verdict_on(lambda a, b: abs(a - b) <= LINEAR_WITHIN, w, linear), where=where,
                     note=_show({"W": w, "linear": linear})),
     ]
 

@@ -151,12 +151,13 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
                          "erank_Vbar_after": float(cur[f"erank_Vbar_{k}"][i, -1]),
                          "test_accuracy": float(cur.get("test_accuracy", cur.get("test_auc"))[i, -1])})
     psd = all(r["h_min_eig_min"] > -1e-4 * max(1.0, abs(r["h_min_eig_min"])) for r in rows)
+    def by_layer(key: str, layer: int) -> float:
+        return float(np.mean([r[key] for r in rows if r["layer"] == layer]))
+
     ctx.log(f"H = Vbar Vbar^T PSD at every probe: {psd}; mean cos(SAM, SGD) per layer: "
-            + ", ".join(f"{k + 1}: {np.mean([r['cos_sgd_mean'] for r in rows if r['layer'] == k + 1]):.3f}"
-                        for k in range(n)))
-    ctx.log("final largest / mean eigenvalue of H per layer: "
-            + ", ".join(f"{k + 1}: {np.mean([r['h_max_eig_final'] for r in rows if r['layer'] == k + 1]):.3g} / "
-                        f"{np.mean([r['h_mean_eig_final'] for r in rows if r['layer'] == k + 1]):.3g}" for k in range(n)))
+            + ", ".join(f"{k}: {by_layer('cos_sgd_mean', k):.3f}" for k in range(1, n + 1)))
+    ctx.log("final largest / mean eigenvalue of H per layer: " + ", ".join(
+        f"{k}: {by_layer('h_max_eig_final', k):.3g} / {by_layer('h_mean_eig_final', k):.3g}" for k in range(1, n + 1)))
     return {"rows": rows, "samples": res["samples"], "curves": res["curves"], "before": res["before"],
             "after": res["after"], "psd_everywhere": psd, "paper": paper_rows(rows, cur, data.name, psd)}
 

@@ -67,7 +67,7 @@ def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
 
     def unit():
         net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
-        rule = C.make_rule(cfg.method, hp, **({"decay_scaling": cfg.sam_decay_scaling} if cfg.method == "sam" else {}))
+        rule = C.make_rule(cfg.method, hp, decay_scaling=cfg.sam_decay_scaling)  # sam_kw: ignored by baselines
         tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
         res = C.train_grid(tr, data, lrs=[g[0] for g in grid], decays=[g[1] for g in grid] if has_decay else None,
                            seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=1,

@@ -10,7 +10,6 @@ import numpy as np
 from ..plotting import curve_with_ci, figure, save
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register
-from .sam_ablation import score_or_reason, verdict_on
 from .sam_table1 import hyper_from
 
 
@@ -74,7 +73,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, unavailable: str | N
     def score(mode: str) -> float | str:
         if unavailable is not None:
             return f"{dataset} unavailable"
-        return score_or_reason(rows, metric, f"{mode} feedback", feedback=mode)
+        return C.score_or_reason(rows, metric, f"{mode} feedback", feedback=mode)
 
     vector = score("vector")
     out = []
@@ -83,7 +82,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, unavailable: str | N
         shown = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else v
                           for k, v in (("vector", vector), (mode, scalar)))
         out.append(paper_entry(f"feedback collapsed to {what} per layer learns worse than the vector", "yes",
-                               verdict_on(lambda v, s: s < v, vector, scalar),
+                               C.verdict_on(lambda v, s: s < v, vector, scalar),
                                where=f"Sec. 2.2, Methods (ours: {dataset})",
                                note=unavailable or f"final {metric} x100: {shown}"))
     return out

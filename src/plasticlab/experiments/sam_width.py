@@ -10,7 +10,6 @@ import numpy as np
 from ..plotting import figure, save
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register
-from .sam_ablation import score_or_reason, verdict_on
 from .sam_table1 import hyper_from
 
 # Fig. S1d: "a wider downstream network improves the performance ... up to an overparametrization ratio of 7.5";
@@ -86,7 +85,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, down_activations: tu
     def scores(act: str) -> dict[float, float | str]:
         if unavailable is not None:
             return {r: f"{dataset} unavailable" for r in ratios}
-        return {r: score_or_reason(rows, metric, f"D_d={act} at {r:g}x", down_activation=act, width_ratio=r)
+        return {r: C.score_or_reason(rows, metric, f"D_d={act} at {r:g}x", down_activation=act, width_ratio=r)
                 for r in ratios}
 
     def show(sc: dict[float, float | str]) -> str:
@@ -104,7 +103,7 @@ def paper_rows(rows: list[dict], metric: str, dataset: str, down_activations: tu
                                note=show(sc)))
     act = "identity" if "identity" in down_activations else down_activations[0]
     sc = scores(act)
-    widest = (verdict_on(lambda hi, lo: hi > lo, sc[ratios[-1]], sc[ratios[0]]) if len(ratios) > 1
+    widest = (C.verdict_on(lambda hi, lo: hi > lo, sc[ratios[-1]], sc[ratios[0]]) if len(ratios) > 1
               else "only one width ratio run")
     out.append(paper_entry(f"widest downstream ({ratios[-1]:g}x) beats the narrowest ({ratios[0]:g}x), D_d = {act}",
                            "yes", widest, where=where, note=show(sc)))

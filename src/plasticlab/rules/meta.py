@@ -396,7 +396,8 @@ class InnerLoop(eqx.Module):
         new = W_new + tuple(B_new)
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) & (jnp.linalg.norm(a) <= lim)
                                 for a, lim in zip(new, limits)]))
-        # the state before the step is bounded, so the rejected update itself is finite and no NaN leaks into the gradient
+        # the state before the step is bounded, so the rejected update itself is finite and no NaN leaks into
+        # the gradient
         keep = tuple(jnp.where(ok, a, o) for a, o in zip(new, tuple(W) + tuple(B)))
         return (keep[:len(W)], keep[len(W):]), loss
 

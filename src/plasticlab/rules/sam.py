@@ -140,6 +140,13 @@ class SAM(Rule):
     def deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array
                ) -> tuple[tuple[jax.Array, ...], Feedback]:
         """(Delta W, Delta Feedback) of eq. 8-11 on one batch; frozen or absent matrices get zero updates."""
+        dW, _, dfb = self._deltas(net, params, fb, fwd, e_out)
+        return dW, dfb
+
+    def _deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array
+                ) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...] | None, Feedback]:
+        """(Delta W, Delta b, Delta Feedback). Delta b[k] = eta_W <D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1}> (eq. 8
+        with a constant presynaptic 1, no decay, as the baselines treat biases); None for a bias-free net."""
         ts = self.stream(net)
         n = ts.n
         down = ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
@@ -149,8 +156,10 @@ class SAM(Rule):
         if "W" in self.plastic:
             post = ts.w_post(fb, fwd, down)
             dW = tuple(r["W"] * outer_mean(post[k], a[k]) - gam["W"] * params.W[k] for k in range(n))
+            db = None if params.b is None else tuple(r["W"] * jnp.mean(p, axis=0) for p in post)
         else:
             dW = tuple(jnp.zeros_like(w) for w in params.W)
+            db = None if params.b is None else tuple(jnp.zeros_like(b) for b in params.b)
         dWbar, dV, dVbar = [], [], []
         for k in range(n):
             live = k in ts.levels
@@ -167,24 +176,11 @@ class SAM(Rule):
                 dVbar.append(r["Vbar"] * outer_mean(a[k + 1], g[k + 1] * hb[k + 1]) - gam["Vbar"] * fb.Vbar[k])
             else:
                 dVbar.append(jnp.zeros_like(fb.Vbar[k]))
-        return dW, Feedback(tuple(dWbar), tuple(dV), tuple(dVbar))
-
-    def bias_deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array
-                    ) -> tuple[jax.Array, ...] | None:
-        """Delta b[k] = eta_W <D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1}> (eq. 8 with a constant presynaptic 1, no
-        decay, as the baselines treat biases); None for a bias-free net, zeros when W is frozen."""
-        if params.b is None:
-            return None
-        if "W" not in self.plastic:
-            return tuple(jnp.zeros_like(b) for b in params.b)
-        ts = self.stream(net)
-        down = ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
-        return tuple(self.rates["W"] * jnp.mean(p, axis=0) for p in ts.w_post(fb, fwd, down))
+        return dW, db, Feedback(tuple(dWbar), tuple(dV), tuple(dVbar))
 
     def update(self, net, params, state, sig: Signals, key):
-        dW, dfb = self.deltas(net, params, state, sig.fwd, sig.e_out)
-        new = jax.tree.map(jnp.add, state, dfb)
-        return Params(dW, self.bias_deltas(net, params, state, sig.fwd, sig.e_out)), new
+        dW, db, dfb = self._deltas(net, params, state, sig.fwd, sig.e_out)
+        return Params(dW, db), jax.tree.map(jnp.add, state, dfb)
 
 
 def preconditioner(fb: Feedback) -> tuple[jax.Array, ...]:
