@@ -480,3 +480,18 @@ def test_standardized_uses_training_statistics():
     used = d.x_train.std(0) > 0
     np.testing.assert_allclose(p.x_train.std(0)[used], 1.0, rtol=1e-3)
     assert s.x_train.dtype == np.float32 and (s.y_train == d.y_train).all()
+
+
+def test_centered_subtracts_the_training_mean_image():
+    from plasticlab.data import load_dataset
+
+    d = load_dataset("digits")
+    c = d.centered()
+    np.testing.assert_allclose(c.x_train.mean(0), 0.0, atol=1e-5)            # every feature centred
+    mu = d.x_train.mean(0, dtype=np.float64)
+    np.testing.assert_allclose(c.x_test, d.x_test - mu, rtol=1e-5, atol=1e-5)  # the train split's mean image
+    np.testing.assert_allclose(c.x_train.std(0), d.x_train.std(0), rtol=1e-4, atol=1e-5)  # scale unchanged
+    # the mean direction leaves the second moment: its top eigenvalue drops
+    top = lambda x: np.linalg.eigvalsh(x.T.astype(np.float64) @ x / len(x))[-1]  # noqa: E731
+    assert top(c.x_train) < 0.5 * top(d.x_train)
+    assert c.x_train.dtype == np.float32 and (c.y_test == d.y_test).all()

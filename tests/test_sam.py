@@ -306,6 +306,36 @@ def test_table1_reports_unavailable_data(tmp_path):
     assert res["paper_table1"]["mnist"]["sam"] == [98.85, 0.10]  # the paper's Table 1 travels with the results
 
 
+def test_table1_wires_its_sam_and_data_settings(tmp_path, monkeypatch):
+    """sam-table1's defaults reach the rule and the data: centred inputs, biases, rate-scaled decay, vbar_scale."""
+    from plasticlab.experiments import _sam_common as C
+    from plasticlab.experiments import run_experiment
+
+    seen = {}
+    make_rule, load = C.make_rule, C.load
+
+    def spy_rule(method, hp, **kw):
+        seen["rule"] = make_rule(method, hp, **kw)
+        return seen["rule"]
+
+    def spy_load(name, data_dir, **kw):
+        seen["data"] = load(name, data_dir, **kw)
+        return seen["data"]
+
+    monkeypatch.setattr(C, "make_rule", spy_rule)
+    monkeypatch.setattr(C, "load", spy_load)
+    res = run_experiment("sam-table1", tmp_path / "t1", progress=False, plots=False,
+                         overrides={"datasets": ("digits",), "methods": ("sam",), "seeds": 1, "epochs": 1.0,
+                                    "evals": 1, "hidden": (16, 16)})
+    rule, data = seen["rule"], seen["data"]
+    assert rule.vbar_scale == 0.7 and rule.decay_scaling == "rate" and rule.decay == pytest.approx(4e-4)
+    assert rule.decays["Vbar"] == pytest.approx(4 * rule.decays["W"])  # Vbar decays 4x as fast as W
+    np.testing.assert_allclose(data.x_train.mean(0), 0.0, atol=1e-5)  # centred inputs
+    assert res["table"][0]["status"] == "ok"
+    with pytest.raises(ValueError, match="center"):
+        load("digits", None, normalize="centre")  # the error lists the valid choices
+
+
 def test_table1_paper_rows_have_no_empty_cell():
     """Paper-vs-ours rows: measured, diverged and unavailable cells all filled; the SAM-vs-SGD verdict computed."""
     from plasticlab.experiments.sam_table1 import paper_rows

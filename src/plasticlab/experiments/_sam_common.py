@@ -43,7 +43,7 @@ METHODS = ("sgd", "fa", "wm", "kp", "sam")
 
 # ----------------------------------------------------------------------------- data
 
-NORMALIZE = ("none", "standardize")
+NORMALIZE = ("none", "standardize", "center")
 
 
 def load(name: str, data_dir, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
@@ -55,7 +55,9 @@ def load(name: str, data_dir, n_train: int | None = None, n_test: int | None = N
     data = load_dataset(name, data_dir)
     if n_train is not None or n_test is not None:
         data = data.subset(n_train, n_test, seed)
-    return data.standardized() if normalize == "standardize" else data
+    if normalize == "standardize":
+        return data.standardized()
+    return data.centered() if normalize == "center" else data
 
 
 def loss_for(data: Dataset, loss: str) -> str:

@@ -38,6 +38,7 @@ class SamLrSearchConfig:
     val_fraction: float = 0.2
     sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
     sam_decay_scaling: str = "none"
+    sam_vbar_scale: float = 1.0
     use_bias: bool = False
     normalize: str = "none"
     lr_schedule: str = "constant"
@@ -67,7 +68,8 @@ def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
 
     def unit():
         net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
-        rule = C.make_rule(cfg.method, hp, decay_scaling=cfg.sam_decay_scaling)  # sam_kw: ignored by baselines
+        rule = C.make_rule(cfg.method, hp, decay_scaling=cfg.sam_decay_scaling,
+                           vbar_scale=cfg.sam_vbar_scale)  # sam_kw: ignored by baselines
         tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
         res = C.train_grid(tr, data, lrs=[g[0] for g in grid], decays=[g[1] for g in grid] if has_decay else None,
                            seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=1,
