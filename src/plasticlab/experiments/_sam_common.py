@@ -127,7 +127,8 @@ def _state_ok(state) -> jax.Array:
 
 @dataclass
 class GridResult:
-    """Curves of shape (cells, seeds, evaluations); ``diverged[c]`` is None or a message."""
+    """Curves of shape (cells, seeds, evaluations); ``diverged[c]`` is None or a message (the first diverged
+    seed's); ``seed_diverged[c, s]`` flags every diverged seed, whose curves are NaN (the other seeds' are kept)."""
 
     lrs: list[float]
     decays: list[float]
@@ -137,6 +138,7 @@ class GridResult:
     diverged: list[str | None]
     final_state: Any = None
     extra: dict | None = None
+    seed_diverged: np.ndarray | None = None
 
     def final(self, key: str) -> np.ndarray:
         return self.curves[key][:, :, -1]
@@ -239,6 +241,7 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     curves: dict[str, list] = {}
     samples: list[int] = []
     diverged: list[str | None] = [None] * C
+    seed_bad = np.zeros((C, len(seed_list)), bool)
 
     def record(st, done):
         vals = ev(lr_arr, dec_arr, st, xe, ye)
@@ -256,6 +259,7 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
         idx = jnp.asarray(order[:, c0:c0 + per_chunk])
         state, tloss, ok = run(lr_arr, dec_arr, state, idx, jnp.asarray(c0), x, y)
         ok = np.asarray(ok)  # (C, S, steps, layers)
+        seed_bad |= ~ok.all(axis=(2, 3))
         curves.setdefault("train_loss", []).append(np.asarray(tloss, dtype=float))
         for c in range(C):
             if diverged[c] is None and not ok[c].all():
@@ -274,12 +278,10 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
                     raise DivergenceError(msg, step=step, layer=layer + 1, seed=seed_list[s], history=partial)
         record(state, min(n_steps, c0 + per_chunk) * batch_size)
     arr = {k: np.stack(v, axis=-1) for k, v in curves.items()}
-    for c in range(C):
-        if diverged[c] is not None:
-            for k in arr:
-                arr[k][c] = np.nan
+    for k in arr:
+        arr[k][seed_bad] = np.nan  # diverged seeds only; the others' curves stay
     return GridResult(lrs, [float(d) for d in dec_arr], seed_list, samples, arr, diverged,
-                      state if keep_state else None, {"init_state": init_state} if keep_state else None)
+                      state if keep_state else None, {"init_state": init_state} if keep_state else None, seed_bad)
 
 
 def _matrix_name(trainer: Trainer, index: int) -> str:
@@ -328,16 +330,18 @@ def as_floats(values) -> np.ndarray:
 def score_or_reason(rows: list[dict], metric: str, label: str, **match) -> float | str:
     """Mean of ``metric`` over the seeds of the rows matching ``match``, or why there is none.
 
-    The reason names the variant: ``"<label> diverged at step 18"`` (train_grid sets a diverged cell to NaN
-    for every seed and keeps the message in ``status``) or ``"<label> not run"``.
+    The reason names the variant: ``"<label> diverged at step 18"`` (a cell with a diverged seed keeps the
+    message in every seed's ``status``; one diverged seed makes the whole variant a reason) or
+    ``"<label> not run"``.
     """
     sel = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
     if not sel:
         return f"{label} not run"
     vals = as_floats([r.get(metric) for r in sel])
-    if np.isfinite(vals).any():
+    bad = next((r["status"] for r in sel if r.get("status", "ok") != "ok"), None)
+    if bad is None and np.isfinite(vals).any():
         return float(np.nanmean(vals))
-    bad = next((r["status"] for r in sel if r.get("status", "ok") != "ok"), "no finite result")
+    bad = bad or "no finite result"
     return f"{label} {bad.split(' (')[0]}"
 
 
