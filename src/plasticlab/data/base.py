@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -63,20 +63,19 @@ class Dataset:
         axis = 0 if per_feature else None
         mu = self.x_train.mean(axis=axis, dtype=np.float64)
         sd = self.x_train.std(axis=axis, dtype=np.float64) + eps
-        f = lambda x: ((x - mu) / sd).astype(np.float32)  # noqa: E731
-        meta = {**self.meta, "standardized": "per feature" if per_feature else f"mean {float(np.mean(mu)):.4g}, "
-                f"std {float(np.mean(sd)):.4g}"}
-        return Dataset(self.name, f(self.x_train), self.y_train, f(self.x_test), self.y_test, self.n_classes,
-                       self.task, self.image_shape, meta)
+        return self._map_inputs(lambda x: (x - mu) / sd, standardized="per feature" if per_feature
+                                else f"mean {float(np.mean(mu)):.4g}, std {float(np.mean(sd)):.4g}")
 
     def centered(self) -> "Dataset":
         """x <- x - mu with the *training* split's mean image (one mean per feature, scale unchanged), applied to
         both splits: removes the large mean direction of non-negative pixels from the input's second moment."""
         mu = self.x_train.mean(axis=0, dtype=np.float64)
-        f = lambda x: (x - mu).astype(np.float32)  # noqa: E731
-        meta = {**self.meta, "centered": "per feature (training mean)"}
-        return Dataset(self.name, f(self.x_train), self.y_train, f(self.x_test), self.y_test, self.n_classes,
-                       self.task, self.image_shape, meta)
+        return self._map_inputs(lambda x: x - mu, centered="per feature (training mean)")
+
+    def _map_inputs(self, f: Callable[[np.ndarray], np.ndarray], **meta: str) -> "Dataset":
+        """A copy with f applied to both splits' inputs (as float32) and ``meta`` added to the metadata."""
+        return replace(self, x_train=f(self.x_train).astype(np.float32), x_test=f(self.x_test).astype(np.float32),
+                       meta={**self.meta, **meta})
 
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
