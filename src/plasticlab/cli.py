@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
     help="Biologically plausible learning rules: reproduce the papers, compare rules, analyse networks.\n\n"
          "Start with `plasticlab run quickstart`, then `plasticlab list` for every paper experiment.")
 console = Console()
+err_console = Console(stderr=True)
 
 
 @app.command("list")
@@ -52,28 +54,78 @@ def list_datasets() -> None:
 
 @app.command("show")
 def show(experiment: str = typer.Argument(..., help="experiment name (see `plasticlab list`)")) -> None:
-    """Show an experiment's settings with their defaults and --quick values (keys for --set)."""
+    """Show an experiment's settings: type, default, --quick value, what is allowed, and what each one means.
+
+    Examples:
+
+      plasticlab show quickstart
+
+      plasticlab show sam-table1
+    """
     import dataclasses
+    import typing
 
     from .experiments import get_experiment
+    from .settings import constraint_of, describe, type_name
 
     try:
         exp = get_experiment(experiment)
     except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2)
-    table = Table("key", "default", "--quick", title=f"{exp.name}: {exp.description}")
+        _error(err)
+    hints = typing.get_type_hints(exp.config)
+    table = Table("key", "type", "default", "--quick", "allowed", "meaning", title=f"{exp.name}: {exp.description}")
     for f in dataclasses.fields(exp.config):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        table.add_row(f.name, repr(default), repr(exp.quick[f.name]) if f.name in exp.quick else "")
+        c = constraint_of(f, hints[f.name])
+        doc = (c.doc or "") + ("" if c.affects_result else " (presentation only: changing it reuses finished units)")
+        table.add_row(f.name, type_name(hints[f.name]), repr(default),
+                      repr(exp.quick[f.name]) if f.name in exp.quick else "", describe(f, hints[f.name]), doc.strip())
     console.print(table)
+    console.print(f"Set any of them with --set KEY=VALUE, e.g. plasticlab run {exp.name} --quick --set "
+                  f"{dataclasses.fields(exp.config)[0].name}=...", markup=False, highlight=False)
+
+
+def _error(err: Exception | str) -> None:
+    """Print one error line (no traceback) and exit with status 2."""
+    text = " ".join(str(err).split("\n"))
+    err_console.print(f"[red]error:[/red] {escape(text)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _read_config_file(path: Path) -> dict:
+    """A run's config.json -> its content; every problem is a one-line ConfigError naming the file."""
+    from .experiments.base import ConfigError
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file (give a run folder's config.json)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path}: is a folder; give the config.json inside it "
+                          f"(--config {Path(path) / 'config.json'})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--config {path}: cannot be read ({err})") from None
+    try:
+        saved = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--config {path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") \
+            from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"--config {path}: holds a JSON {type(saved).__name__}, expected an object with "
+                          "\"experiment\" and \"config\" (as a run folder's config.json)")
+    if not isinstance(saved.get("experiment"), str):
+        raise ConfigError(f"--config {path}: has no \"experiment\" name (expected a run folder's config.json)")
+    if not isinstance(saved.get("config", {}), dict):
+        raise ConfigError(f"--config {path}: \"config\" must be an object of settings")
+    return saved
 
 
 @app.command("run")
 def run(
     experiment: Optional[str] = typer.Argument(None, help="experiment name (see `plasticlab list`)"),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="number of independent seeds (run together under vmap)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="run directory [default: runs/EXPERIMENT(-quick)]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder [default: runs/EXPERIMENT, or "
+                                       "runs/EXPERIMENT-quick with --quick; with --config: that file's folder]"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with data sets (else $PLASTICLAB_DATA or ~/.cache/plasticlab)"),
     quick: bool = typer.Option(False, "--quick", help="a small version of the same experiment (< 1 min on 2 cores)"),
     set_: List[str] = typer.Option([], "--set", help="override a setting: --set key=value (repeatable; see `plasticlab show EXPERIMENT`)"),
@@ -82,34 +134,51 @@ def run(
 ) -> None:
     """Run an experiment: writes DIR/config.json, DIR/results.json (+ .csv) and DIR/*.png.
 
-    Rerunning the same command resumes: finished units (seeds, grid cells) are read from DIR/units/.
+    Rerunning the same command resumes: finished units (seeds, grid cells) are read from DIR/units/. Every
+    setting is checked before any work; a bad one exits with status 2 and one line naming it.
+
+    Examples:
+
+      plasticlab run quickstart                                  # -> runs/quickstart/
+
+      plasticlab run oja-fig1 --quick --out runs/fig1 --set lr=0.02 --set 'rules=[bp,bp(lr=0.05)+oja(lr=0.001)]'
+
+      plasticlab run sam-table1 --data-dir ~/data --set datasets=mnist --seeds 10
+
+      plasticlab run --config runs/fig1/config.json              # repeat (or resume) that run in its folder
+
+      plasticlab run --config runs/fig1/config.json --set on_divergence=record   # keep finished units, record divergence
     """
     from .data import DataError
     from .experiments.base import ConfigError, parse_set, run_experiment
     from .training import DivergenceError
 
     cfg_overrides = None
-    if config is not None:
-        saved = json.loads(Path(config).read_text())
-        experiment = experiment or saved["experiment"]
-        quick = quick or bool(saved.get("quick", False))
-        cfg_overrides = saved["config"]
-        out = out or Path(config).parent
-    if experiment is None:
-        console.print("[red]error:[/red] name an experiment (see `plasticlab list`) or pass --config RUN_DIR/config.json")
-        raise typer.Exit(2)
+    source = "--config"
     try:
+        if config is not None:
+            saved = _read_config_file(config)
+            if experiment is not None and experiment != saved["experiment"]:
+                raise ConfigError(f"--config {config} is a run of {saved['experiment']!r}, not {experiment!r}; "
+                                  "leave the experiment name out to repeat it")
+            experiment = saved["experiment"]
+            quick = quick or bool(saved.get("quick", False))
+            cfg_overrides = saved.get("config", {})
+            out = out or Path(config).parent
+            source = f"config file {config}"
+        if experiment is None:
+            raise ConfigError("name an experiment (see `plasticlab list`) or pass --config RUN_DIR/config.json")
         res = run_experiment(experiment, out, quick=quick, seeds=seeds, overrides=parse_set(set_), data_dir=data_dir,
-                             config=cfg_overrides, console=console, plots=not no_plots)
+                             config=cfg_overrides, console=console, plots=not no_plots, config_source=source,
+                             progress=True)
     except (ConfigError, DataError, DivergenceError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2)
+        _error(err)
     _print_summary(res)
     from .experiments.base import default_out
 
     where = out or default_out(experiment, quick)
     console.print(f"[green]done[/green] in {res['meta']['seconds']:.1f} s "
-                  f"({res['meta']['units_reused']} finished units reused) -> {where}/results.json")
+                  f"({res['meta']['units_reused']} finished units reused) -> {escape(str(where))}/results.json")
 
 
 def _print_summary(res: dict) -> None:

@@ -215,8 +215,14 @@ def _run_section(run_dir: Path, out: Path, anchor: str, rel_tol: float, failure:
             sec.add(f'<p class="note">{html.escape(env_line)}</p>', f"_{env_line}_\n")
     if sweep is not None:
         _sweep_part(sec, run_dir, sweep)
+    diverged = results is not None and results.get("run_status") == "diverged"
     sec.overview.update({"run": sec.title, "status": "failed" if failure or err_txt.exists() else
+                         "diverged" if diverged else
                          ("finished" if results is not None else ("sweep" if sweep is not None else "unfinished"))})
+    if diverged:
+        fu = results.get("failed_unit") or {}
+        sec.pre("diverged", f"unit {fu.get('unit')!r}: {fu.get('message', '')}\nresume: {results.get('resume', '')}",
+                err=True)
     if results is not None:
         meta = results.get("meta", {})
         if meta.get("seconds") is not None:
@@ -322,7 +328,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, *, title: str 
     ov = _Section("overview", "overview")
     ov.table("overview: every run, and how many of its paper-vs-ours rows are within tolerance", overview,
              flagged={(i, "flagged") for i, r in enumerate(overview) if r["flagged"] not in ("-", 0)}
-             | {(i, "status") for i, r in enumerate(overview) if r["status"] == "failed"})
+             | {(i, "status") for i, r in enumerate(overview) if r["status"] in ("failed", "diverged")})
     body = "".join(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{"".join(s.html)}</section>'
                    for s in sections)
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -81,15 +81,18 @@ class Constraint:
         return tuple(self.choices() if callable(self.choices) else self.choices)
 
     def range_text(self) -> str:
+        def _g(v: float) -> str:
+            return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
         parts = []
         if self.gt is not None:
-            parts.append(f"> {self.gt:g}")
+            parts.append(f"> {_g(self.gt)}")
         if self.ge is not None:
-            parts.append(f">= {self.ge:g}")
+            parts.append(f">= {_g(self.ge)}")
         if self.lt is not None:
-            parts.append(f"< {self.lt:g}")
+            parts.append(f"< {_g(self.lt)}")
         if self.le is not None:
-            parts.append(f"<= {self.le:g}")
+            parts.append(f"<= {_g(self.le)}")
         return " and ".join(parts)
 
 
@@ -260,7 +263,7 @@ def _check_scalar(key: str, value: Any, base: Any, c: Constraint, allowed: str, 
         bad = ((c.ge is not None and value < c.ge) or (c.gt is not None and value <= c.gt)
                or (c.le is not None and value > c.le) or (c.lt is not None and value >= c.lt))
         if bad:
-            raise SettingError(key, whole, allowed, f"{value:g} is out of range" if whole is not value else None)
+            raise SettingError(key, whole, allowed, f"{value} is out of range" if whole is not value else None)
     if base is str:
         if "\x00" in value or any(ord(ch) < 32 for ch in value):
             raise SettingError(key, whole, allowed, "control characters are not allowed")

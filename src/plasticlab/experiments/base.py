@@ -26,6 +26,7 @@ the same command after a crash or Ctrl-C skips every finished unit.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -109,45 +110,157 @@ def get_experiment(name: str) -> Experiment:
 
 # ----------------------------------------------------------------------------- config overrides
 
-def _convert(text: str, tp: Any, key: str) -> Any:
+def _split_items(text: str) -> list[str]:
+    """Split on commas outside brackets, parentheses and quotes: 'bp(lr=1,x=2),fa' -> ['bp(lr=1,x=2)', 'fa']."""
+    parts, depth, cur, quote = [], 0, "", None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0 and quote is None:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def _enclosed(text: str, open_: str, close: str) -> bool:
+    """Whether ``text`` is one bracket pair around everything: '[a,(b)]' yes, '(a)+(b)' no."""
+    if not (text.startswith(open_) and text.endswith(close)):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return True
+
+
+def _convert(text: str, tp: Any, key: str, allowed: str) -> Any:
+    """A --set string as a value of type ``tp``; the value is range-checked later by ``settings.validate``."""
+    from ..settings import SettingError
+
+    text = text.strip()
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if text.lower() in ("none", "null") and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(text, inner[0], key)
+        return _convert(text, inner[0], key, allowed)
     if origin in (tuple, list):
         inner = args[0] if args else str
-        items = [s for s in (p.strip() for p in text.strip("()[]").split(",")) if s]
-        vals = [_convert(s, inner, key) for s in items]
+        body = text
+        if _enclosed(body, "[", "]") or (inner is not str and _enclosed(body, "(", ")")):
+            body = body[1:-1].strip()
+        items = _split_items(body) if body else []
+        if items and items[-1] == "":  # one trailing comma is allowed: 'bp(lr=0.05),'
+            items = items[:-1]
+        if any(it == "" for it in items):
+            raise SettingError(key, text, allowed, "an entry is empty")
+        vals = [_convert(s, inner, key, allowed) for s in items]
         return tuple(vals) if origin is tuple else vals
     if tp is bool:
         if text.lower() in ("1", "true", "yes", "on"):
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"--set {key}={text}: expected true or false")
-    if tp in (int, float):
+        raise SettingError(key, text, allowed, "not true/false")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            pass
         try:
             v = float(text)
-            return int(v) if tp is int and v == int(v) else tp(v)
         except ValueError:
-            raise ConfigError(f"--set {key}={text}: expected a number ({tp.__name__})") from None
+            raise SettingError(key, text, allowed, "not an integer") from None
+        if math.isfinite(v) and v.is_integer() and abs(v) < 2 ** 63:
+            return int(v)  # 1e4 -> 10000
+        raise SettingError(key, text, allowed, "not an integer")
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise SettingError(key, text, allowed, "not a number") from None
     if tp is dict:
-        return json.loads(text)
+        try:
+            val = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SettingError(key, text, allowed, f"not valid JSON ({err.msg} at position {err.pos + 1})") from None
+        if not isinstance(val, dict):
+            raise SettingError(key, text, allowed, "not a JSON object")
+        return val
     return text
 
 
-def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
-    """Return a copy of ``cfg`` with fields replaced; string values are parsed by the field's type."""
+def _coerce(val: Any, tp: Any) -> Any:
+    """A parsed value (from JSON, TOML or Python) in the field's container type: lists -> tuples, int -> float."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if val is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(val, inner[0]) if len(inner) == 1 else val
+    if origin in (tuple, list) and isinstance(val, (list, tuple)):
+        inner = args[0] if args else Any
+        vals = [_coerce(v, inner) for v in val]
+        return tuple(vals) if origin is tuple else vals
+    if tp is float and isinstance(val, int) and not isinstance(val, bool):
+        return float(val)
+    return val
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any], source: str = "--set") -> Any:
+    """Return a copy of ``cfg`` with fields replaced; string values are parsed by the field's type.
+
+    Unknown keys and unparsable strings raise :class:`ConfigError` naming ``source``, the key and the value.
+    Ranges and choices are checked by :func:`validate_config` once every override is in.
+    """
+    from ..settings import SettingError, describe
+
     hints = typing.get_type_hints(type(cfg))
-    names = [f.name for f in dataclasses.fields(cfg)]
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
     new = {}
     for key, val in overrides.items():
-        if key not in names:
-            raise ConfigError(f"unknown setting {key!r} for {type(cfg).__name__}; valid keys: {', '.join(names)}")
-        new[key] = _convert(val, hints[key], key) if isinstance(val, str) else val
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"{source}: unknown setting {key!r} for {type(cfg).__name__}{hint}; valid keys: "
+                              f"{', '.join(fields)}")
+        try:
+            new[key] = (_convert(val, hints[key], key, describe(fields[key], hints[key])) if isinstance(val, str)
+                        else _coerce(val, hints[key]))
+        except SettingError as err:
+            raise ConfigError(f"{_where(source)}{err}") from None
     return dataclasses.replace(cfg, **new)
+
+
+def _where(source: str) -> str:
+    """'--set' -> '--set ' (reads '--set lr=-1: ...'); 'config file X' -> 'config file X: '."""
+    return source + (" " if source.startswith("--") else ": ")
+
+
+def validate_config(cfg: Any, sources: dict[str, str] | None = None, name: str | None = None) -> None:
+    """Check every setting of ``cfg`` (types, ranges, choices, rule strings); raise :class:`ConfigError` whose one
+    line names where the bad value came from (``sources[key]``), the key, the value and what is allowed."""
+    from ..settings import SettingError, validate
+
+    try:
+        validate(cfg)
+    except SettingError as err:
+        sources = sources or {}
+        where = sources.get(err.key, f"the default of {name or type(cfg).__name__}")
+        if err.key not in sources and sources:  # a cross-field check failed on a default: say what was set
+            where += f" (with {', '.join(sorted(sources))} set)"
+        raise ConfigError(f"{_where(where)}{err}") from None
 
 
 def parse_set(items: list[str]) -> dict[str, str]:
@@ -157,6 +270,10 @@ def parse_set(items: list[str]) -> dict[str, str]:
         if "=" not in it:
             raise ConfigError(f"--set expects key=value, got {it!r}")
         k, v = it.split("=", 1)
+        if not k.strip():
+            raise ConfigError(f"--set expects key=value, got {it!r} (no key)")
+        if k.strip() in out:
+            raise ConfigError(f"--set {k.strip()} given twice ({out[k.strip()]!r} and {v.strip()!r}); give it once")
         out[k.strip()] = v.strip()
     return out
 
@@ -223,40 +340,150 @@ def environment_info() -> dict:
     return info
 
 
+def fingerprint(name: str, cdict: dict, cfg_type: type | None = None) -> str:
+    """Hash of what determines a run's results: the experiment, its result-affecting settings (all but those
+    declared ``affects_result=False``) and the package version. Every unit's cache key includes it."""
+    from .. import __version__
+    from ..settings import result_fields
+
+    keep = result_fields(cfg_type) if cfg_type is not None else list(cdict)
+    doc = {"experiment": name, "config": {k: cdict[k] for k in sorted(keep) if k in cdict}, "plasticlab": __version__}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=_json_default).encode()).hexdigest()
+
+
 class RunContext:
-    """Handed to an experiment's ``run``: where to write, where data lives, and the unit cache."""
+    """Handed to an experiment's ``run``: where to write, where data lives, and the unit cache.
+
+    A unit is cached under its label *and* the run's :func:`fingerprint`, so a unit file written under another
+    config or package version is never read (its file name differs, and the fingerprint stored inside is checked).
+    """
 
     def __init__(self, out: Path, data_dir: Path | None, quick: bool = False, progress: bool = True,
-                 console: Any = None):
+                 console: Any = None, fingerprint: str = ""):
         self.out, self.data_dir, self.quick, self.progress = out, data_dir, quick, progress
         self.units_dir = out / "units"
         self.units_dir.mkdir(parents=True, exist_ok=True)
         self.console = console
+        self.fingerprint = fingerprint
         self.reused: list[str] = []
         self.computed: list[str] = []
+        self.finished: list[tuple[str, Any]] = []  # (label, result) of every unit, in order
+        self.failed: dict | None = None  # the unit that raised DivergenceError, with its partial curves
 
     def log(self, msg: str) -> None:
         if self.console is not None:
-            self.console.print(msg)
+            self.console.print(msg, markup=False, highlight=False)
+
+    def _digest(self, key: str) -> str:
+        return hashlib.sha256(f"{self.fingerprint}\0{key}".encode()).hexdigest()
 
     def _unit_path(self, key: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:120]
-        return self.units_dir / f"{safe}-{hashlib.sha1(key.encode()).hexdigest()[:8]}.json"
+        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
+        return self.units_dir / f"{safe}-{self._digest(key)[:16]}.json"
+
+    def scratch_dir(self, key: str) -> Path:
+        """A folder for a unit's own resumable state (e.g. checkpoints), keyed like the unit's cache file."""
+        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
+        path = self.out / "scratch" / f"{safe}-{self._digest(key)[:16]}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _read_unit(self, path: Path, key: str) -> tuple[bool, Any]:
+        try:
+            doc = json.loads(path.read_text())
+            ok = doc.get("fingerprint") == self.fingerprint and doc.get("key") == key and "result" in doc
+        except (OSError, ValueError, AttributeError) as err:
+            bad = path.with_name(path.name + ".unreadable")
+            path.replace(bad)
+            self.log(f"warning: unit file {path} is unreadable ({err}); moved to {bad.name} and recomputing {key!r}")
+            return False, None
+        return (True, doc["result"]) if ok else (False, None)
 
     def unit(self, key: str, fn: Callable[[], Any]) -> Any:
         """Result of ``fn()`` for this unit of work, computed once and kept in DIR/units/.
 
-        The result must be JSON-serialisable (NumPy arrays are turned into lists).
+        The result must be JSON-serialisable (NumPy arrays are turned into lists). A unit that diverges is
+        recorded in ``self.failed`` (with the curves it had) before the error propagates.
         """
+        from ..training import DivergenceError
+
         path = self._unit_path(key)
         if path.exists():
-            self.reused.append(key)
-            return json.loads(path.read_text())["result"]
+            found, res = self._read_unit(path, key)
+            if found:
+                self.reused.append(key)
+                self.finished.append((key, res))
+                return res
         t0 = time.time()
-        res = fn()
-        write_json(path, {"key": key, "seconds": time.time() - t0, "result": res})
+        try:
+            res = fn()
+        except DivergenceError as err:
+            self.failed = {"unit": key, "status": "diverged", "message": str(err), "seed": err.seed,
+                           "step": err.step, "layer": err.layer,
+                           "partial_curves": partial_curves(err.history)}
+            raise
+        write_json(path, {"key": key, "fingerprint": self.fingerprint, "seconds": time.time() - t0, "result": res})
         self.computed.append(key)
-        return json.loads(path.read_text())["result"]
+        res = json.loads(path.read_text())["result"]
+        self.finished.append((key, res))
+        return res
+
+
+def partial_curves(hist: Any) -> dict | None:
+    """The curves a diverged unit had (a ``History``: (seeds, evals) per curve; a SAM ``GridResult``: (cells,
+    seeds, evals), given here per seed of the first cell), as JSON-able lists; None without any."""
+    if hist is None or not getattr(hist, "samples", None):
+        return None
+    curves = {}
+    for k in getattr(hist, "curves", {}) or {}:
+        arr = hist.array(k) if hasattr(hist, "array") else np.asarray(hist.curves[k], dtype=float)
+        arr = np.asarray(arr, dtype=float)
+        if arr.ndim == 3:
+            arr = arr[0]
+        if arr.ndim == 2 and arr.shape[1] == len(hist.samples):
+            curves[k] = arr.tolist()
+    return {"seeds": [int(s) for s in hist.seeds], "samples": [int(n) for n in hist.samples], "curves": curves}
+
+
+class RunLocked(ConfigError):
+    """Another process holds the run folder."""
+
+
+class RunFolderLock:
+    """An exclusive ``flock`` on DIR/.lock for as long as a process writes DIR (the kernel drops it if the process
+    dies, however it dies). A second process gets :class:`RunLocked` naming the holder's pid."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._fh = None
+
+    def __enter__(self) -> "RunFolderLock":
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fh = open(self.folder / ".lock", "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise RunLocked(f"{self.folder} is in use by another plasticlab process (pid {holder}); wait for it to "
+                            "finish, or choose another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import fcntl
+
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
 
 
 def default_out(name: str, quick: bool) -> Path:
@@ -264,63 +491,188 @@ def default_out(name: str, quick: bool) -> Path:
 
 
 def prepare(name: str, *, quick: bool = False, seeds: int | None = None, overrides: dict[str, Any] | None = None,
-            config: dict | None = None) -> tuple[Experiment, Any]:
-    """The experiment and its final config (defaults <- quick <- config file <- seeds <- overrides)."""
+            config: dict | None = None, config_source: str = "--config") -> tuple[Experiment, Any]:
+    """The experiment and its final, validated config (defaults <- quick <- config file <- seeds <- overrides).
+
+    Raises :class:`ConfigError` (one line naming the source, the key, the value and what is allowed) before any
+    work: unknown keys, unparsable values, wrong types, out-of-range values, unknown choices, bad rule strings.
+    """
     exp = get_experiment(name)
     cfg = exp.config()
-    if quick:
-        cfg = apply_overrides(cfg, exp.quick)
-    if config:
-        cfg = apply_overrides(cfg, config)
-    if seeds is not None:
-        if "seeds" not in {f.name for f in dataclasses.fields(cfg)}:
-            raise ConfigError(f"experiment {name!r} has no 'seeds' setting")
-        cfg = apply_overrides(cfg, {"seeds": seeds})
-    return exp, apply_overrides(cfg, overrides or {})
+    sources: dict[str, str] = {}
+    layers = [(quick and exp.quick, f"the --quick settings of {name}"), (config, config_source),
+              (None if seeds is None else {"seeds": seeds}, "--seeds"), (overrides, "--set")]
+    for layer, source in layers:
+        if not layer:
+            continue
+        if source == "--seeds" and "seeds" not in {f.name for f in dataclasses.fields(cfg)}:
+            raise ConfigError(f"--seeds {seeds}: experiment {name!r} has no 'seeds' setting")
+        cfg = apply_overrides(cfg, layer, source)
+        sources.update({k: (f"--set" if source == "--set" else source) for k in layer})
+    validate_config(cfg, sources, name)
+    return exp, cfg
 
 
-def config_clash(run_dir: Path, name: str, cdict: dict) -> str | None:
-    """None if ``run_dir`` is new or holds a run of ``name`` with config ``cdict``, else what differs (for errors)."""
+def config_clash(run_dir: Path, name: str, cdict: dict, cfg_type: type | None = None) -> str | None:
+    """None if ``run_dir`` is new or holds a run of ``name`` whose result-affecting settings equal ``cdict``'s,
+    else what differs (for errors). Presentation-only settings (``affects_result=False``) may differ."""
     cfg_path = Path(run_dir) / "config.json"
     if not cfg_path.exists():
         return None
-    old = json.loads(cfg_path.read_text())
-    if old.get("experiment") == name and old.get("config") == cdict:
+    try:
+        old = json.loads(cfg_path.read_text())
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        return f"an unreadable config.json ({err})"
+    if old.get("experiment") != name:
+        return f"a run of a different experiment ({old.get('experiment')!r}, not {name!r})"
+    if old.get("config") == cdict:
         return None
+    from ..settings import result_fields
+
+    keys = result_fields(cfg_type) if cfg_type is not None else sorted(set(cdict) | set(old.get("config", {})))
     before = old.get("config", {})
-    changed = sorted(k for k in set(cdict) | set(before) if cdict.get(k) != before.get(k))
-    return (f"a run of {old.get('experiment')!r} with a different config "
-            f"(differs in: {', '.join(changed) or 'experiment'})")
+    changed = [k for k in keys if cdict.get(k) != before.get(k)]
+    if not changed:
+        return None
+    shown = ", ".join(f"{k}: {before.get(k)!r} -> {cdict.get(k)!r}" for k in changed[:4])
+    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+    return f"a run of {name!r} with different settings ({shown}{more})"
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file or cannot be created or written, before any work."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder; choose a folder path")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"--out {out}: {probe} is a file, so the folder cannot be created there")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {probe} is not writable")
+
+
+def resume_command(name: str, out: Path, data_dir: Any, has_record: bool) -> str:
+    """The command that resumes a diverged run in the same folder (keeping the seeds that finished)."""
+    cmd = f"plasticlab run --config {out / 'config.json'}"
+    if data_dir is not None:
+        cmd += f" --data-dir {data_dir}"
+    return cmd + (" --set on_divergence=record" if has_record else "")
+
+
+def _rows_of(result: Any) -> list[dict]:
+    if isinstance(result, dict) and isinstance(result.get("rows"), list):
+        return [r for r in result["rows"] if isinstance(r, dict)]
+    if isinstance(result, list) and all(isinstance(r, dict) for r in result):
+        return list(result)
+    return []
+
+
+def _write_partial(out: Path, name: str, cdict: dict, ctx: RunContext, err: Exception, resume: str,
+                   seconds: float) -> None:
+    """After a divergence: results.json/.csv from every finished unit plus the failed one, and a plot of its
+    partial curves, so nothing that finished is lost."""
+    rows = [dict(r, unit=label) for label, res in ctx.finished for r in _rows_of(res)]
+    failed = dict(ctx.failed or {"unit": None, "status": "diverged", "message": str(err)})
+    failed["resume"] = resume
+    rows.append({"unit": failed["unit"], "status": "diverged", "seed": failed.get("seed"),
+                 "step": failed.get("step"), "layer": failed.get("layer")})
+    payload = {"experiment": name, "config": cdict, "run_status": "diverged", "rows": rows, "failed_unit": failed,
+               "finished_units": [label for label, _ in ctx.finished], "resume": resume,
+               "meta": {"seconds": seconds, "units_reused": len(ctx.reused), "units_computed": len(ctx.computed)}}
+    write_json(out / "results.json", payload)
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+    part = failed.get("partial_curves")
+    if part and part.get("curves"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        keys = [k for k in part["curves"] if k.startswith("eval_")] or list(part["curves"])
+        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+        for ax, k in zip(axes[0], keys):
+            arr = np.asarray(part["curves"][k], dtype=float)
+            for seed, curve in zip(part["seeds"], arr):
+                ax.plot(part["samples"], curve, label=f"seed {seed}")
+            ax.set_xlabel("samples")
+            ax.set_ylabel(k)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"{failed['unit']}: curves up to the divergence (step {failed.get('step')}, "
+                     f"seed {failed.get('seed')})", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / "divergence.png", dpi=100)
+        plt.close(fig)
 
 
 def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = False, seeds: int | None = None,
                    overrides: dict[str, Any] | None = None, data_dir: str | Path | None = None,
-                   config: dict | None = None, progress: bool = True, console: Any = None, plots: bool = True) -> dict:
-    """Run (or resume) one experiment into ``out`` and return the content of results.json."""
-    exp, cfg = prepare(name, quick=quick, seeds=seeds, overrides=overrides, config=config)
+                   config: dict | None = None, progress: bool = True, console: Any = None, plots: bool = True,
+                   config_source: str = "--config") -> dict:
+    """Run (or resume) one experiment into ``out`` and return the content of results.json.
+
+    Every setting is validated and the folder checked before anything is written. While it runs, the folder is
+    locked (:class:`RunFolderLock`). If a unit diverges, results.json/.csv still hold every finished unit, the
+    failed unit's status and partial curves, and the command that resumes it; the DivergenceError then
+    propagates with that command in its message.
+    """
+    from ..training import DivergenceError
+
+    exp, cfg = prepare(name, quick=quick, seeds=seeds, overrides=overrides, config=config,
+                       config_source=config_source)
     out = Path(out) if out is not None else default_out(name, quick)
+    _check_out(out)
     cdict = config_dict(cfg)
-    cfg_path = out / "config.json"
-    clash = config_clash(out, name, cdict)
+    clash = config_clash(out, name, cdict, exp.config)
     if clash:
         raise ConfigError(f"{out} holds {clash}; choose another --out, or delete the folder to start over")
-    write_json(cfg_path, {"experiment": name, "quick": quick, "config": cdict, "environment": environment_info()})
-    ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console)
-    t0 = time.time()
-    result = exp.run(cfg, ctx)
-    if "rows" not in result:
-        raise RuntimeError(f"experiment {name!r} returned no 'rows'")
-    payload = {"experiment": name, "config": cdict, **result,
-               "meta": {"seconds": time.time() - t0, "units_reused": len(ctx.reused), "units_computed": len(ctx.computed)}}
-    write_json(out / "results.json", payload)
-    payload = json.loads((out / "results.json").read_text())
-    if payload["rows"]:
-        import pandas as pd
+    try:
+        lock = RunFolderLock(out).__enter__()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot create the run folder ({err.strerror or err})") from None
+    try:
+        clash = config_clash(out, name, cdict, exp.config)  # again, now that no other process can write
+        if clash:
+            raise ConfigError(f"{out} holds {clash}; choose another --out, or delete the folder to start over")
+        write_json(out / "config.json", {"experiment": name, "quick": quick, "config": cdict,
+                                         "environment": environment_info()})
+        ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console,
+                         fingerprint(name, cdict, exp.config))
+        t0 = time.time()
+        try:
+            result = exp.run(cfg, ctx)
+        except DivergenceError as err:
+            resume = resume_command(name, out, data_dir, "on_divergence" in cdict)
+            _write_partial(out, name, cdict, ctx, err, resume, time.time() - t0)
+            tail = (f" Everything that finished ({len(ctx.finished)} unit(s)) and the partial curves are in "
+                    f"{out / 'results.json'}.")
+            tail += (f" To keep the seeds that finished and resume in this folder: {resume}"
+                     if "on_divergence" in cdict else " Change the setting in a new folder (--out) to rerun.")
+            raise DivergenceError(str(err) + tail, step=err.step, layer=err.layer, seed=err.seed,
+                                  history=err.history) from None
+        if "rows" not in result:
+            raise RuntimeError(f"experiment {name!r} returned no 'rows'")
+        payload = {"experiment": name, "config": cdict, **result, "run_status": "finished",
+                   "meta": {"seconds": time.time() - t0, "units_reused": len(ctx.reused),
+                            "units_computed": len(ctx.computed)}}
+        write_json(out / "results.json", payload)
+        payload = json.loads((out / "results.json").read_text())
+        if payload["rows"]:
+            import pandas as pd
 
-        pd.DataFrame(payload["rows"]).to_csv(out / "results.csv", index=False)
-    if plots and exp.plot is not None:
-        import matplotlib
+            pd.DataFrame(payload["rows"]).to_csv(out / "results.csv", index=False)
+        (out / "divergence.png").unlink(missing_ok=True)
+        if plots and exp.plot is not None:
+            import matplotlib
 
-        matplotlib.use("Agg")
-        exp.plot(payload, out)
-    return payload
+            matplotlib.use("Agg")
+            exp.plot(payload, out)
+        return payload
+    finally:
+        lock.__exit__()

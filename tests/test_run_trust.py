@@ -1,0 +1,131 @@
+"""Runs you can trust: cache keys cover the config, presentation-only changes reuse, divergence keeps what finished,
+a run folder has one writer."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from plasticlab.cli import app
+from plasticlab.experiments.base import RunFolderLock, fingerprint, prepare, config_dict
+
+runner = CliRunner()
+_TINY_SET = {"epochs": "0.3", "seeds": "2", "rules": "[bp,fa]", "evals_per_epoch": "1"}
+
+
+def tiny(**changes: str) -> list[str]:
+    """A few-second quickstart run; ``changes`` replace or add settings."""
+    sets = {**_TINY_SET, **changes}
+    return ["run", "quickstart", "--quick", "--no-plots"] + [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+
+
+TINY = tiny()
+
+
+def _results(out):
+    return json.loads((out / "results.json").read_text())
+
+
+def test_stale_units_are_never_reused_under_another_config(tmp_path):
+    """Issue scenario: run lr=0.02, delete config.json, run lr=0.005 in the same folder: everything recomputes."""
+    out = tmp_path / "D"
+    first = runner.invoke(app, [*tiny(lr="0.02"), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    rows_a = _results(out)["rows"]
+    (out / "config.json").unlink()
+    second = runner.invoke(app, [*tiny(lr="0.005"), "--out", str(out)])
+    assert second.exit_code == 0, second.output
+    res = _results(out)
+    assert res["meta"]["units_reused"] == 0 and res["meta"]["units_computed"] == 2
+    assert res["config"]["lr"] == 0.005
+    acc_a = [r["test_accuracy"] for r in rows_a]
+    acc_b = [r["test_accuracy"] for r in res["rows"]]
+    assert acc_a != acc_b
+    # the lr=0.02 units are still there but belong to another fingerprint; going back to lr=0.02 reuses them
+    (out / "config.json").unlink()
+    third = runner.invoke(app, [*tiny(lr="0.02"), "--out", str(out)])
+    assert third.exit_code == 0 and _results(out)["meta"]["units_reused"] == 2
+    assert _results(out)["rows"] == rows_a
+
+
+def test_fingerprint_covers_result_fields_only():
+    _, cfg = prepare("sam-table1", quick=True)
+    _, other = prepare("sam-table1", quick=True, overrides={"on_divergence": "record"})
+    _, lr = prepare("sam-table1", quick=True, overrides={"sam_lr": "0.2"})
+    base = fingerprint("sam-table1", config_dict(cfg), type(cfg))
+    assert base == fingerprint("sam-table1", config_dict(other), type(other))
+    assert base != fingerprint("sam-table1", config_dict(lr), type(lr))
+    assert base != fingerprint("sam-width", config_dict(cfg), type(cfg))
+
+
+def test_unit_file_with_another_fingerprint_or_truncated_is_not_read(tmp_path):
+    out = tmp_path / "D"
+    assert runner.invoke(app, [*TINY, "--out", str(out)]).exit_code == 0
+    rows = _results(out)["rows"]
+    units = sorted((out / "units").glob("*.json"))
+    assert len(units) == 2
+    doc = json.loads(units[0].read_text())
+    doc["fingerprint"] = "0" * 64
+    doc["result"]["rows"][0]["test_accuracy"] = -1.0  # would show if the file were read
+    units[0].write_text(json.dumps(doc))
+    units[1].write_text(units[1].read_text()[:40])  # truncated
+    res = runner.invoke(app, [*TINY, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "unreadable" in res.output and units[1].name in res.output
+    again = _results(out)
+    assert again["meta"]["units_computed"] == 2 and again["rows"] == rows
+
+
+def test_second_process_on_a_locked_folder_exits_2_naming_the_pid(tmp_path):
+    out = tmp_path / "D"
+    with RunFolderLock(out):
+        res = runner.invoke(app, [*TINY, "--out", str(out)])
+    assert res.exit_code == 2
+    assert f"pid {os.getpid()}" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (out / "results.json").exists()
+    assert runner.invoke(app, [*TINY, "--out", str(out)]).exit_code == 0  # released
+
+
+def test_divergence_without_record_mode_keeps_finished_units(tmp_path):
+    """quickstart has no on_divergence: the finished rule's rows and the diverged rule's curves are still saved."""
+    out = tmp_path / "D"
+    res = runner.invoke(app, [*tiny(rules="[bp,bp(lr=50)]", epochs="1", evals_per_epoch="4", activation="relu"), "--out", str(out)])
+    assert res.exit_code == 2
+    assert "diverged" in res.stderr and "results.json" in res.stderr and "new folder" in res.stderr
+    payload = _results(out)
+    assert payload["run_status"] == "diverged" and payload["finished_units"] == ["rule=bp"]
+    assert {r.get("rule") for r in payload["rows"] if r.get("unit") == "rule=bp"} == {"bp"}
+    failed = payload["failed_unit"]
+    assert failed["unit"] == "rule=bp(lr=50)" and failed["seed"] in (0, 1) and failed["layer"] >= 1
+    assert failed["partial_curves"]["samples"][0] == 0
+    assert (out / "results.csv").exists() and (out / "divergence.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_on_divergence_change_reuses_every_finished_unit(tmp_path):
+    """SAM diverges under on_divergence=stop; the printed command resumes in the same folder with record, reusing
+    the finished SGD unit and computing only the diverged one."""
+    out = tmp_path / "S"
+    args = ["run", "sam-table1", "--quick", "--no-plots", "--out", str(out), "--set", "methods=[sgd,sam]",
+            "--set", "epochs=1", "--set", "sam_lr=5"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    payload = _results(out)
+    assert payload["run_status"] == "diverged" and payload["finished_units"] == ["digits/sgd"]
+    resume = payload["resume"]
+    assert resume in res.stderr and resume.endswith("--set on_divergence=record")
+    sgd_rows = [r for r in payload["rows"] if r.get("method") == "sgd"]
+    res = runner.invoke(app, resume.split()[1:] + ["--no-plots"])
+    assert res.exit_code == 0, res.output
+    done = _results(out)
+    assert done["run_status"] == "finished" and done["config"]["on_divergence"] == "record"
+    assert done["meta"]["units_reused"] == 1 and done["meta"]["units_computed"] == 1
+    assert [{k: v for k, v in r.items() if k != "unit"} for r in sgd_rows] == \
+        [r for r in done["rows"] if r.get("method") == "sgd"]
+    assert {r["status"] for r in done["rows"] if r.get("method") == "sam"} == {"diverged"}
+    # and back to stop: still nothing recomputed (both units finished, on_divergence is presentation-only)
+    res = runner.invoke(app, args + ["--set", "on_divergence=stop"])
+    assert res.exit_code == 0 and _results(out)["meta"]["units_computed"] == 0
