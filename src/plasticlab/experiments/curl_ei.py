@@ -21,6 +21,7 @@ import numpy as np
 
 from ..analysis import curl_theory as ct
 from ..plotting import figure, save
+from ..settings import SettingError, setting
 from ._curl_common import claim, fmt
 from .base import Experiment, RunContext, register
 
@@ -29,14 +30,27 @@ ZERO = 1e-6   # an antisymmetric Jacobian share below this counts as 0 (a gradie
 
 @dataclass
 class CurlEIConfig:
-    n: int = 12
-    n_inputs: int = 30
-    inhibitory_fractions: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
-    antihebbian_fractions: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
-    weight_scale: float = 0.1
-    gamma: float = 0.1
-    seeds: int = 5
-    seed: int = 0
+    n: int = setting(12, ge=2, le=100, doc="neurons of the recurrent network (Jacobians are n^2 x n^2: memory "
+                                           "grows as n^4)")
+    n_inputs: int = setting(30, ge=1, le=100_000, doc="input dimensions of the feedforward drive f (Sigma = "
+                                                      "<f f^T> over them)")
+    inhibitory_fractions: tuple[float, ...] = setting(
+        (0.0, 0.1, 0.25, 0.5), ge=0, le=1, allow_empty=True,
+        doc="fractions of inhibitory neurons (D = -1) of the E-I networks; empty: no E-I network")
+    antihebbian_fractions: tuple[float, ...] = setting(
+        (0.0, 0.1, 0.25, 0.5), ge=0, le=1, allow_empty=True,
+        doc="probabilities of an anti-Hebbian synapse pair (M_ij = M_ji = -1) of the Hebbian/anti-Hebbian "
+            "networks; empty: none of them")
+    weight_scale: float = setting(0.1, ge=0, doc="scale of the symmetric non-negative W the Jacobian is taken at: "
+                                                 "W = |A + A^T| / 2, A ~ N(0, 1) weight_scale / sqrt(n)")
+    gamma: float = setting(0.1, ge=0, doc="weight decay rate of the E-I flow (eq. 2); 0 = no decay")
+    seeds: int = setting(5, ge=1, le=1000, doc="independent networks (random drive and W), one unit each")
+    seed: int = setting(0, ge=0, doc="base seed (network k uses NumPy seed 1000 seed + k)")
+
+    def validate(self) -> None:
+        if not self.inhibitory_fractions and not self.antihebbian_fractions:
+            raise SettingError("inhibitory_fractions", self.inhibitory_fractions,
+                               "a non-empty list when antihebbian_fractions is empty", "nothing to run")
 
 
 def _jac(fn, W):

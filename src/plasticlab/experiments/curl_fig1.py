@@ -17,19 +17,30 @@ from scipy.integrate import solve_ivp
 
 from ..analysis.curl_theory import toy_flow, toy_jacobian, toy_loss
 from ..plotting import figure, save
+from ..settings import SettingError, setting
 from ._curl_common import claim, fmt
 from .base import Experiment, RunContext, paper_entry, register
 
 
 @dataclass
 class CurlToyConfig:
-    s: float = 1.0
-    inits: tuple[float, ...] = (1.3, -1.25, 1.5, -1.0, 0.2, 1.5, 0.5, 0.4, 1.5, 0.3)  # flat (w1, w2) pairs
-    t_max: float = 60.0
-    n_t: int = 600
-    tol: float = 1e-6
-    grid: int = 25
-    seeds: int = 1  # deterministic; kept for the framework
+    s: float = setting(1.0, gt=0, doc="teacher product s of the toy model (solution manifold w1 w2 = s)")
+    inits: tuple[float, ...] = setting((1.3, -1.25, 1.5, -1.0, 0.2, 1.5, 0.5, 0.4, 1.5, 0.3),
+                                       doc="initial weights as flat (w1, w2) pairs (an even number of entries, "
+                                           "any sign)")
+    t_max: float = setting(60.0, gt=0, le=10_000, doc="integration time of each trajectory")
+    n_t: int = setting(600, ge=10, le=1_000_000, doc="time points recorded per trajectory (the first tenth is "
+                                                     "checked for an initial ascent)")
+    tol: float = setting(1e-6, gt=0, doc="loss threshold of the time to convergence")
+    grid: int = setting(25, ge=2, le=1000, affects_result=False,
+                        doc="points per axis of the plotted curl flow field (plot only)")
+    seeds: int = setting(1, ge=1, le=1000, affects_result=False,
+                         doc="unused: the toy model is deterministic; kept for the framework")
+
+    def validate(self) -> None:
+        if len(self.inits) % 2:
+            raise SettingError("inits", self.inits, "an even number of entries: flat (w1, w2) pairs",
+                               f"{len(self.inits)} numbers")
 
 
 def _integrate(w0, s: float, flip: bool, t_max: float, n_t: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..settings import setting
 from .base import Experiment, RunContext, register
 from .curl_fig5 import CurlSpeedConfig, plot, run_speed, speed_rows, sweep_row
 
@@ -16,13 +17,20 @@ PAPER_INIT_SCALES = (3.0, 4.0, 6.0, 7.0, 8.0)   # Fig. 10c: p < 0.05 at these in
 
 @dataclass
 class CurlReluConfig(CurlSpeedConfig):
-    activation: str = "relu"
-    n_trains: tuple[int, ...] = (250, 500, 1000, 1400, 2000)
-    init_scales: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    teacher_scales: tuple[float, ...] = ()
-    flip_fractions: tuple[float, ...] = ()
-    base_n_train: int = 1400
-    seeds: int = 40
+    activation: str = setting("relu", kind="activation", doc="activation of student and teacher")
+    n_trains: tuple[int, ...] = setting((250, 500, 1000, 1400, 2000), ge=1, le=10_000_000, allow_empty=True,
+                                        doc="training-set sizes of the N_train sweep (full batch); empty: no sweep")
+    init_scales: tuple[float, ...] = setting((1.0, 2.0, 4.0, 8.0), gt=0, allow_empty=True,
+                                             doc="student init scales of the init sweep (weights U(-1, 1) / "
+                                                 "sqrt(fan_in) times the scale); empty: no sweep")
+    teacher_scales: tuple[float, ...] = setting((), gt=0, allow_empty=True,
+                                                doc="teacher weight scales of the teacher sweep; empty: no sweep")
+    flip_fractions: tuple[float, ...] = setting((), gt=0, le=1, allow_empty=True,
+                                                doc="fractions of flipped readout weights (round(f N), at least 1) "
+                                                    "of the flip sweep; empty: no sweep")
+    base_n_train: int = setting(1400, ge=1, le=10_000_000, doc="training-set size where the other sweeps run")
+    seeds: int = setting(40, ge=2, le=1000, doc="seeds (teacher, data, initial student shared by GD and curl), "
+                                                "vmapped; the paired t-tests need >= 2 (paper: 40)")
 
 
 def run(cfg: CurlReluConfig, ctx: RunContext) -> dict:

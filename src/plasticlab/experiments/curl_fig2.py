@@ -17,6 +17,7 @@ from scipy import optimize
 
 from ..analysis import curl_theory as ct
 from ..plotting import figure, save
+from ..settings import SettingError, setting
 from ._curl_common import claim, fmt
 from .base import Experiment, RunContext, paper_entry, register
 
@@ -25,19 +26,39 @@ from .base import Experiment, RunContext, paper_entry, register
 PAPER_C_HIDDEN, C_HIDDEN_TOL = 0.3, 0.05
 PAPER_ALPHA_R_MAX, ALPHA_R_TOL = 0.5, 0.05
 
+MAX_JACOBIAN_DIM = 20_000   # the full Jacobian (M N + N dimensions) is dense and all its eigenvalues are computed
+
 
 @dataclass
 class CurlTheoryConfig:
-    c_min: float = 0.05
-    c_max: float = 3.0
-    n_c: int = 60
-    n_alpha: int = 41
-    check_cs_hidden: tuple[float, ...] = (0.3, 0.35, 0.4, 0.5)
-    check_cs_readout: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)
-    check_size: int = 1500
-    seeds: int = 6
-    jacobian_M: int = 24
-    jacobian_N: int = 48
+    c_min: float = setting(0.05, gt=0, doc="smallest compression ratio c = M/N of the phase diagrams")
+    c_max: float = setting(3.0, gt=0, doc="largest compression ratio c = M/N (> c_min; log-spaced grid)")
+    n_c: int = setting(60, ge=1, le=10_000, doc="grid points in c")
+    n_alpha: int = setting(41, ge=1, le=10_000, doc="grid points in alpha over [0, 1]")
+    check_cs_hidden: tuple[float, ...] = setting((0.3, 0.35, 0.4, 0.5), gt=0, allow_empty=True,
+                                                 doc="compression ratios of the sampled alpha_h boundary check")
+    check_cs_readout: tuple[float, ...] = setting((0.1, 0.2, 0.5, 1.0), gt=0, allow_empty=True,
+                                                  doc="compression ratios of the sampled alpha_r boundary check")
+    check_size: int = setting(1500, ge=2, le=20_000, doc="M + N of the sampled networks of the boundary check "
+                                                         "(dense M x M eigenvalue problems)")
+    seeds: int = setting(6, ge=1, le=1000, doc="sampled networks per checked compression ratio")
+    jacobian_M: int = setting(24, ge=1, le=10_000, doc="M (inputs) of the network of the full-Jacobian check")
+    jacobian_N: int = setting(48, ge=1, le=10_000, doc="N (hidden neurons) of the network of the full-Jacobian "
+                                                      f"check (M N + N <= {MAX_JACOBIAN_DIM})")
+
+    def validate(self) -> None:
+        if not self.c_min < self.c_max:
+            raise SettingError("c_max", self.c_max, f"a compression ratio > c_min = {self.c_min:g}")
+        for key in ("check_cs_hidden", "check_cs_readout"):
+            for c in getattr(self, key):
+                M = max(1, round(self.check_size * c / (1 + c)))      # as in curl_theory.sampled_boundary
+                if self.check_size - M < 1:
+                    raise SettingError(key, getattr(self, key), f"compression ratios that leave N >= 1 of the "
+                                       f"check_size = {self.check_size} neurons", f"c = {c:g} gives N = 0")
+        dim = self.jacobian_M * self.jacobian_N + self.jacobian_N
+        if dim > MAX_JACOBIAN_DIM:
+            raise SettingError("jacobian_N", self.jacobian_N, f"jacobian_M * jacobian_N + jacobian_N <= "
+                               f"{MAX_JACOBIAN_DIM}", f"the Jacobian would have {dim} dimensions")
 
 
 def run(cfg: CurlTheoryConfig, ctx: RunContext) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..analysis.curl_theory import boundary_curve
 from ..plotting import figure, save
+from ..settings import setting
 from ._curl_common import (aggregate, claim, fmt, grid_matrix, measured, phase_cell_group, side_of_boundary,
                            trajectory)
 from .base import Experiment, RunContext, register
@@ -23,19 +24,23 @@ from .base import Experiment, RunContext, register
 class CurlPhaseConfig:
     """Grid over compression ratio c = M/N and the fraction alpha of flipped neurons (sweepable tuples)."""
 
-    cs: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5)
-    alphas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    total: int = 220
-    n_train: int = 250
-    epochs: int = 10000
-    lr: float = 0.1
-    activation: str = "linear"
-    rescale: bool = True
-    seeds: int = 4
-    seed: int = 0
-    example_c: float = 0.8
-    example_alpha: float = 0.6
-    example_epochs: int = 4000
+    cs: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5), gt=0,
+                                    doc="compression ratios c = M/N of the grid (one vmapped batch each)")
+    alphas: tuple[float, ...] = setting((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), ge=0, le=1,
+                                        doc="fractions alpha_h of flipped input neurons of the grid (nested flips)")
+    total: int = setting(220, ge=2, le=100_000, doc="neurons M + N of every network (paper: 220)")
+    n_train: int = setting(250, ge=1, le=10_000_000, doc="training samples (full batch; paper: 250)")
+    epochs: int = setting(10000, ge=1, le=10_000_000, doc="full-batch epochs (paper: 1e5); q averages the "
+                                                          "second half")
+    lr: float = setting(0.1, gt=0, doc="learning rate (of the mean gradient over the training set)")
+    activation: str = setting("linear", kind="activation",
+                              doc="activation of student and teacher (the theory's boundary is for linear nets)")
+    rescale: bool = setting(True, doc="bring W1, W2 back to their initial Frobenius norms after every step")
+    seeds: int = setting(4, ge=1, le=1000, doc="seeds per cell (teacher, data and initial student), vmapped")
+    seed: int = setting(0, ge=0, le=2**32 - 1, doc="base seed (JAX PRNG key)")
+    example_c: float = setting(0.8, gt=0, doc="compression ratio of the example trajectories (curl and GD)")
+    example_alpha: float = setting(0.6, ge=0, le=1, doc="alpha_h of the curl example")
+    example_epochs: int = setting(4000, ge=1, le=10_000_000, doc="epochs of the example trajectories")
 
 
 def run_phase(cfg: CurlPhaseConfig, ctx: RunContext, layer: str, near_solution: float | None = None) -> dict:

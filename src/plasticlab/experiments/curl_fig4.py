@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..settings import setting
 from ._curl_common import claim, fmt, measured
 from .base import Experiment, RunContext, register
 from .curl_fig3 import CurlPhaseConfig, example_note, plot_phase, run_phase
@@ -19,11 +20,14 @@ from .curl_fig3 import CurlPhaseConfig, example_note, plot_phase, run_phase
 
 @dataclass
 class CurlReadoutConfig(CurlPhaseConfig):
-    cs: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.25, 1.5, 2.0, 3.0)
-    alphas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
-    example_c: float = 1.0
-    example_alpha: float = 0.6
-    near_solution: float = 1e-6
+    cs: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.25, 1.5, 2.0, 3.0), gt=0,
+                                    doc="compression ratios c = M/N of the grid (one vmapped batch each)")
+    alphas: tuple[float, ...] = setting((0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8), ge=0, le=1,
+                                        doc="fractions alpha_r of flipped hidden neurons of the grid (nested flips)")
+    example_c: float = setting(1.0, gt=0, doc="compression ratio of the example trajectories (curl and GD)")
+    example_alpha: float = setting(0.6, ge=0, le=1, doc="alpha_r of the curl example")
+    near_solution: float = setting(1e-6, ge=0, doc="relative noise of the start at the teacher's weights "
+                                                   "(W = W* (1 + eps N(0, 1)); paper: 1e-15 in float64)")
 
 
 def run(cfg: CurlReadoutConfig, ctx: RunContext) -> dict:

@@ -19,29 +19,43 @@ from scipy import stats
 
 from ..networks import student_teacher as st
 from ..plotting import figure, save
+from ..settings import SettingError, setting
 from ._curl_common import claim
 from .base import Experiment, RunContext, register
 
 
 @dataclass
 class CurlSpeedConfig:
-    activation: str = "tanh"
-    M: int = 100
-    N: int = 10
-    n_trains: tuple[int, ...] = (250, 500, 1000, 2000)
-    init_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
-    teacher_scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
-    flip_fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7)
-    base_n_train: int = 2000
-    base_init_scale: float = 2.0
-    base_teacher_scale: float = 1.0
-    n_test: int = 1000
-    epochs: int = 1000
-    lr: float = 0.5
-    rescale: bool = True
-    threshold: float = 0.03
-    seeds: int = 10
-    seed: int = 0
+    activation: str = setting("tanh", kind="activation", doc="activation of student and teacher")
+    M: int = setting(100, ge=1, le=100_000, doc="input neurons (paper: 100)")
+    N: int = setting(10, ge=1, le=100_000, doc="hidden neurons (paper: 10)")
+    n_trains: tuple[int, ...] = setting((250, 500, 1000, 2000), ge=1, le=10_000_000, allow_empty=True,
+                                        doc="training-set sizes of the N_train sweep (full batch); empty: no sweep")
+    init_scales: tuple[float, ...] = setting((1.0, 2.0, 4.0), gt=0, allow_empty=True,
+                                             doc="student init scales of the init sweep (weights U(-1, 1) / "
+                                                 "sqrt(fan_in) times the scale); empty: no sweep")
+    teacher_scales: tuple[float, ...] = setting((0.5, 1.0, 2.0, 4.0), gt=0, allow_empty=True,
+                                                doc="teacher weight scales of the teacher sweep; empty: no sweep")
+    flip_fractions: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.5, 0.7), gt=0, le=1, allow_empty=True,
+                                                doc="fractions of flipped readout weights (round(f N), at least 1) "
+                                                    "of the flip sweep; empty: no sweep")
+    base_n_train: int = setting(2000, ge=1, le=10_000_000, doc="training-set size where the other sweeps run")
+    base_init_scale: float = setting(2.0, gt=0, doc="student init scale where the other sweeps run")
+    base_teacher_scale: float = setting(1.0, gt=0, doc="teacher scale where the other sweeps run")
+    n_test: int = setting(1000, ge=1, le=10_000_000, doc="test samples of the relative test error")
+    epochs: int = setting(1000, ge=1, le=10_000_000, doc="full-batch epochs")
+    lr: float = setting(0.5, gt=0, doc="learning rate (of the mean gradient over the training set)")
+    rescale: bool = setting(True, doc="bring W1, W2 back to their initial Frobenius norms after every step")
+    threshold: float = setting(0.03, gt=0, doc="relative test error that counts as converged (first logged epoch "
+                                               "below it)")
+    seeds: int = setting(10, ge=2, le=1000, doc="seeds (teacher, data, initial student shared by GD and curl), "
+                                                "vmapped; the paired t-tests need >= 2")
+    seed: int = setting(0, ge=0, le=2**32 - 1, doc="base seed (JAX PRNG key)")
+
+    def validate(self) -> None:
+        if not (self.n_trains or self.init_scales or self.teacher_scales):
+            raise SettingError("n_trains", self.n_trains, "a non-empty list when init_scales and teacher_scales "
+                               "are empty (the learning curves come from these sweeps)", "no sweep with curves")
 
 
 def _point(cfg: CurlSpeedConfig, n_train: int, init_scale: float, teacher_scale: float,
