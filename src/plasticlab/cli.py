@@ -73,16 +73,30 @@ def show(experiment: str = typer.Argument(..., help="experiment name (see `plast
     except ValueError as err:
         _error(err)
     hints = typing.get_type_hints(exp.config)
-    table = Table("key", "type", "default", "--quick", "allowed", "meaning", title=f"{exp.name}: {exp.description}")
+    console.print(f"{exp.name}: {exp.description}", markup=False, highlight=False, style="bold")
+    console.print("Set with --set KEY=VALUE (lists as [a,b]); (p) = presentation only: changing it reuses finished "
+                  "units.\n", markup=False, highlight=False)
     for f in dataclasses.fields(exp.config):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         c = constraint_of(f, hints[f.name])
-        doc = (c.doc or "") + ("" if c.affects_result else " (presentation only: changing it reuses finished units)")
-        table.add_row(f.name, type_name(hints[f.name]), repr(default),
-                      repr(exp.quick[f.name]) if f.name in exp.quick else "", describe(f, hints[f.name]), doc.strip())
-    console.print(table)
-    console.print(f"Set any of them with --set KEY=VALUE, e.g. plasticlab run {exp.name} --quick --set "
-                  f"{dataclasses.fields(exp.config)[0].name}=...", markup=False, highlight=False)
+        quick = f"   --quick: {_plain_value(exp.quick[f.name])}" if f.name in exp.quick else ""
+        console.print(f"{f.name} ({type_name(hints[f.name])}{'' if c.affects_result else ', p'}) = "
+                      f"{_plain_value(default)}{quick}", markup=False, highlight=False, style="cyan", soft_wrap=True)
+        if c.doc:
+            console.print(f"    {c.doc}", markup=False, highlight=False)
+        console.print(f"    allowed: {describe(f, hints[f.name])}", markup=False, highlight=False, style="dim")
+    first = dataclasses.fields(exp.config)[0]
+    console.print(f"\nexample: plasticlab run {exp.name} --quick --set {first.name}="
+                  f"{_plain_value(getattr(exp.config(), first.name))}", markup=False, highlight=False)
+
+
+def _plain_value(v) -> str:
+    """A setting as it is written after --set: lists as [a,b], text unquoted."""
+    if isinstance(v, (tuple, list)):
+        return "[" + ",".join(_plain_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return json.dumps(v)
+    return str(v)
 
 
 def _error(err: Exception | str) -> None:

@@ -264,12 +264,12 @@ def _check_scalar(key: str, value: Any, base: Any, c: Constraint, allowed: str, 
                or (c.le is not None and value > c.le) or (c.lt is not None and value >= c.lt))
         if bad:
             raise SettingError(key, whole, allowed, f"{value} is out of range" if whole is not value else None)
+    if base is str and ("\x00" in value or any(ord(ch) < 32 for ch in value)):
+        raise SettingError(key, whole, allowed, "control characters are not allowed")
+    choices = c.choice_list()
+    if choices is not None and value not in choices:
+        raise SettingError(key, whole, allowed, f"{value!r} is not one of them" if whole is not value else None)
     if base is str:
-        if "\x00" in value or any(ord(ch) < 32 for ch in value):
-            raise SettingError(key, whole, allowed, "control characters are not allowed")
-        choices = c.choice_list()
-        if choices is not None and value not in choices:
-            raise SettingError(key, whole, allowed, f"{value!r} is not one of them" if whole is not value else None)
         if c.kind is not None and KINDS[c.kind][0] is not None:
             err = KINDS[c.kind][0](value)
             if err:

@@ -35,13 +35,75 @@ import numpy as np
 import optax
 
 from ..data import load_dataset
-from ..data.episodes import Episode, EpisodeSampler
+from ..data.episodes import SPLIT_MODES, Episode, EpisodeSampler
 from ..networks import MLP
 from ..rules.meta import InnerLoop, Theta, meta_objective, xavier_init
+from ..settings import SettingError, setting
+from ._oja_common import classification_datasets
 
 TRAIN, SELECT, HELDOUT = 1, 2, 3  # purposes in the initialisation seeds
 SELECT_START = 10_000_000  # first episode index of the selection tasks (meta-training uses 0..n_episodes-1)
 HEADS = ("dataset", "task")
+
+# class counts of the registered classification data sets, for the instant n_way check of ``check_n_way``
+# (teacher_classification: its loader's default d_out); a data set not listed is checked when it is loaded
+N_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "emnist_balanced": 47, "emnist_letters": 26,
+             "cifar10": 10, "svhn": 10, "stl10": 10, "pathmnist": 9, "teacher_classification": 10}
+
+# constraints and docs of the settings both meta experiments share (``meta_setting``)
+META_SETTINGS: dict[str, dict] = {
+    "dataset": dict(choices=classification_datasets, doc="classification data set the N-way tasks are drawn from"),
+    "n_way": dict(ge=2, le=1000, doc="classes per task (N); at most the data set's classes (split_mode=classes: "
+                                     "as many again must remain for meta-training)"),
+    "k_shot": dict(ge=1, le=10_000, doc="support (training) samples per class, presented online one at a time"),
+    "n_query": dict(ge=1, le=10_000, doc="query samples per class that score the adapted network"),
+    "split_mode": dict(choices=SPLIT_MODES, doc="meta-train vs held-out tasks: samples (train vs test split, all "
+                                                "classes) or classes (disjoint class sets)"),
+    "hidden": dict(ge=1, le=100_000, doc="hidden layer widths of the softplus, bias-free MLP"),
+    "head": dict(choices=HEADS, doc="dataset: one output per class of the data set, original labels (reference "
+                                    "code); task: N outputs, the task's classes relabelled 0..N-1"),
+    "beta": dict(gt=0, doc="softplus sharpness beta"),
+    "theta0": dict(ge=0, doc="initial pseudo-gradient coefficient theta_0 (every other coefficient starts at 0); "
+                             "also the untrained rule's learning rate"),
+    "lr_meta": dict(gt=0, doc="Adam learning rate of the outer loop (on theta)"),
+    "clip": dict(ge=0, doc="global-norm clip of the meta-gradient; 0: no clipping"),
+    "max_growth": dict(gt=1, doc="inner-loop guard: no update past max_growth x a matrix's initial norm "
+                                 "(see InnerLoop); none: off"),
+    "n_episodes": dict(ge=1, le=100_000, doc="meta-training episodes (tasks)"),
+    "ckpt_every": dict(ge=1, affects_result=False, doc="checkpoint theta and Adam's state every ckpt_every "
+                                                       "episodes (for resuming; results do not depend on it)"),
+    "n_select_tasks": dict(ge=1, le=100_000, doc="meta-train selection tasks on which BP's / FA's learning rate "
+                                                 "is picked from lr_grid"),
+    "select_every": dict(ge=0, doc="model selection: score theta every select_every episodes (0: off) ..."),
+    "n_val_tasks": dict(ge=1, le=100_000, doc="... on the first n_val_tasks selection tasks (meta-train split); "
+                                              "keep the best"),
+    "n_eval_tasks": dict(ge=1, le=100_000, doc="held-out tasks every rule is evaluated on"),
+    "eval_batch": dict(ge=1, le=10_000, doc="tasks evaluated at once (vmapped; the last batch is padded)"),
+    "lr_grid": dict(gt=0, doc="learning rates tried for the BP / FA baselines (pseudo-gradient only)"),
+    "seeds": dict(ge=1, le=1000, doc="independent meta-training runs"),
+}
+
+
+def meta_setting(name: str, default):
+    """``setting(default, ...)`` with the shared constraint and doc of meta setting ``name``."""
+    return setting(default, **META_SETTINGS[name])
+
+
+def check_n_way(cfg) -> None:
+    """Raise SettingError if ``cfg.n_way`` exceeds the classes ``cfg.dataset`` offers (when N_CLASSES knows them):
+    all of them (split_mode "samples"), or with split_mode "classes" those left for meta-training once the
+    held-out ones (the last max(n_way, n_classes // 3)) are set aside."""
+    n = N_CLASSES.get(cfg.dataset)
+    if n is None:
+        return
+    if cfg.split_mode == "classes":
+        room = n - max(cfg.n_way, n // 3)
+        if cfg.n_way > room:
+            raise SettingError("n_way", cfg.n_way, f"at most {n // 2} for {cfg.dataset} "
+                               f"({n} classes) with split_mode=classes",
+                               f"only {max(room, 0)} classes are left for meta-training")
+    elif cfg.n_way > n:
+        raise SettingError("n_way", cfg.n_way, f"at most {n} (the classes of {cfg.dataset})", "too many classes")
 
 
 def n_outputs(head: str, n_way: int, n_classes: int) -> int:

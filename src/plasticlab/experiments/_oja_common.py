@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +27,99 @@ from ..analysis.stats import bootstrap_ci
 from ..data import DataError, Dataset, available_datasets, load_dataset
 from ..networks import MLP
 from ..rules import Oja, Sanger, parse_rule
+from ..settings import SettingError, setting
 from ..training import Trainer, fit
 
 HIDDEN: dict[int, tuple[int, ...]] = {5: (170, 130, 100, 70), 10: (400, 300, 250, 200, 170, 130, 100, 70, 40)}
 RULE_SPECS = ("bp", "bp+oja", "fa", "fa+oja", "bp+sanger", "fa+sanger")
 
 
+# multilabel / regression targets: no integer class labels for the softmax read-out and the accuracy
+NOT_CLASSIFICATION = ("chestmnist", "teacher_regression")
+
+
+def classification_datasets() -> list[str]:
+    """Registered data sets with integer class labels (task "classification"), for ``choices=`` of a
+    ``dataset`` setting; "mnist" always (``load_data`` reads its IDX files even before it is registered)."""
+    return sorted((set(available_datasets()) | {"mnist"}) - set(NOT_CLASSIFICATION))
+
+
+# constraint and doc of every OjaFFConfig field, so that subclasses redefining a default keep them (``ff_setting``)
+FF_SETTINGS: dict[str, dict] = {
+    "dataset": dict(choices=classification_datasets,
+                    doc="classification data set (inputs flattened: the first layer's width is its feature count)"),
+    "n_train": dict(ge=1, le=10_000_000, doc="training samples, a fixed random subset (data_seed) of the training "
+                                             "split, seen once online (batch 1); the whole split if it is smaller"),
+    "n_test": dict(ge=1, le=10_000_000, doc="validation samples, a fixed random subset (data_seed) of the test split; "
+                                            "the whole split if it is smaller"),
+    "depth": dict(choices=tuple(HIDDEN), doc="weight layers: 5 (784-170-130-100-70-K) or 10 "
+                                             "(784-400-300-250-200-170-130-100-70-40-K)"),
+    "rules": dict(choices=RULE_SPECS, doc="rules compared, one unit each: error term bp or fa, optionally +oja or "
+                                          "+sanger"),
+    "eta": dict(gt=0, doc="learning rate of the error term (BP / FA), for rules eta_per_rule does not name"),
+    "eta_oja": dict(gt=0, doc="learning rate of the Oja (or Sanger) term of rules with +oja / +sanger"),
+    "eta_per_rule": dict(doc="eta of single rules, e.g. {\"bp\": 0.03} (keys among the rules' "
+                             "choices, values > 0); defaults: the best cells of our grid search (docs/oja.md)"),
+    "oja_layers": dict(choices=("hidden", "all"), doc="layers the Oja / Sanger term acts on: hidden (1..L-1) or "
+                                                      "all (the linear output layer too)"),
+    "init": dict(kind="init", doc="weight initialisation (naive: N(0, 0.01^2))"),
+    "evals": dict(ge=1, le=10_000, doc="validation points over the pass (every n_train // evals samples)"),
+    "probe_size": dict(ge=1, le=10_000_000, doc="test samples of the fixed probe set for norms, residuals and step "
+                                                "sizes (at most n_test are used)"),
+    "seeds": dict(ge=1, le=1000, doc="independent seeds, run together under vmap"),
+    "data_seed": dict(ge=0, doc="seed of the training / test subsets (data_seed + 1: the probe set)"),
+}
+
+
+def ff_setting(name: str, default: Any) -> Any:
+    """``setting(default, ...)`` with OjaFFConfig's constraint and doc of field ``name``."""
+    return setting(default, **FF_SETTINGS[name])
+
+
+def check_depths(cfg: Any, *keys: str) -> None:
+    """Raise SettingError unless every depth in the fields ``keys`` (an int or a tuple of ints) is one of HIDDEN
+    (settings checks ``choices`` of text fields only)."""
+    for key in keys:
+        value = getattr(cfg, key)
+        if any(d not in HIDDEN for d in (value if isinstance(value, (tuple, list)) else (value,))):
+            raise SettingError(key, value, f"{'each entry ' if isinstance(value, (tuple, list)) else ''}one of "
+                               f"{', '.join(str(d) for d in HIDDEN)} (weight layers)", "no such network")
+
+
+def check_eta_per_rule(value: Any, key: str = "eta_per_rule") -> None:
+    """Raise SettingError unless ``value`` maps rule names of RULE_SPECS to finite rates > 0."""
+    allowed = f"a JSON object mapping rules ({', '.join(RULE_SPECS)}) to learning rates > 0"
+    unknown = sorted(str(k) for k in value if k not in RULE_SPECS)
+    if unknown:
+        raise SettingError(key, value, allowed, f"unknown rules {unknown}")
+    bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+           or not np.isfinite(v) or v <= 0]
+    if bad:
+        raise SettingError(key, value, allowed, f"the rate of {bad[0]!r} is not a finite number > 0")
+
+
 @dataclass
 class OjaFFConfig:
     """Online (batch 1) training of the paper's softplus MLPs; one pass over ``n_train`` samples."""
 
-    dataset: str = "mnist"
-    n_train: int = 3000
-    n_test: int = 2000
-    depth: int = 10
-    rules: tuple[str, ...] = ("bp", "bp+oja")
-    eta: float = 0.01
-    eta_oja: float = 3e-4
-    # eta of single rules, e.g. {"bp": 0.03}; defaults: the best cells of our grid search (docs/oja.md)
-    eta_per_rule: dict = field(default_factory=lambda: {"bp": 0.03})
-    oja_layers: str = "hidden"
-    init: str = "xavier"
-    evals: int = 20
-    probe_size: int = 200
-    seeds: int = 20
-    data_seed: int = 0
+    dataset: str = ff_setting("dataset", "mnist")
+    n_train: int = ff_setting("n_train", 3000)
+    n_test: int = ff_setting("n_test", 2000)
+    depth: int = ff_setting("depth", 10)
+    rules: tuple[str, ...] = ff_setting("rules", ("bp", "bp+oja"))
+    eta: float = ff_setting("eta", 0.01)
+    eta_oja: float = ff_setting("eta_oja", 3e-4)
+    eta_per_rule: dict = ff_setting("eta_per_rule", {"bp": 0.03})
+    oja_layers: str = ff_setting("oja_layers", "hidden")
+    init: str = ff_setting("init", "xavier")
+    evals: int = ff_setting("evals", 20)
+    probe_size: int = ff_setting("probe_size", 200)
+    seeds: int = ff_setting("seeds", 20)
+    data_seed: int = ff_setting("data_seed", 0)
+
+    def validate(self) -> None:
+        check_depths(self, "depth")
+        check_eta_per_rule(self.eta_per_rule)
 
 
 def load_data(name: str, data_dir: Path | None, n_train: int | None, n_test: int | None, seed: int = 0) -> Dataset:

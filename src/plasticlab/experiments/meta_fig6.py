@@ -30,46 +30,64 @@ import numpy as np
 
 from ..analysis.stats import bootstrap_ci, summarize
 from ..plotting import figure, save
-from ..rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, Theta, check_terms, init_theta
+from ..rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, TERMS, Theta, check_terms, init_theta
+from ..settings import SettingError, setting
 from . import _meta_common as mc
+from ._meta_common import meta_setting
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 HELDOUT_SEED = 12345  # tasks and initial weights of the held-out evaluation (same for every rule and meta seed)
+FEEDBACK = {"plastic": 0.0, "sym": 1.0, "fixed": 0.0}
 
 
 @dataclass
 class MetaFig6Config:
     """Meta-learning of eq. 11 on N-way K-shot tasks; ``seeds`` independent meta-training runs."""
 
-    dataset: str = "emnist_balanced"
-    n_way: int = 5
-    k_shot: int = 20
-    n_query: int = 10
-    split_mode: str = "samples"
-    hidden: tuple[int, ...] = (170, 130, 100, 70)
-    head: str = "dataset"  # dataset: one output per class of the data set, original labels (reference code); task: N
-    beta: float = 10.0
-    feedback: str = "plastic"  # plastic: B learns by b_terms; sym: B = W^T; fixed: B fixed random
-    terms: tuple[str, ...] = DEFAULT_TERMS
-    b_terms: tuple[str, ...] = DEFAULT_B_TERMS
-    theta0: float = 1e-3
-    lr_meta: float = 1e-3
-    clip: float = 1.0
-    l1: float = 0.0
-    max_growth: float | None = 10.0  # inner-loop guard: no update past max_growth x a matrix's initial norm
-    n_episodes: int = 600
-    meta_batch: int = 1
-    ckpt_every: int = 25
-    n_select_tasks: int = 50
-    select_every: int = 50  # model selection: score theta every select_every episodes (0: off) ...
-    n_val_tasks: int = 30  # ... on the first n_val_tasks selection tasks (meta-train split); keep the best
-    n_eval_tasks: int = 200
-    eval_batch: int = 10
-    lr_grid: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
-    seeds: int = 1
+    dataset: str = meta_setting("dataset", "emnist_balanced")
+    n_way: int = meta_setting("n_way", 5)
+    k_shot: int = meta_setting("k_shot", 20)
+    n_query: int = meta_setting("n_query", 10)
+    split_mode: str = meta_setting("split_mode", "samples")
+    hidden: tuple[int, ...] = meta_setting("hidden", (170, 130, 100, 70))
+    head: str = meta_setting("head", "dataset")
+    beta: float = meta_setting("beta", 10.0)
+    feedback: str = setting("plastic", choices=tuple(FEEDBACK),
+                            doc="plastic: B learns by b_terms; sym: B = W^T; fixed: B fixed random")
+    terms: tuple[str, ...] = setting(DEFAULT_TERMS, choices=tuple(TERMS),
+                                     doc="candidate terms F_i of W's update, each once; pseudo_grad needed (the "
+                                         "BP / FA baselines)")
+    b_terms: tuple[str, ...] = setting(DEFAULT_B_TERMS, choices=tuple(TERMS), allow_empty=True,
+                                       doc="candidate terms G_j of B's update (feedback=plastic only), each once; "
+                                           "empty: B fixed")
+    theta0: float = meta_setting("theta0", 1e-3)
+    lr_meta: float = meta_setting("lr_meta", 1e-3)
+    clip: float = meta_setting("clip", 1.0)
+    l1: float = setting(0.0, ge=0, doc="L1 penalty on theta (all but the pseudo-gradient's coefficient); 0: off")
+    max_growth: float | None = meta_setting("max_growth", 10.0)
+    n_episodes: int = meta_setting("n_episodes", 600)
+    meta_batch: int = setting(1, ge=1, le=1000, doc="episodes per Adam step (vmapped), at most n_episodes")
+    ckpt_every: int = meta_setting("ckpt_every", 25)
+    n_select_tasks: int = meta_setting("n_select_tasks", 50)
+    select_every: int = meta_setting("select_every", 50)
+    n_val_tasks: int = meta_setting("n_val_tasks", 30)
+    n_eval_tasks: int = meta_setting("n_eval_tasks", 200)
+    eval_batch: int = meta_setting("eval_batch", 10)
+    lr_grid: tuple[float, ...] = meta_setting("lr_grid", (0.003, 0.01, 0.03, 0.1, 0.3))
+    seeds: int = meta_setting("seeds", 1)
 
-
-FEEDBACK = {"plastic": 0.0, "sym": 1.0, "fixed": 0.0}
+    def validate(self) -> None:
+        for key in ("terms", "b_terms"):
+            value = getattr(self, key)
+            if len(set(value)) != len(value):
+                raise SettingError(key, value, "each term at most once", "a term repeats")
+        if "pseudo_grad" not in self.terms:
+            raise SettingError("terms", self.terms, "a list of terms that includes pseudo_grad",
+                               "the BP / FA baselines and theta0 need the pseudo-gradient term")
+        if self.meta_batch > self.n_episodes:
+            raise SettingError("meta_batch", self.meta_batch, f"at most n_episodes={self.n_episodes}",
+                               "no outer step would run")
+        mc.check_n_way(self)
 
 
 def _b_terms(cfg: MetaFig6Config) -> tuple[str, ...]:
@@ -82,15 +100,13 @@ def _meta_run(cfg: MetaFig6Config, ctx: RunContext, learner, train_s, seed: int)
                             batch=cfg.eval_batch) if cfg.select_every else None
     return mc.meta_train(learner, train_s, theta0, n_episodes=cfg.n_episodes, meta_batch=cfg.meta_batch,
                          sym=FEEDBACK[cfg.feedback],
-                         seed=seed, ckpt_dir=ctx.out / "checkpoints" / f"seed{seed}", ckpt_every=cfg.ckpt_every,
+                         seed=seed, ckpt_dir=ctx.scratch_dir(f"seed={seed}/meta-train"), ckpt_every=cfg.ckpt_every,
                          log=ctx.log, validate=validate, select_every=cfg.select_every)
 
 
 def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
     check_terms(cfg.terms)
     check_terms(cfg.b_terms, "feedback terms")
-    if cfg.feedback not in FEEDBACK:
-        raise ValueError(f"feedback must be one of {list(FEEDBACK)}, got {cfg.feedback!r}")
     train_s, test_s, data = mc.make_samplers(cfg.dataset, ctx.data_dir, cfg.n_way, cfg.k_shot, cfg.n_query,
                                              cfg.split_mode)
     loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), cfg.terms,

@@ -29,7 +29,9 @@ import numpy as np
 from ..analysis.stats import bootstrap_ci, summarize
 from ..plotting import figure, save
 from ..rules.meta import Theta, init_theta
+from ..settings import setting
 from . import _meta_common as mc
+from ._meta_common import meta_setting
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 TERMS = ("pseudo_grad", "oja", "sanger")
@@ -42,38 +44,37 @@ HELDOUT_SEED = 12345
 class MetaSangerConfig:
     """Oja vs Sanger as meta-learned terms next to BP and FA; ``seeds`` meta-training runs per cell."""
 
-    dataset: str = "emnist_balanced"
-    n_way: int = 5
-    k_shot: int = 50
-    n_query: int = 10
-    split_mode: str = "samples"
-    hidden: tuple[int, ...] = (170, 130, 100, 70)
-    head: str = "dataset"  # dataset: one output per class of the data set, original labels (reference code); task: N
-    beta: float = 10.0
-    feedback: tuple[str, ...] = ("bp", "fa")
-    variants: tuple[str, ...] = ("pg", "pg+oja", "pg+sanger")
-    theta0: float = 1e-3
-    lr_meta: float = 1e-3
-    clip: float = 1.0
-    max_growth: float | None = 10.0  # inner-loop guard (see InnerLoop)
-    n_episodes: int = 500
-    ckpt_every: int = 25
-    n_select_tasks: int = 50
-    select_every: int = 50  # model selection: score theta every select_every episodes (0: off) ...
-    n_val_tasks: int = 30  # ... on the first n_val_tasks selection tasks (meta-train split); keep the best
-    n_eval_tasks: int = 200
-    eval_batch: int = 10
-    lr_grid: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
-    seeds: int = 1
+    dataset: str = meta_setting("dataset", "emnist_balanced")
+    n_way: int = meta_setting("n_way", 5)
+    k_shot: int = meta_setting("k_shot", 50)
+    n_query: int = meta_setting("n_query", 10)
+    split_mode: str = meta_setting("split_mode", "samples")
+    hidden: tuple[int, ...] = meta_setting("hidden", (170, 130, 100, 70))
+    head: str = meta_setting("head", "dataset")
+    beta: float = meta_setting("beta", 10.0)
+    feedback: tuple[str, ...] = setting(("bp", "fa"), choices=tuple(FEEDBACK),
+                                        doc="feedback pathways: bp (B = W^T) and / or fa (fixed random B)")
+    variants: tuple[str, ...] = setting(("pg", "pg+oja", "pg+sanger"), choices=tuple(VARIANTS),
+                                        doc="meta-trained rules: pg (pseudo-gradient), pg+oja, pg+sanger")
+    theta0: float = meta_setting("theta0", 1e-3)
+    lr_meta: float = meta_setting("lr_meta", 1e-3)
+    clip: float = meta_setting("clip", 1.0)
+    max_growth: float | None = meta_setting("max_growth", 10.0)
+    n_episodes: int = meta_setting("n_episodes", 500)
+    ckpt_every: int = meta_setting("ckpt_every", 25)
+    n_select_tasks: int = meta_setting("n_select_tasks", 50)
+    select_every: int = meta_setting("select_every", 50)
+    n_val_tasks: int = meta_setting("n_val_tasks", 30)
+    n_eval_tasks: int = meta_setting("n_eval_tasks", 200)
+    eval_batch: int = meta_setting("eval_batch", 10)
+    lr_grid: tuple[float, ...] = meta_setting("lr_grid", (0.003, 0.01, 0.03, 0.1, 0.3))
+    seeds: int = meta_setting("seeds", 1)
+
+    def validate(self) -> None:
+        mc.check_n_way(self)
 
 
 def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
-    for fb in cfg.feedback:
-        if fb not in FEEDBACK:
-            raise ValueError(f"feedback {fb!r} unknown; choose from {list(FEEDBACK)}")
-    for v in cfg.variants:
-        if v not in VARIANTS:
-            raise ValueError(f"variant {v!r} unknown; choose from {list(VARIANTS)}")
     train_s, test_s, data = mc.make_samplers(cfg.dataset, ctx.data_dir, cfg.n_way, cfg.k_shot, cfg.n_query,
                                              cfg.split_mode)
     loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), TERMS, (),
@@ -108,7 +109,7 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
                                         batch=cfg.eval_batch) if cfg.select_every else None
                 hist = ctx.unit(f"{key}/meta-train", lambda: mc.meta_train(
                     learner, train_s, init_theta(TERMS, (), cfg.theta0), n_episodes=cfg.n_episodes, sym=sym,
-                    seed=seed, ckpt_dir=ctx.out / "checkpoints" / key.replace("/", "_").replace("=", ""),
+                    seed=seed, ckpt_dir=ctx.scratch_dir(f"{key}/meta-train"),
                     ckpt_every=cfg.ckpt_every, mask=mask, validate=validate, select_every=cfg.select_every))
                 theta = Theta(jnp.asarray(hist["final_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
                 add_rows(fb, v, seed, ctx.unit(f"{key}/heldout", lambda: heldout(theta, sym)))

@@ -11,14 +11,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ._oja_common import (OjaFFConfig, above, ci, ci_text, config_copy, final_rows, load_data, rule_color, separated,
-                          train_rule)
+from ..settings import setting
+from ._oja_common import (HIDDEN, OjaFFConfig, above, check_depths, ci, ci_text, config_copy, final_rows, load_data,
+                          rule_color, separated, train_rule)
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
 class OjaFig1Config(OjaFFConfig):
-    depths: tuple[int, ...] = (5, 10)
+    depths: tuple[int, ...] = setting((5, 10), choices=tuple(HIDDEN),
+                                      doc="network depths (weight layers) trained, each 5 or 10; replaces depth")
+
+    def validate(self) -> None:
+        super().validate()
+        check_depths(self, "depths")
 
 
 def run(cfg: OjaFig1Config, ctx: RunContext) -> dict:

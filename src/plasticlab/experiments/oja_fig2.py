@@ -18,14 +18,17 @@ import jax
 import numpy as np
 
 from ..analysis.representations import optimal_linear_maps, pca_cumulative, reconstruct
+from ..settings import setting
 from ._oja_common import OjaFFConfig, ci, final_rows, load_data, rule_color, train_rule
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
 class OjaFig2Config(OjaFFConfig):
-    n_images: int = 8
-    n_pcs: int = 50
+    n_images: int = setting(8, ge=1, le=100, doc="test images reconstructed and shown (seed 0; one figure column "
+                                                   "each, at most n_test)")
+    n_pcs: int = setting(50, ge=1, le=10_000, doc="principal components of the cumulative explained-variance "
+                                                  "curves (at most the input's feature count)")
 
 
 def _analyse(cfg: OjaFig2Config, data, spec: str) -> dict:

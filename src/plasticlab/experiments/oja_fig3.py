@@ -7,12 +7,13 @@ the step sizes of both terms of eq. 4 (mean per-sample ||eta e_l h_{l-1}^T||_F a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._oja_common import OjaFFConfig, above, ci_text, plot_accuracy, plot_layer_curves, run_compare, separated
+from ._oja_common import (OjaFFConfig, above, ci_text, ff_setting, plot_accuracy, plot_layer_curves, run_compare,
+                          separated)
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 NEAR_CHANCE = 0.05  # "near chance": final accuracy within 0.05 of 1/K
@@ -20,12 +21,12 @@ NEAR_CHANCE = 0.05  # "near chance": final accuracy within 0.05 of 1/K
 
 @dataclass
 class OjaFig3Config(OjaFFConfig):
-    depth: int = 5
-    init: str = "naive"
-    n_train: int = 5000
-    eta: float = 0.03
-    eta_oja: float = 3e-3
-    eta_per_rule: dict = field(default_factory=dict)
+    depth: int = ff_setting("depth", 5)
+    init: str = ff_setting("init", "naive")
+    n_train: int = ff_setting("n_train", 5000)
+    eta: float = ff_setting("eta", 0.03)
+    eta_oja: float = ff_setting("eta_oja", 3e-3)
+    eta_per_rule: dict = ff_setting("eta_per_rule", {})
 
 
 def run(cfg: OjaFig3Config, ctx: RunContext) -> dict:

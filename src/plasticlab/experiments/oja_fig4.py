@@ -13,15 +13,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ._oja_common import OjaFFConfig, config_copy, load_data, plot_final_per_layer, plot_layer_curves, run_compare
+from ..networks import INITS
+from ..settings import setting
+from ._oja_common import (HIDDEN, OjaFFConfig, config_copy, load_data, plot_final_per_layer, plot_layer_curves,
+                          run_compare)
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 WHERE = {"10:xavier": "Fig. 4 / S3e-f", "5:xavier": "S3a-b", "5:naive": "S3c-d"}
 
 
+def scenario_choices() -> tuple[str, ...]:
+    """Every 'depth:init' the run accepts: a depth of HIDDEN and an initialisation of INITS."""
+    return tuple(f"{d}:{i}" for d in HIDDEN for i in INITS)
+
+
 @dataclass
 class OjaFig4Config(OjaFFConfig):
-    scenarios: tuple[str, ...] = ("10:xavier", "5:xavier", "5:naive")
+    scenarios: tuple[str, ...] = setting(("10:xavier", "5:xavier", "5:naive"), choices=scenario_choices,
+                                         doc="networks compared, each 'depth:init' (weight layers 5 or 10, an "
+                                             "initialisation); replace depth and init")
 
 
 def _parse(sc: str) -> tuple[int, str]:

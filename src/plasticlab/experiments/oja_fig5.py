@@ -18,35 +18,46 @@ import numpy as np
 
 from ..analysis.representations import omega_squared
 from ..networks.rnn import LeakyRNN, train_rnn
-from ._oja_common import above, ci, ci_text, load_data, separated
+from ..settings import SettingError, setting
+from ._oja_common import above, ci, ci_text, classification_datasets, load_data, separated
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 PAPER_MAX_RE_EIG, MAX_RE_EIG_TOL = 1.0, 0.1  # Fig. 5d: "converges near unity with low variance" under BPTT+Oja
+RULES = ("bptt", "bptt+oja")
 
 
 @dataclass
 class OjaFig5Config:
     """Delayed classification with a 64-unit leaky RNN, one online step per trial."""
 
-    dataset: str = "mnist"
-    n_train: int = 60000
-    n_samples: int = 10000
-    n_test: int = 1000
-    n_hidden: int = 64
-    alpha: float = 0.1
-    t_total: int = 50
-    t_stim: int = 5
-    eta: float = 0.005
-    eta_oja: float = 0.003
-    rules: tuple[str, ...] = ("bptt", "bptt+oja")
-    evals: int = 20
-    seeds: int = 20
-    data_seed: int = 0
+    dataset: str = setting("mnist", choices=classification_datasets,
+                           doc="classification data set; the flattened image is the input x_t")
+    n_train: int = setting(60000, ge=1, le=10_000_000, doc="training images, a fixed random subset (data_seed) of "
+                                                           "the training split; the whole split if it is smaller")
+    n_samples: int = setting(10000, ge=1, le=2_000_000, doc="online trials (batch 1), drawn in epochs of random "
+                                                            "permutations of the n_train images (paper: 18,000)")
+    n_test: int = setting(1000, ge=1, le=10_000_000, doc="test trials for accuracy and PEV, a fixed random subset "
+                                                         "(data_seed) of the test split")
+    n_hidden: int = setting(64, ge=1, le=10_000, doc="recurrent units (W_rec's eigenvalues are computed at every "
+                                                     "evaluation)")
+    alpha: float = setting(0.1, gt=0, le=1, doc="leak: h <- (1 - alpha) h + alpha tanh(u), in (0, 1]")
+    t_total: int = setting(50, ge=1, le=5000, doc="time steps per trial; the class is read out from h_T")
+    t_stim: int = setting(5, ge=1, le=5000, doc="first time steps showing the image (then x_t = 0), "
+                                                "at most t_total")
+    eta: float = setting(0.005, gt=0, doc="learning rate of BPTT")
+    eta_oja: float = setting(0.003, gt=0, doc="learning rate of the Oja term on W_rec (rule bptt+oja)")
+    rules: tuple[str, ...] = setting(RULES, choices=RULES, doc="rules compared, one unit each")
+    evals: int = setting(20, ge=1, le=10_000, doc="evaluations over training (every n_samples // evals trials)")
+    seeds: int = setting(20, ge=1, le=1000, doc="independent seeds, run together under vmap")
+    data_seed: int = setting(0, ge=0, doc="seed of the training / test subsets")
+
+    def validate(self) -> None:
+        if self.t_stim > self.t_total:
+            raise SettingError("t_stim", self.t_stim, f"an integer from 1 to t_total={self.t_total}",
+                               "the stimulus cannot outlast the trial")
 
 
 def _train(cfg: OjaFig5Config, data, spec: str) -> dict:
-    if spec not in ("bptt", "bptt+oja"):
-        raise ValueError(f"unknown rule {spec!r} for oja-fig5; choose 'bptt' or 'bptt+oja'")
     model = LeakyRNN(n_in=data.n_features, n_hidden=cfg.n_hidden, n_out=data.n_classes, alpha=cfg.alpha,
                      t_total=cfg.t_total, t_stim=cfg.t_stim)
     r = train_rnn(model, data.x_train, data.y_train, seeds=list(range(cfg.seeds)), n_samples=cfg.n_samples,

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._oja_common import OjaFFConfig, plot_accuracy, plot_final_per_layer, plot_layer_curves, run_compare
+from ._oja_common import OjaFFConfig, ff_setting, plot_accuracy, plot_final_per_layer, plot_layer_curves, run_compare
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
 class OjaFig6aConfig(OjaFFConfig):
-    depth: int = 5
-    rules: tuple[str, ...] = ("fa", "fa+oja")
+    depth: int = ff_setting("depth", 5)
+    rules: tuple[str, ...] = ff_setting("rules", ("fa", "fa+oja"))
 
 
 def run(cfg: OjaFig6aConfig, ctx: RunContext) -> dict:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..settings import setting
 from ..training import DivergenceError
-from ._oja_common import OjaFFConfig, ci, config_copy, load_data, train_rule
+from ._oja_common import OjaFFConfig, ci, config_copy, ff_setting, load_data, train_rule
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
@@ -20,12 +21,15 @@ from .base import Experiment, RunContext, paper_entry, register, verdict
 class OjaLRSearchConfig(OjaFFConfig):
     """Grid over eta (all rules) and eta_oja (rules with a Hebbian term)."""
 
-    etas: tuple[float, ...] = (0.01, 0.03, 0.1)
-    eta_ojas: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
-    n_train: int = 1500
-    n_test: int = 1000
-    seeds: int = 4
-    evals: int = 4
+    etas: tuple[float, ...] = setting((0.01, 0.03, 0.1), gt=0, doc="grid of the error term's learning rate "
+                                                                 "(replaces eta and eta_per_rule)")
+    eta_ojas: tuple[float, ...] = setting((3e-4, 1e-3, 3e-3), gt=0, doc="grid of the Oja / Sanger term's learning "
+                                                                     "rate, for rules with +oja / +sanger "
+                                                                     "(replaces eta_oja)")
+    n_train: int = ff_setting("n_train", 1500)
+    n_test: int = ff_setting("n_test", 1000)
+    seeds: int = ff_setting("seeds", 4)
+    evals: int = ff_setting("evals", 4)
 
 
 def run(cfg: OjaLRSearchConfig, ctx: RunContext) -> dict:

@@ -10,16 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._oja_common import OjaFFConfig, above, config_copy, load_data, plot_accuracy, run_compare
+from ..settings import setting
+from ._oja_common import (HIDDEN, RULE_SPECS, OjaFFConfig, above, check_depths, config_copy, load_data, plot_accuracy,
+                          run_compare)
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 
 @dataclass
 class OjaSangerConfig(OjaFFConfig):
-    bp_rules: tuple[str, ...] = ("bp", "bp+oja", "bp+sanger")
-    fa_rules: tuple[str, ...] = ("fa", "fa+oja", "fa+sanger")
-    bp_depth: int = 10
-    fa_depth: int = 5
+    bp_rules: tuple[str, ...] = setting(("bp", "bp+oja", "bp+sanger"), choices=RULE_SPECS,
+                                        doc="rules trained on the bp_depth net (replace rules)")
+    fa_rules: tuple[str, ...] = setting(("fa", "fa+oja", "fa+sanger"), choices=RULE_SPECS,
+                                        doc="rules trained on the fa_depth net (replace rules)")
+    bp_depth: int = setting(10, choices=tuple(HIDDEN), doc="weight layers of the BP comparison: 5 or 10")
+    fa_depth: int = setting(5, choices=tuple(HIDDEN), doc="weight layers of the FA comparison: 5 or 10")
+
+    def validate(self) -> None:
+        super().validate()
+        check_depths(self, "bp_depth", "fa_depth")
 
 
 def run(cfg: OjaSangerConfig, ctx: RunContext) -> dict:

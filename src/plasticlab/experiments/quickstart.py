@@ -12,7 +12,9 @@ from ..data import load_dataset
 from ..networks import MLP
 from ..plotting import curve_with_ci, figure, save
 from ..rules import parse_rule
+from ..settings import setting
 from ..training import Trainer, fit
+from ._oja_common import classification_datasets
 from .base import Experiment, RunContext, register
 
 
@@ -20,17 +22,21 @@ from .base import Experiment, RunContext, register
 class QuickstartConfig:
     """Online (batch 1) learning of a 64-100-100-10 tanh net on the digits, one rule at a time."""
 
-    dataset: str = "digits"
-    rules: tuple[str, ...] = ("bp", "fa", "dfa", "kp", "wm", "bp+oja")
-    hidden: tuple[int, ...] = (100, 100)
-    activation: str = "tanh"
-    lr: float = 0.02
-    oja_lr: float = 0.002
-    kp_decay: float = 1e-4
-    epochs: float = 6.0
-    batch_size: int = 1
-    seeds: int = 5
-    evals_per_epoch: int = 2
+    dataset: str = setting("digits", choices=classification_datasets,
+                           doc="classification data set (cross-entropy on integer labels, accuracy reported)")
+    rules: tuple[str, ...] = setting(("bp", "fa", "dfa", "kp", "wm", "bp+oja"), kind="rule",
+                                     doc="rules compared, one unit each; bp, fa, dfa, kp and wm default to lr, "
+                                         "oja and sanger to oja_lr, kp's decay to kp_decay")
+    hidden: tuple[int, ...] = setting((100, 100), ge=1, le=100_000, doc="hidden layer widths")
+    activation: str = setting("tanh", kind="activation", doc="hidden-layer activation")
+    lr: float = setting(0.02, gt=0, doc="learning rate of bp, fa, dfa, kp and wm (unless a rule string sets it)")
+    oja_lr: float = setting(0.002, gt=0, doc="learning rate of oja and sanger terms (unless a rule string sets it)")
+    kp_decay: float = setting(1e-4, ge=0, le=1, doc="kp's (Kolen-Pollack) decay: fraction of W and B removed "
+                                                     "per step; 0: none")
+    epochs: float = setting(6.0, gt=0, le=1000, doc="passes over the training split (fractions allowed)")
+    batch_size: int = setting(1, ge=1, le=100_000, doc="samples per update (1: online)")
+    seeds: int = setting(5, ge=1, le=1000, doc="independent seeds, run together under vmap")
+    evals_per_epoch: int = setting(2, ge=1, le=10_000, doc="test-set evaluations per pass over the training split")
 
 
 def _train_rule(cfg: QuickstartConfig, spec: str, data, progress: bool = False) -> dict:
