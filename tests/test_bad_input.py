@@ -52,7 +52,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("boolean batch", [*QS, "--set", "batch_size=true"], "batch_size="),
     ("unknown key", [*QS, "--set", "learning_rate=0.1"], "learning_rate"),
     ("no equals sign", [*QS, "--set", "lr"], "lr"),
-    ("key given twice", [*QS, "--set", "lr=0.1", "--set", "lr=0.2"], "lr"),
+    ("no key", [*QS, "--set", "=3"], "no key"),
     ("--seeds 0", [*QS, "--seeds", "0"], "seeds=0"),
     ("--seeds negative", [*QS, "--seeds", "-2"], "seeds=-2"),
     ("unknown experiment", ["run", "no-such-experiment"], "no-such-experiment"),

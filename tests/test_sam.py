@@ -294,15 +294,16 @@ def test_check_feedback_names_matrix():
         check_feedback(fb, samples=1024, batch_size=256)
 
 
-def test_table1_reports_unavailable_data(tmp_path):
+def test_table1_reports_unavailable_data(tmp_path, monkeypatch):
     """sam-table1 end to end: a data set that cannot be loaded yields an 'unavailable: <reason>' row, no crash."""
     from plasticlab.experiments import run_experiment
 
-    res = run_experiment("sam-table1", tmp_path / "t1", progress=False, plots=False,
-                         overrides={"datasets": ("no_such_data",), "seeds": 1})
+    monkeypatch.setenv("PLASTICLAB_OFFLINE", "1")  # a known data set that is not on disk, downloads forbidden
+    res = run_experiment("sam-table1", tmp_path / "t1", progress=False, plots=False, data_dir=tmp_path / "no-data",
+                         overrides={"datasets": ("svhn",), "seeds": 1})
     (row,) = res["table"]
-    assert row["dataset"] == "no_such_data" and row["status"].startswith("unavailable:")
-    assert "no_such_data" in row["status"]  # the loader's reason is kept
+    assert row["dataset"] == "svhn" and row["status"].startswith("unavailable:")
+    assert "PLASTICLAB_OFFLINE" in row["status"] or "svhn" in row["status"]  # the loader's reason is kept
     assert res["paper_table1"]["mnist"]["sam"] == [98.85, 0.10]  # the paper's Table 1 travels with the results
 
 
@@ -454,13 +455,16 @@ def test_quick_runs_fill_paper_rows(tmp_path, name, overrides):
 
 
 @pytest.mark.parametrize("name", ["sam-width", "sam-ablation", "sam-scalar-error", "sam-analysis", "sam-lr-search"])
-def test_paper_rows_when_data_unavailable(tmp_path, name):
+def test_paper_rows_when_data_unavailable(tmp_path, name, monkeypatch):
     """Missing data still give a full paper table: every 'ours' says why nothing was measured."""
     from plasticlab.experiments import run_experiment
 
-    res = run_experiment(name, tmp_path / name, progress=False, plots=False, overrides={"dataset": "no_such_data"})
+    monkeypatch.setenv("PLASTICLAB_OFFLINE", "1")
+    res = run_experiment(name, tmp_path / name, progress=False, plots=False, data_dir=tmp_path / "no-data",
+                         overrides={"dataset": "svhn"})
     _check_paper_rows(res["paper"])
-    why = [r for r in res["paper"] if "no_such_data" in str(r["ours"]) or "not run" in str(r["ours"])]
+    why = [r for r in res["paper"] if "svhn" in str(r["ours"]) or "not run" in str(r["ours"])
+           or "unavailable" in str(r["ours"])]
     # only sam-lr-search has rows that need no data (its fixed rate ratios)
     assert why and (len(why) == len(res["paper"]) or name == "sam-lr-search")
 

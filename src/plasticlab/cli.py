@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.markup import escape as esc
 from rich.table import Table
 
 app = typer.Typer(
@@ -134,17 +135,17 @@ def _read_config_file(path: Path) -> dict:
     return saved
 
 
-@app.command("run")
 def run(
-    experiment: Optional[str] = typer.Argument(None, help="experiment name (see `plasticlab list`)"),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="number of independent seeds (run together under vmap)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="run folder [default: runs/EXPERIMENT, or "
-                                       "runs/EXPERIMENT-quick with --quick; with --config: that file's folder]"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with data sets (else $PLASTICLAB_DATA or ~/.cache/plasticlab)"),
-    quick: bool = typer.Option(False, "--quick", help="a small version of the same experiment (< 1 min on 2 cores)"),
-    set_: List[str] = typer.Option([], "--set", help="override a setting: --set key=value (repeatable; see `plasticlab show EXPERIMENT`)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="repeat a run from its DIR/config.json"),
-    no_plots: bool = typer.Option(False, "--no-plots", help="skip writing PNG figures"),
+    experiment: Optional[str] = typer.Argument(None, help=esc("experiment name (see `plasticlab list`)")),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help=esc("number of independent seeds (run together under vmap)")),
+    out: Optional[Path] = typer.Option(None, "--out", help=esc("run folder [default: runs/EXPERIMENT, or "
+                                       "runs/EXPERIMENT-quick with --quick; with --config: that file's folder]")),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=esc("folder with data sets (else $PLASTICLAB_DATA or ~/.cache/plasticlab)")),
+    quick: bool = typer.Option(False, "--quick", help=esc("a small version of the same experiment (< 1 min on 2 cores)")),
+    set_: List[str] = typer.Option([], "--set", help=esc("override a setting: --set key=value (repeatable, the last of a key wins; lists as "
+                                  "[a,b]; see `plasticlab show EXPERIMENT`)")),
+    config: Optional[Path] = typer.Option(None, "--config", help=esc("repeat a run from its DIR/config.json")),
+    no_plots: bool = typer.Option(False, "--no-plots", help=esc("skip writing PNG figures")),
 ) -> None:
     """Run an experiment: writes DIR/config.json, DIR/results.json (+ .csv) and DIR/*.png.
 
@@ -153,15 +154,17 @@ def run(
 
     Examples:
 
-      plasticlab run quickstart                                  # -> runs/quickstart/
+      plasticlab run quickstart                       # into runs/quickstart/
 
-      plasticlab run oja-fig1 --quick --out runs/fig1 --set lr=0.02 --set 'rules=[bp,bp(lr=0.05)+oja(lr=0.001)]'
+      plasticlab run oja-fig1 --quick --out runs/fig1 --set lr=0.02
+
+      plasticlab run quickstart --quick --set 'rules=[bp,bp(lr=0.05)+oja(lr=1e-3)]'
 
       plasticlab run sam-table1 --data-dir ~/data --set datasets=mnist --seeds 10
 
-      plasticlab run --config runs/fig1/config.json              # repeat (or resume) that run in its folder
+      plasticlab run --config runs/fig1/config.json   # repeat or resume it there
 
-      plasticlab run --config runs/fig1/config.json --set on_divergence=record   # keep finished units, record divergence
+      plasticlab run --config runs/s/config.json --set on_divergence=record
     """
     from .data import DataError
     from .experiments.base import ConfigError, parse_set, run_experiment
@@ -193,6 +196,18 @@ def run(
     where = out or default_out(experiment, quick)
     console.print(f"[green]done[/green] in {res['meta']['seconds']:.1f} s "
                   f"({res['meta']['units_reused']} finished units reused) -> {escape(str(where))}/results.json")
+
+
+def _doc_help(fn) -> str:
+    """A command's docstring as --help text: paragraphs re-flowed, brackets kept literal for rich markup."""
+    import inspect
+
+    paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
+    return esc("\n\n".join(p if p.lstrip().startswith("plasticlab ") else " ".join(ln.strip() for ln in p.splitlines())
+                            for p in paragraphs))
+
+
+app.command("run", help=_doc_help(run))(run)
 
 
 def _print_summary(res: dict) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 from ..data import load_dataset
 from ..data.synthetic import teacher_student
 from ..rules.hebb_optim import HebbSpec, final_window, forward, init_params, train
+from ..settings import SettingError
 
 # Paper (Table 1 caption): DFA lr 0.1, clip 5, biases; RandomNN clip 1, target norm 100; default lr 0.01.
 RULE_DEFAULTS = {
@@ -30,6 +31,47 @@ PAPER_TABLE1 = {
     ("transformer", "dfa"): [(0.08, 0.03), (0.07, 0.02), (0.11, 0.02), (0.12, 0.02)],
     ("transformer", "randomnn"): [(0.00, 0.00), (0.00, 0.00), (0.01, 0.00), (0.09, 0.01)],
 }
+
+
+# ----------------------------------------------------------------------------- settings shared by the configs
+
+# registered data sets the SCE cannot use: it needs integer class labels (cross-entropy on n_classes outputs)
+NOT_SCE_DATASETS = ("teacher_regression", "chestmnist")  # regression targets; multi-label binary vectors
+NOISE_MODES = ("persistent", "perturbed")  # HebbSpec.noise_mode
+MAX_WIDTH = 100_000  # per layer
+MAX_EPOCHS = 5000.0  # 100x the paper's 50
+MAX_STEPS = 10_000_000  # averaging windows, in steps
+
+
+def sce_datasets() -> list[str]:
+    """Data sets the SCE accepts: every registered one with integer class labels."""
+    from ..data import available_datasets
+
+    return sorted(d for d in available_datasets() if d not in NOT_SCE_DATASETS)
+
+
+def check_batch(n_train: int | None, batch_sizes, key: str = "batch_size") -> None:
+    """Every batch size fits in the training set (``train`` refuses a batch larger than it); n_train None (the
+    whole data set) is checked when the data are loaded."""
+    sizes = (batch_sizes,) if isinstance(batch_sizes, int) else tuple(batch_sizes)
+    if n_train is not None and max(sizes) > n_train:
+        raise SettingError(key, batch_sizes, f"batch sizes <= n_train ({n_train})",
+                           f"{max(sizes)} exceeds the {n_train} training samples")
+
+
+def check_layer(layer: int, hidden, key: str = "layer") -> None:
+    """A 1-based MLP layer index: at most len(hidden) + 1 (the output layer)."""
+    n = len(hidden) + 1
+    if layer > n:
+        raise SettingError(key, layer, f"a layer 1..{n} of the {n}-layer MLP (hidden {list(hidden)})")
+
+
+def check_increasing(key: str, values) -> None:
+    """Strictly increasing values (grid axes read in order: plots interpolate on them, boundaries are scanned
+    from the smallest)."""
+    v = list(values)
+    if any(b <= a for a, b in zip(v, v[1:])):
+        raise SettingError(key, tuple(values), "strictly increasing values", "not in increasing order")
 
 
 def sre_data(n_train: int = 20000, n_val: int = 2000, d: int = 32, hidden: tuple[int, ...] = (128, 128),

@@ -22,8 +22,10 @@ import numpy as np
 from ..data import DataError, Dataset, load_dataset
 from ..losses import get_loss
 from ..networks import MLP
+from ..networks.two_stream import DOWN_ACTIVATIONS
 from ..rules import BP, FA, KP, WM, Rule
-from ..rules.sam import SAM, DEFAULT_RATIOS, parse_plastic
+from ..rules.sam import SAM, DECAY_SCALINGS, DEFAULT_RATIOS, parse_plastic
+from ..settings import SettingError
 from ..training import DivergenceError, Trainer, sample_order
 from .base import verdict
 
@@ -39,6 +41,47 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "stl10": {"sgd": (41.00, 0.07), "fa": (39.29, 0.23), "wm": (39.48, 0.19), "kp": (40.32, 0.11), "sam": (41.50, 0.10)},
 }
 METHODS = ("sgd", "fa", "wm", "kp", "sam")
+
+
+# ----------------------------------------------------------------------------- settings shared by the configs
+
+# registered data sets the SAM experiments cannot score (no class labels: no accuracy, no ROC AUC)
+REGRESSION_DATASETS = ("teacher_regression",)
+# losses for class labels; multi-label data sets always train with "bce" (``loss_for``), whatever is chosen
+LOSSES = ("cross_entropy", "mse")
+ON_DIVERGENCE = ("stop", "record")
+MAX_WIDTH = 100_000  # per hidden layer, upstream or downstream
+MAX_EPOCHS = 5000.0  # the paper does not state its epochs; ours run 10-30
+
+
+def datasets() -> list[str]:
+    """Data sets the SAM experiments accept: every registered one with class labels or binary label vectors."""
+    from ..data import available_datasets
+
+    return sorted(d for d in available_datasets() if d not in REGRESSION_DATASETS)
+
+
+def check_ratios(ratios) -> None:
+    """SAM needs exactly four rate ratios (W, Wbar, V, Vbar); each is checked >= 0 by its setting."""
+    if len(ratios) != 4:
+        raise SettingError("sam_ratios", tuple(ratios), "4 numbers >= 0: the rate ratios of W, Wbar, V and Vbar",
+                           f"{len(ratios)} given")
+
+
+def check_down_widths(hidden, width_ratios, down_activations, ratio_key: str, act_key: str) -> None:
+    """The downstream hidden widths round(ratio * width) stay <= MAX_WIDTH, and D_d = relu_jacobian (the forward
+    ReLU Jacobian) only with downstream widths equal to the upstream ones (``TwoStream``'s own check, early).
+    ``width_ratios`` and ``down_activations``: one value or a tuple of them."""
+    acts = (down_activations,) if isinstance(down_activations, str) else tuple(down_activations)
+    for r in (width_ratios,) if isinstance(width_ratios, (int, float)) else width_ratios:
+        widths = [max(1, round(r * w)) for w in hidden]
+        if max(widths, default=0) > MAX_WIDTH:
+            raise SettingError(ratio_key, width_ratios, f"ratios whose downstream widths round(ratio * hidden) are "
+                                                        f"<= {MAX_WIDTH}", f"{r:g} gives widths {widths}")
+        if "relu_jacobian" in acts and widths != list(hidden):
+            raise SettingError(act_key, down_activations, "relu_jacobian only with equal upstream and downstream "
+                                                          f"widths (use {ratio_key}=1 or another D_d)",
+                               f"{ratio_key}={r:g} gives downstream widths {widths} for hidden {list(hidden)}")
 
 
 # ----------------------------------------------------------------------------- data

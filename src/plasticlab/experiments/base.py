@@ -264,7 +264,7 @@ def validate_config(cfg: Any, sources: dict[str, str] | None = None, name: str |
 
 
 def parse_set(items: list[str]) -> dict[str, str]:
-    """['a=1', 'b=x,y'] -> {'a': '1', 'b': 'x,y'}."""
+    """['a=1', 'b=x,y'] -> {'a': '1', 'b': 'x,y'}; a later item of the same key wins."""
     out = {}
     for it in items:
         if "=" not in it:
@@ -272,8 +272,6 @@ def parse_set(items: list[str]) -> dict[str, str]:
         k, v = it.split("=", 1)
         if not k.strip():
             raise ConfigError(f"--set expects key=value, got {it!r} (no key)")
-        if k.strip() in out:
-            raise ConfigError(f"--set {k.strip()} given twice ({out[k.strip()]!r} and {v.strip()!r}); give it once")
         out[k.strip()] = v.strip()
     return out
 

@@ -8,39 +8,58 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import figure, save
+from ..rules.hebb_optim import RULES
+from ..settings import setting
+from . import _hebb_common as H
 from ._hebb_common import run_grid, spec_for, sre_data
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 PAPER_EXPONENT = 2.0  # eq. 18: phase boundary gamma ~ sigma^2
 EXPONENT_TOL = 0.5  # the paper reads its boundary by eye ("a clear quadratic curve"), not from a fit
+NOISES = ("weight", "input")
 
 
 @dataclass
 class HebbFig4Config:
     """SGD on the SRE with weight noise sigma injected before every step (``noise="input"``: input noise)."""
 
-    gammas: tuple[float, ...] = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)
-    sigmas: tuple[float, ...] = (0.01, 0.0145, 0.021, 0.0305, 0.044, 0.064, 0.093, 0.135, 0.2)
-    noise: str = "weight"
-    noise_mode: str = "perturbed"  # or "persistent" (noise stays in the weights)
-    rule: str = "sgd"
-    seeds: int = 1
-    n_train: int = 20000
-    n_val: int = 2000
-    d: int = 32
-    hidden: tuple[int, ...] = (128, 128)
-    epochs: float = 25.0
-    batch_size: int = 256
-    lr: float = 0.1
-    layer: int = 2
-    log_every: int = 10
-    window: int = 100
-    fit_max_loss_ratio: float = 0.5  # fit only gamma rows whose noise-free val. loss < ratio * grid maximum
+    gammas: tuple[float, ...] = setting((1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2), gt=0,
+                                        doc="weight decays, increasing (> 0: the boundary is fitted in log gamma)")
+    sigmas: tuple[float, ...] = setting((0.01, 0.0145, 0.021, 0.0305, 0.044, 0.064, 0.093, 0.135, 0.2), gt=0,
+                                        doc="noise standard deviations, increasing (> 0: read on a log scale; the "
+                                            "smallest stands for noise-free)")
+    noise: str = setting("weight", choices=NOISES, doc='"weight": noise sigma on the weights before every step; '
+                                                       '"input": on the inputs')
+    noise_mode: str = setting("perturbed", choices=H.NOISE_MODES,
+                              doc='"perturbed": only the learning signal sees the noisy weights; "persistent": '
+                                  'the noise stays in the weights')
+    rule: str = setting("sgd", choices=RULES, doc="learning rule (with its Table 1 clipping and biases)")
+    seeds: int = setting(1, ge=1, le=1000, doc="seeds per cell (one vmapped grid run each)")
+    n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples")
+    n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
+    d: int = setting(32, ge=1, le=H.MAX_WIDTH, doc="SRE input and output dimension")
+    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
+                                      doc="hidden widths of the student (and of the teacher)")
+    epochs: float = setting(25.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
+    lr: float = setting(0.1, gt=0, doc="learning rate")
+    layer: int = setting(2, ge=1, doc="1-based MLP layer whose alignment is mapped (<= len(hidden) + 1)")
+    log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs")
+    window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
+                                                        "many steps")
+    fit_max_loss_ratio: float = setting(0.5, gt=0, doc="fit only gamma rows whose noise-free val. loss < ratio * "
+                                                       "grid maximum (> 1: every row)")
+
+    def validate(self) -> None:
+        H.check_increasing("gammas", self.gammas)
+        H.check_increasing("sigmas", self.sigmas)
+        H.check_batch(self.n_train, self.batch_size)
+        H.check_layer(self.layer, self.hidden)
 
 
 def grid_unit(cfg, seed: int) -> dict:
     """All gamma x sigma cells of one seed in one vmapped run."""
-    if cfg.noise not in ("weight", "input"):
+    if cfg.noise not in NOISES:
         raise ValueError(f"noise must be 'weight' or 'input', got {cfg.noise!r}")
     data = sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden)
     G, S = np.meshgrid(np.asarray(cfg.gammas, float), np.asarray(cfg.sigmas, float), indexing="ij")

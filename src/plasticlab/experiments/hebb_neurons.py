@@ -9,30 +9,40 @@ import numpy as np
 
 from ..plotting import figure
 from ..rules.hebb_optim import train
+from ..settings import setting
+from . import _hebb_common as H
 from ._hebb_common import sce_data, spec_for, sre_data
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 FULL_UPDATE_TOL = 0.1  # "the full weight update alignment approaches zero near stationarity" (Fig. 15)
+TASKS = ("sre", "sce")
 
 
 @dataclass
 class HebbNeuronsConfig:
     """Per-neuron alignment of layer ``layer`` for each gamma (SRE by default; ``task="sce"`` for Fig. 20)."""
 
-    task: str = "sre"
-    dataset: str = "cifar10"
-    activation: str = "tanh"
-    gammas: tuple[float, ...] = (0.05, 0.0)
-    seeds: int = 1
-    n_train: int = 20000
-    n_val: int = 2000
-    hidden: tuple[int, ...] = (128, 128)
-    epochs: float = 50.0
-    batch_size: int = 256
-    lr: float = 0.01
-    layer: int = 2
-    n_neurons: int = 30
-    log_every: int = 5
+    task: str = setting("sre", choices=TASKS, doc='"sre": teacher-student regression (32-d, MSE); "sce": '
+                                                  'classification of ``dataset`` (cross-entropy)')
+    dataset: str = setting("cifar10", choices=H.sce_datasets,
+                           doc='data set of task "sce" (any with integer class labels; unused for "sre")')
+    activation: str = setting("tanh", kind="activation", doc="hidden activation")
+    gammas: tuple[float, ...] = setting((0.05, 0.0), ge=0, doc="weight decays, one image each (include 0 and a "
+                                                                "gamma > 0 for the paper's comparisons)")
+    seeds: int = setting(1, ge=1, le=1000, doc="seeds per gamma, run together under vmap")
+    n_train: int = setting(20000, ge=1, le=10_000_000, doc="training samples (sce: a random subset)")
+    n_val: int = setting(2000, ge=1, le=10_000_000, doc="validation samples (sce: a random test subset)")
+    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH, doc="hidden widths of the MLP")
+    epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
+    lr: float = setting(0.01, gt=0, doc="SGD learning rate")
+    layer: int = setting(2, ge=1, doc="1-based MLP layer whose neurons are imaged (<= len(hidden) + 1)")
+    n_neurons: int = setting(30, ge=1, le=H.MAX_WIDTH, doc="neurons kept (the first ones of the layer)")
+    log_every: int = setting(5, ge=1, le=100_000, doc="steps between alignment logs (image columns)")
+
+    def validate(self) -> None:
+        H.check_batch(self.n_train, self.batch_size)
+        H.check_layer(self.layer, self.hidden)
 
 
 def _unit(cfg: HebbNeuronsConfig, data_dir) -> dict:

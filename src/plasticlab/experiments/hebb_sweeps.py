@@ -9,37 +9,54 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import figure, save
+from ..settings import setting
+from . import _hebb_common as H
 from ._hebb_common import MIN_RISE, fmt, mean_sd, rises, run_grid, safe_float, sce_data, spec_for
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 SWEEPS = ("batch", "lr", "scale", "sparsity", "frozen", "regularizer")
+REGULARIZERS = ("none", "l1", "batchnorm", "dropout")
 
 
 @dataclass
 class HebbSweepsConfig:
     """Each sweep value is trained at every gamma (SGD, cross-entropy, MLP; alignment of layer 2)."""
 
-    dataset: str = "cifar10"
-    n_train: int | None = None
-    n_test: int | None = None
-    sweeps: tuple[str, ...] = SWEEPS
-    gammas: tuple[float, ...] = (0.0, 5e-4, 5e-3, 5e-2)
-    hidden: tuple[int, ...] = (128, 128)
-    activation: str = "tanh"
-    batch_sizes: tuple[int, ...] = (32, 64, 256, 1024)
-    lrs: tuple[float, ...] = (0.001, 0.01, 0.1)
-    widths: tuple[int, ...] = (64, 128, 512)
-    sparsities: tuple[float, ...] = (0.0, 0.5, 0.9)
-    frozen_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
-    regularizers: tuple[str, ...] = ("none", "l1", "batchnorm", "dropout")
-    l1: float = 1e-4
-    dropout: float = 0.5
-    seeds: int = 10
-    epochs: float = 50.0
-    batch_size: int = 256
-    lr: float = 0.01
-    log_every: int = 10
-    window: int = 100
+    dataset: str = setting("cifar10", choices=H.sce_datasets,
+                           doc="SCE data set (any with integer class labels; inputs standardised)")
+    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
+    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)")
+    sweeps: tuple[str, ...] = setting(SWEEPS, choices=SWEEPS, doc="which sweeps to run")
+    gammas: tuple[float, ...] = setting((0.0, 5e-4, 5e-3, 5e-2), ge=0,
+                                        doc="weight decays every sweep value is trained at (0: none)")
+    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
+                                      doc="hidden widths of the MLP (the scale sweep replaces every width)")
+    activation: str = setting("tanh", kind="activation", doc="hidden activation")
+    batch_sizes: tuple[int, ...] = setting((32, 64, 256, 1024), ge=1, le=100_000,
+                                           doc="batch sweep: minibatch sizes (same samples seen; logs rescaled)")
+    lrs: tuple[float, ...] = setting((0.001, 0.01, 0.1), gt=0, doc="lr sweep: learning rates")
+    widths: tuple[int, ...] = setting((64, 128, 512), ge=1, le=H.MAX_WIDTH, doc="scale sweep: the hidden width")
+    sparsities: tuple[float, ...] = setting((0.0, 0.5, 0.9), ge=0, lt=1,
+                                            doc="sparsity sweep: fraction of MLP weights pruned to 0 at the start")
+    frozen_fractions: tuple[float, ...] = setting((0.0, 0.25, 0.5, 0.75), ge=0, lt=1,
+                                                  doc="frozen sweep: fraction of MLP weights kept at their init")
+    regularizers: tuple[str, ...] = setting(("none", "l1", "batchnorm", "dropout"), choices=REGULARIZERS,
+                                            doc="regularizer sweep: extra regularisation besides weight decay")
+    l1: float = setting(1e-4, ge=0, doc="L1 strength of the l1 regularizer run (0: off)")
+    dropout: float = setting(0.5, ge=0, lt=1,
+                             doc="drop probability of the dropout regularizer run (on the hidden activations)")
+    seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
+    epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size of every sweep but the batch sweep")
+    lr: float = setting(0.01, gt=0, doc="SGD learning rate of every sweep but the lr sweep")
+    log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs (at batch_size)")
+    window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
+                                                        "many steps (at batch_size)")
+
+    def validate(self) -> None:
+        H.check_batch(self.n_train, self.batch_size)
+        if "batch" in self.sweeps:
+            H.check_batch(self.n_train, self.batch_sizes, "batch_sizes")
 
 
 def _unit(cfg: HebbSweepsConfig, sweep: str, value, data) -> dict:

@@ -8,40 +8,57 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import figure, save
+from ..rules.hebb_optim import RULES
+from ..settings import SettingError, setting
+from . import _hebb_common as H
 from ._hebb_common import (MIN_RISE, PAPER_LR, PAPER_TABLE1, fmt, mean_sd, measured_layer, rises, run_grid, safe_float,
                            seq_data, spec_for, sre_data)
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 PAPER_GAMMAS = (0.0, 5e-5, 5e-4, 5e-3)  # the columns of Table 1
 ALIGN_TOL = 0.1  # alignment is a cosine: |ours - paper| <= 0.1 counts as reproduced
+MODELS = ("mlp", "transformer")
 
 
 @dataclass
 class HebbTable1Config:
     """SRE (teacher-student regression, MLP 2x128 tanh) and its transformer variant, every rule x gamma."""
 
-    models: tuple[str, ...] = ("mlp", "transformer")
-    rules: tuple[str, ...] = ("adam", "sgd", "dfa", "randomnn")
-    transformer_rules: tuple[str, ...] | None = None  # None: same as ``rules``
-    gammas: tuple[float, ...] = (0.0, 5e-5, 5e-4, 5e-3)
-    seeds: int = 10
-    n_train: int = 20000
-    n_val: int = 2000
-    d: int = 32
-    hidden: tuple[int, ...] = (128, 128)
-    seq_vocab: int = 16
-    seq_length: int = 32
-    seq_heads: int = 4
-    seq_layers: int = 2
-    epochs: float = 50.0
-    transformer_epochs: float | None = None  # None: same as ``epochs``
-    batch_size: int = 256
-    lr_sgd: float = PAPER_LR["sgd"]
-    lr_adam: float = PAPER_LR["adam"]
-    lr_dfa: float = PAPER_LR["dfa"]
-    lr_randomnn: float = PAPER_LR["randomnn"]
-    log_every: int = 10
-    window: int = 100
+    models: tuple[str, ...] = setting(("mlp", "transformer"), choices=MODELS,
+                                      doc='"mlp": the SRE MLP; "transformer": the sequence SRE (encoder + MLP head)')
+    rules: tuple[str, ...] = setting(("adam", "sgd", "dfa", "randomnn"), choices=RULES,
+                                     doc="learning rules (rates lr_<rule>; Table 1's clipping and biases)")
+    transformer_rules: tuple[str, ...] | None = setting(None, choices=RULES,
+                                                        doc="rules of the transformer model (None: same as rules)")
+    gammas: tuple[float, ...] = setting((0.0, 5e-5, 5e-4, 5e-3), ge=0,
+                                        doc="weight decays (coupled L2, as torch's weight_decay; 0: none)")
+    seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
+    n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples (sequences for the transformer)")
+    n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
+    d: int = setting(32, ge=1, le=H.MAX_WIDTH,
+                     doc="SRE input and output dimension; the transformer's width and feed-forward width")
+    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
+                                      doc="hidden widths of the MLP (the transformer's head), student and teacher")
+    seq_vocab: int = setting(16, ge=1, le=100_000, doc="transformer: token vocabulary size")
+    seq_length: int = setting(32, ge=1, le=10_000, doc="transformer: tokens per sequence")
+    seq_heads: int = setting(4, ge=1, le=H.MAX_WIDTH, doc="transformer: attention heads (must divide d)")
+    seq_layers: int = setting(2, ge=1, le=1000, doc="transformer: encoder layers")
+    epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    transformer_epochs: float | None = setting(None, gt=0, le=H.MAX_EPOCHS,
+                                               doc="epochs of the transformer model (None: same as epochs)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
+    lr_sgd: float = setting(PAPER_LR["sgd"], gt=0, doc="SGD learning rate")
+    lr_adam: float = setting(PAPER_LR["adam"], gt=0, doc="Adam learning rate")
+    lr_dfa: float = setting(PAPER_LR["dfa"], gt=0, doc="DFA learning rate")
+    lr_randomnn: float = setting(PAPER_LR["randomnn"], gt=0, doc="RandomNN learning rate")
+    log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs")
+    window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
+                                                        "many steps")
+
+    def validate(self) -> None:
+        H.check_batch(self.n_train, self.batch_size)
+        if "transformer" in self.models and self.d % self.seq_heads:
+            raise SettingError("seq_heads", self.seq_heads, f"a divisor of the transformer width d={self.d}")
 
 
 def _unit(cfg: HebbTable1Config, model: str, rule: str) -> dict:

@@ -21,6 +21,8 @@ from ..analysis.hebbian_alignment import alignment, stationary_alignment, statio
 from ..networks.activations import get_activation
 from ..networks.mlp import init_weight
 from ..plotting import figure, save
+from ..settings import setting
+from . import _hebb_common as H
 from ._hebb_common import sre_data
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
@@ -32,15 +34,17 @@ EQ26_TOL = 0.01  # eq. 26 is exact at any stationary point: only the optimiser's
 class HebbTheoryConfig:
     """Full-batch training of the SRE MLP to a stationary point for several gamma."""
 
-    gammas: tuple[float, ...] = (5e-5, 5e-4, 5e-3)
-    seeds: int = 2
-    n_train: int = 2000
-    d: int = 32
-    hidden: tuple[int, ...] = (128, 128)
-    activation: str = "tanh"
-    gd_steps: int = 1000
-    gd_lr: float = 0.5
-    lbfgs_iters: int = 1500
+    gammas: tuple[float, ...] = setting((5e-5, 5e-4, 5e-3), gt=0,
+                                        doc="weight decays (> 0: the checks divide by gamma ||W||^2)")
+    seeds: int = setting(2, ge=1, le=1000, doc="initialisations per gamma (one unit each)")
+    n_train: int = setting(2000, ge=1, le=10_000_000, doc="SRE training samples (one full batch)")
+    d: int = setting(32, ge=1, le=H.MAX_WIDTH, doc="SRE input and output dimension")
+    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
+                                      doc="hidden widths of the MLP (and of the teacher)")
+    activation: str = setting("tanh", kind="activation", doc="hidden activation of the student")
+    gd_steps: int = setting(1000, ge=0, le=100_000, doc="full-batch gradient-descent steps before L-BFGS (0: none)")
+    gd_lr: float = setting(0.5, gt=0, doc="gradient-descent learning rate")
+    lbfgs_iters: int = setting(1500, ge=1, le=100_000, doc="L-BFGS iterations at most (scipy's maxiter)")
 
 
 def _loss_fn(Ws, x, t, act, eps=None):

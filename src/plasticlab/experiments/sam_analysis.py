@@ -21,6 +21,7 @@ import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from ..rules.sam import SAM
+from ..settings import setting
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register, verdict
 from .sam_table1 import hyper_from
@@ -84,19 +85,28 @@ def eqx_replace(rule: SAM, **kw) -> SAM:
 class SamAnalysisConfig:
     """The paper shows SVHN with a width-60, 8-hidden-layer net; any data set and widths can be set here."""
 
-    dataset: str = "mnist"
-    hidden: tuple[int, ...] = (200, 200, 200)
-    loss: str = "cross_entropy"
-    epochs: float = 10.0
-    batch_size: int = 256
-    seeds: int = 3
-    evals: int = 20
-    n_train: int | None = None
-    n_test: int | None = None
-    sam_lr: float = C.Hyper.sam_lr
-    sam_decay: float = C.Hyper.sam_decay
-    sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
-    on_divergence: str = "stop"
+    dataset: str = setting("mnist", choices=C.datasets,
+                           doc="data set (any with class labels or binary label vectors; the paper's: svhn)")
+    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH,
+                                      doc="hidden widths of the MLP (the paper's: 8 x 60)")
+    loss: str = setting("cross_entropy", choices=C.LOSSES,
+                        doc="training loss (multi-label data sets always use binary cross-entropy)")
+    epochs: float = setting(10.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (also the size of the probe batch)")
+    seeds: int = setting(3, ge=1, le=1000, doc="independent seeds, run together under vmap")
+    evals: int = setting(20, ge=1, le=10_000, doc="probes over training (after the one at step 0)")
+    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
+    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test subset size (None: all)")
+    sam_lr: float = setting(C.Hyper.sam_lr, gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)")
+    sam_decay: float = setting(C.Hyper.sam_decay, ge=0, doc="SAM's weight decay gamma per step (0: none)")
+    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
+                                            doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4")
+    on_divergence: str = setting("stop", choices=C.ON_DIVERGENCE, affects_result=False,
+                                 doc='"stop": raise at the first diverged seed; "record": NaN the diverged seeds '
+                                     'and go on (a finished unit is the same either way)')
+
+    def validate(self) -> None:
+        C.check_ratios(self.sam_ratios)
 
 
 def _matrices(state, seed_index: int = 0) -> dict:

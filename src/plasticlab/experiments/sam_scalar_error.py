@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
+from ..settings import setting
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
+
+MODES = ("vector", "mean", "norm")  # "vector": SAM as is; the others: SAM's scalar_error
 
 
 @dataclass
@@ -21,26 +24,32 @@ class SamScalarErrorConfig:
     of the downstream stream carries one number per sample, broadcast to its neurons.
     """
 
-    dataset: str = "mnist"
-    modes: tuple[str, ...] = ("vector", "mean", "norm")
-    hidden: tuple[int, ...] = (200, 200, 200)
-    loss: str = "cross_entropy"
-    epochs: float = 10.0
-    batch_size: int = 256
-    seeds: int = 3
-    evals: int = 5
-    n_train: int | None = None
-    n_test: int | None = None
-    sam_lr: float = C.Hyper.sam_lr
-    sam_decay: float = C.Hyper.sam_decay
-    sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
-    on_divergence: str = "record"
+    dataset: str = setting("mnist", choices=C.datasets,
+                           doc="data set (any with class labels or binary label vectors)")
+    modes: tuple[str, ...] = setting(("vector", "mean", "norm"), choices=MODES,
+                                     doc="feedback of the hidden downstream levels, one variant each")
+    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH, doc="hidden widths of the MLP")
+    loss: str = setting("cross_entropy", choices=C.LOSSES,
+                        doc="training loss (multi-label data sets always use binary cross-entropy)")
+    epochs: float = setting(10.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size")
+    seeds: int = setting(3, ge=1, le=1000, doc="independent seeds per mode, run together under vmap")
+    evals: int = setting(5, ge=1, le=10_000, doc="test-set evaluations over training (curve points after 0)")
+    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
+    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test subset size (None: all)")
+    sam_lr: float = setting(C.Hyper.sam_lr, gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)")
+    sam_decay: float = setting(C.Hyper.sam_decay, ge=0, doc="SAM's weight decay gamma per step (0: none)")
+    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
+                                            doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4")
+    on_divergence: str = setting("record", choices=C.ON_DIVERGENCE, affects_result=False,
+                                 doc='"stop": raise at the first diverged mode; "record": report it and go on '
+                                     '(a finished unit is the same either way)')
+
+    def validate(self) -> None:
+        C.check_ratios(self.sam_ratios)
 
 
 def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
-    bad = [m for m in cfg.modes if m not in ("vector", "mean", "norm")]
-    if bad:
-        raise ValueError(f"unknown modes {bad}; choose from vector, mean, norm")
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")

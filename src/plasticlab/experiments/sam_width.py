@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import figure, save
+from ..settings import setting
 from . import _sam_common as C
 from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
@@ -21,21 +22,34 @@ PAPER_BEST_RATIO, BEST_RATIO_TOL = 7.5, 2.5
 class SamWidthConfig:
     """SAM with downstream hidden widths ratio * 200 and downstream gains D_d (identity, relu, tanh, leaky_relu)."""
 
-    dataset: str = "mnist"
-    ratios: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0, 8.0)
-    down_activations: tuple[str, ...] = ("identity", "relu", "tanh", "leaky_relu")
-    hidden: tuple[int, ...] = (200, 200, 200)
-    loss: str = "cross_entropy"
-    epochs: float = 10.0
-    batch_size: int = 256
-    seeds: int = 3
-    evals: int = 5
-    n_train: int | None = None
-    n_test: int | None = None
-    sam_lr: float = C.Hyper.sam_lr
-    sam_decay: float = C.Hyper.sam_decay
-    sam_ratios: tuple[float, ...] = C.Hyper.sam_ratios
-    on_divergence: str = "record"
+    dataset: str = setting("mnist", choices=C.datasets,
+                           doc="data set (any with class labels or binary label vectors; the paper's: cifar10, "
+                               "svhn, stl10)")
+    ratios: tuple[float, ...] = setting((1.0, 2.0, 4.0, 6.0, 8.0), gt=0, le=1000,
+                                        doc="downstream / upstream hidden width ratios swept")
+    down_activations: tuple[str, ...] = setting(("identity", "relu", "tanh", "leaky_relu"),
+                                                choices=C.DOWN_ACTIVATIONS,
+                                                doc="downstream gains D_d swept (relu_jacobian only with ratio 1)")
+    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH, doc="upstream hidden widths")
+    loss: str = setting("cross_entropy", choices=C.LOSSES,
+                        doc="training loss (multi-label data sets always use binary cross-entropy)")
+    epochs: float = setting(10.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size")
+    seeds: int = setting(3, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
+    evals: int = setting(5, ge=1, le=10_000, doc="test-set evaluations over training (after the one at step 0)")
+    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
+    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test subset size (None: all)")
+    sam_lr: float = setting(C.Hyper.sam_lr, gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)")
+    sam_decay: float = setting(C.Hyper.sam_decay, ge=0, doc="SAM's weight decay gamma per step (0: none)")
+    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
+                                            doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4")
+    on_divergence: str = setting("record", choices=C.ON_DIVERGENCE, affects_result=False,
+                                 doc='"stop": raise at the first diverged cell; "record": report it and go on '
+                                     '(a finished unit is the same either way)')
+
+    def validate(self) -> None:
+        C.check_ratios(self.sam_ratios)
+        C.check_down_widths(self.hidden, self.ratios, self.down_activations, "ratios", "down_activations")
 
 
 def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
