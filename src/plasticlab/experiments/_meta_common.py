@@ -74,7 +74,7 @@ META_SETTINGS: dict[str, dict] = {
                                                        "episodes (for resuming; results do not depend on it)"),
     "n_select_tasks": dict(ge=1, le=100_000, doc="meta-train selection tasks on which BP's / FA's learning rate "
                                                  "is picked from lr_grid"),
-    "select_every": dict(ge=0, doc="model selection: score theta every select_every episodes (0: off) ..."),
+    "select_every": dict(ge=0, le=1_000_000, doc="model selection: score theta every select_every episodes (0: off) ..."),
     "n_val_tasks": dict(ge=1, le=100_000, doc="... on the first n_val_tasks selection tasks (meta-train split); "
                                               "keep the best"),
     "n_eval_tasks": dict(ge=1, le=100_000, doc="held-out tasks every rule is evaluated on"),

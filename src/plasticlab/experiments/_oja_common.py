@@ -67,7 +67,7 @@ FF_SETTINGS: dict[str, dict] = {
     "probe_size": dict(ge=1, le=10_000_000, doc="test samples of the fixed probe set for norms, residuals and step "
                                                 "sizes (at most n_test are used)"),
     "seeds": dict(ge=1, le=1000, doc="independent seeds, run together under vmap"),
-    "data_seed": dict(ge=0, doc="seed of the training / test subsets (data_seed + 1: the probe set)"),
+    "data_seed": dict(ge=0, le=2**32 - 1, doc="seed of the training / test subsets (data_seed + 1: the probe set)"),
 }
 
 

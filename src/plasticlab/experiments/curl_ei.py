@@ -45,7 +45,7 @@ class CurlEIConfig:
                                                  "W = |A + A^T| / 2, A ~ N(0, 1) weight_scale / sqrt(n)")
     gamma: float = setting(0.1, ge=0, doc="weight decay rate of the E-I flow (eq. 2); 0 = no decay")
     seeds: int = setting(5, ge=1, le=1000, doc="independent networks (random drive and W), one unit each")
-    seed: int = setting(0, ge=0, doc="base seed (network k uses NumPy seed 1000 seed + k)")
+    seed: int = setting(0, ge=0, le=2**32 - 1, doc="base seed (network k uses NumPy seed 1000 seed + k)")
 
     def validate(self) -> None:
         if not self.inhibitory_fractions and not self.antihebbian_fractions:

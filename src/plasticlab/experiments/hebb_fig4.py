@@ -43,7 +43,7 @@ class HebbFig4Config:
     epochs: float = setting(25.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
     batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
     lr: float = setting(0.1, gt=0, doc="learning rate")
-    layer: int = setting(2, ge=1, doc="1-based MLP layer whose alignment is mapped (<= len(hidden) + 1)")
+    layer: int = setting(2, ge=1, le=1000, doc="1-based MLP layer whose alignment is mapped (<= len(hidden) + 1)")
     log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs")
     window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
                                                         "many steps")

@@ -36,7 +36,7 @@ class HebbNeuronsConfig:
     epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
     batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
     lr: float = setting(0.01, gt=0, doc="SGD learning rate")
-    layer: int = setting(2, ge=1, doc="1-based MLP layer whose neurons are imaged (<= len(hidden) + 1)")
+    layer: int = setting(2, ge=1, le=1000, doc="1-based MLP layer whose neurons are imaged (<= len(hidden) + 1)")
     n_neurons: int = setting(30, ge=1, le=H.MAX_WIDTH, doc="neurons kept (the first ones of the layer)")
     log_every: int = setting(5, ge=1, le=100_000, doc="steps between alignment logs (image columns)")
 

@@ -49,7 +49,7 @@ class OjaFig5Config:
     rules: tuple[str, ...] = setting(RULES, choices=RULES, doc="rules compared, one unit each")
     evals: int = setting(20, ge=1, le=10_000, doc="evaluations over training (every n_samples // evals trials)")
     seeds: int = setting(20, ge=1, le=1000, doc="independent seeds, run together under vmap")
-    data_seed: int = setting(0, ge=0, doc="seed of the training / test subsets")
+    data_seed: int = setting(0, ge=0, le=2**32 - 1, doc="seed of the training / test subsets")
 
     def validate(self) -> None:
         if self.t_stim > self.t_total:
