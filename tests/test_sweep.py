@@ -25,6 +25,7 @@ class TinyConfig:
     seeds: int = 2
     tags: tuple[str, ...] = ("x",)
     fail_file: str = ""
+    diverge_file: str = ""
 
 
 def _value(a: float, b: int, seed: int) -> float:
@@ -37,9 +38,16 @@ def tiny_run(cfg: TinyConfig, ctx: RunContext) -> dict:
         raise RuntimeError("injected failure for cell a=0.5,b=2")
     rows = []
     for s in range(cfg.seeds):
-        rows += ctx.unit(f"seed={s}", lambda s=s: [{"seed": s, "tag": "+".join(cfg.tags),
-                                                    "value": _value(cfg.a, cfg.b, s)}])
+        rows += ctx.unit(f"seed={s}", lambda s=s: _tiny_unit(cfg, s))
     return {"rows": rows}
+
+
+def _tiny_unit(cfg: TinyConfig, s: int) -> list[dict]:
+    if cfg.diverge_file and Path(cfg.diverge_file).exists() and cfg.a == 0.5 and s == 1:
+        from plasticlab.training import DivergenceError
+
+        raise DivergenceError("injected divergence at step 3", step=3, layer=1, seed=s)
+    return [{"seed": s, "tag": "+".join(cfg.tags), "value": _value(cfg.a, cfg.b, s)}]
 
 
 register(Experiment(NAME, "tiny experiment for the sweep tests", TinyConfig, tiny_run, None))
@@ -120,14 +128,15 @@ def test_sweep_table_resume_and_failure(tmp_path):
 def test_sweep_errors_before_running(tmp_path):
     with pytest.raises(ConfigError, match="unknown setting 'nope'"):
         run_sweep(NAME, {"nope": [1]}, tmp_path / "x", executor="serial")
-    with pytest.raises(ConfigError, match="expected a number"):
+    with pytest.raises(ConfigError, match="expected a number|not a number"):  # base.py's wording, old | new
         run_sweep(NAME, {"a": ["abc"]}, tmp_path / "x", executor="serial")
     with pytest.raises(ConfigError, match="unknown experiment"):
         run_sweep("no-such-experiment-xyz", {"a": [1]}, tmp_path / "x")
     with pytest.raises(ConfigError, match="executor"):
         run_sweep(NAME, {"a": [1]}, tmp_path / "x", executor="slurm")
     run_sweep(NAME, {"a": [1.0]}, tmp_path / "y", executor="serial", seeds=1)
-    with pytest.raises(ConfigError, match="differs in: seeds"):  # same folder, other shared settings
+    # same folder, other shared settings (base.py's wording, old | new)
+    with pytest.raises(ConfigError, match=r"differs in: seeds|different settings \(seeds"):
         run_sweep(NAME, {"a": [1.0]}, tmp_path / "y", executor="serial", seeds=3)
 
 
@@ -230,3 +239,68 @@ def test_summarize_sweep_means_per_cell_and_text_column():
     assert list(s.columns) == ["cell", "a", "rule", "n", "acc"]  # seed is not averaged
     assert s[["a", "rule", "n"]].values.tolist() == [[1, "bp", 2], [1, "kp", 1], [2, "bp", 2]]
     assert s["acc"].tolist() == pytest.approx([np.mean([0.5, 0.7]), 0.2, np.mean([0.9, 0.8])])
+
+
+def test_cli_prints_cell_ids_and_error_paths_verbatim(tmp_path, monkeypatch):
+    """Ids with brackets are no rich markup, and every printed error.txt path exists, also for an id that
+    the folder name rewrites (here its '/', so the folder name gets a hash)."""
+    import re
+
+    from rich.console import Console
+
+    from plasticlab import commands
+    from plasticlab.cli import app
+    from plasticlab.sweep import _dirname
+
+    monkeypatch.setattr(commands, "console", Console(width=250))  # no table column folding in the check
+    monkeypatch.chdir(tmp_path)  # a relative --out, as typed: the printed paths are relative to it
+    flag = tmp_path / "flag"
+    flag.write_text("1")
+    res = CliRunner().invoke(app, ["sweep", NAME, "--sweep", "a=0.5", "--sweep", "b=1,2", "--sweep",
+                                   "tags=[p,q],[x/y]", "--seeds", "1", "--set", f"fail_file={flag}",
+                                   "--executor", "serial", "--out", "sw"])
+    assert res.exit_code == 2, res.output
+    ok, bad = ["a=0.5,b=1,tags=[p,q]", "a=0.5,b=1,tags=[x/y]"], ["a=0.5,b=2,tags=[p,q]", "a=0.5,b=2,tags=[x/y]"]
+    assert _dirname(bad[1]) != bad[1]  # the rewritten (hashed) folder name is covered
+    lines = res.output.splitlines()
+    for cid in ok:
+        assert any(f"] {cid}: done in" in ln for ln in lines), res.output
+        assert any(ln.startswith(f"│ {cid} ") for ln in lines), res.output  # the summary table
+    for cid in bad:
+        assert any(f"] {cid}: FAILED RuntimeError: injected failure" in ln for ln in lines), res.output
+    printed = dict(re.findall(r"^  (\S+): RuntimeError: .*\(full traceback: (.+)\)$", res.output, re.M))
+    assert sorted(printed) == bad, res.output
+    for cid, path in printed.items():
+        assert Path(path) == Path("sw") / "cells" / _dirname(cid) / "error.txt"
+        assert "injected failure" in Path(path).read_text()
+
+    with pytest.raises(SweepError) as info:  # the exception names the same files
+        run_sweep(NAME, {"a": [0.5], "b": [1, 2], "tags": [["p", "q"], ["x/y"]]}, "sw", seeds=1,
+                  base_overrides={"fail_file": str(flag)}, executor="serial")
+    assert {cid: p.as_posix() for cid, p in info.value.error_files.items()} == printed
+    assert all(f"(full traceback: {p})" in str(info.value) for p in printed.values())
+
+
+def test_diverged_cell_is_retried_not_reused(tmp_path):
+    """A cell that diverged keeps its finished units in results.json, but the next sweep reruns it."""
+    out, flag = tmp_path / "sw", tmp_path / "diverge"
+    flag.write_text("1")
+    with pytest.raises(SweepError, match="a=0.5"):
+        run_sweep(NAME, {"a": [0.5, 1.0]}, out, base_overrides={"diverge_file": str(flag)}, executor="serial")
+    cell = json.loads((out / "cells" / "a=0.5" / "results.json").read_text())
+    assert cell["run_status"] == "diverged" and cell["finished_units"] == ["seed=0"]
+    flag.unlink()
+    table = run_sweep(NAME, {"a": [0.5, 1.0]}, out, base_overrides={"diverge_file": str(flag)}, executor="serial")
+    assert len(table) == 4 and sorted(table["value"]) == sorted(_value(a, 1, s) for a in (0.5, 1.0) for s in (0, 1))
+    status = {c["id"]: c["status"] for c in json.loads((out / "sweep.json").read_text())["cells"]}
+    assert status == {"a=0.5": "done", "a=1.0": "reused"}
+
+
+def test_sweep_folder_is_locked(tmp_path):
+    from plasticlab.experiments.base import RunFolderLock, RunLocked
+
+    out = tmp_path / "sw"
+    with RunFolderLock(out):
+        with pytest.raises(RunLocked, match="pid"):
+            run_sweep(NAME, {"a": [0.5]}, out, executor="serial")
+    assert len(run_sweep(NAME, {"a": [0.5]}, out, executor="serial")) == 2

@@ -23,16 +23,17 @@ def _help(fn) -> str:
 
 
 def _fail(err: Exception | str) -> None:
-    console.print(f"[red]error:[/red] {err}")
+    """Print the message verbatim (no rich markup, no line breaks added inside paths) and exit with 2."""
+    console.print(f"[red]error:[/red] {esc(str(err))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
 def _print_frame(df, title: str, max_rows: int = 40) -> None:
     if df.empty:
         return
-    table = Table(*[str(c) for c in df.columns], title=title)
-    for row in df.head(max_rows).itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    table = Table(*[esc(str(c)) for c in df.columns], title=esc(title))
+    for row in df.head(max_rows).itertuples(index=False):  # cell values verbatim: 'rules=[bp,fa]' is no markup
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else esc(str(v)) for v in row])
     console.print(table)
     if len(df) > max_rows:
         console.print(f"... {len(df) - max_rows} more rows")
@@ -58,6 +59,7 @@ def sweep(
                                    help=esc("a setting shared by all cells: --set key=value (repeatable)")),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=esc("folder with data sets (else "
                                             "$PLASTICLAB_DATA or ~/.cache/plasticlab)")),
+    no_plots: bool = typer.Option(False, "--no-plots", help=esc("skip writing each cell's PNG figures")),
 ) -> None:
     """Run an experiment for every combination of settings and gather one table.
 
@@ -66,6 +68,7 @@ def sweep(
     OUT/sweep.json records the grid and each cell's status. Rerunning the same command skips finished cells
     and resumes unfinished ones, so a crash or Ctrl-C loses nothing finished. A failing cell does not stop
     the others; the command then names it (traceback in OUT/cells/<cell-id>/error.txt) and exits with 2.
+    If the command is killed, its worker processes end with it; rerun it to resume.
 
     Examples:
 
@@ -99,7 +102,8 @@ def sweep(
             raise ConfigError("nothing to sweep: give --sweep key=v1,v2 (repeatable) or --grid FILE.toml")
         t0 = time.time()
         table = run_sweep(experiment, cells, where, quick=quick, seeds=seeds, base_overrides=base,
-                          data_dir=data_dir, executor=executor, workers=workers, address=address, console=console)
+                          data_dir=data_dir, executor=executor, workers=workers, address=address, console=console,
+                          plots=not no_plots)
     except SweepError as err:
         keys = list(dict.fromkeys(k for c in cells for k in c))
         _print_frame(summarize_sweep(err.table, [k for k in keys if k in err.table.columns]),
@@ -108,13 +112,13 @@ def sweep(
     except (ConfigError, DataError) as err:
         _fail(err)
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/yellow]: finished cells are kept in {where}/cells; rerun the same "
-                      "command to run only the missing ones")
+        console.print(f"[yellow]interrupted[/yellow]: finished cells are kept in {esc(str(where))}/cells; rerun "
+                      "the same command to run only the missing ones", soft_wrap=True)
         raise typer.Exit(130)
     keys = [k for k in dict.fromkeys(k for c in cells for k in c) if k in table.columns]
     _print_frame(summarize_sweep(table, keys), f"{experiment}: mean per cell ({len(table)} rows)")
-    console.print(f"[green]done[/green] in {time.time() - t0:.1f} s -> {where}/sweep.csv "
-                  f"(report: plasticlab report {where})")
+    console.print(f"[green]done[/green] in {time.time() - t0:.1f} s -> {esc(str(where))}/sweep.csv "
+                  f"(report: plasticlab report {esc(str(where))})", soft_wrap=True)
 
 
 def report(

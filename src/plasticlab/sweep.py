@@ -11,10 +11,15 @@ Results of all cells are gathered into one table (every results row plus the cel
 ``OUT/sweep.csv`` (and ``OUT/sweep.parquet`` when pyarrow is installed); ``OUT/sweep.json`` records the grid
 and each cell's status.
 
-Resuming: a cell whose ``results.json`` exists is not run again, and an unfinished cell resumes from the
+Resuming: a cell whose ``results.json`` exists (and records no divergence) is not run again, and an unfinished cell resumes from the
 unit cache of its run directory, so rerunning the same sweep after a crash or Ctrl-C loses nothing finished.
 A failing cell does not stop the others; once all have finished a :class:`SweepError` names the failing
 cells with their tracebacks (also in ``OUT/cells/<cell-id>/error.txt``).
+
+Worker processes end with the sweep, however it ends: Ctrl-C stops them, and if the sweep process is killed
+(even with SIGKILL) each local worker ends within about a second (Linux ``PR_SET_PDEATHSIG`` plus a watchdog
+thread polling the parent pid). Every file is written atomically (temporary file + rename), so a killed
+sweep leaves no half-written ``results.json``, unit or table; at most a stray ``*.tmp<pid>`` file.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -34,8 +41,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
+from rich.markup import escape
 
-from .experiments.base import REGISTRY, ConfigError, Experiment, config_clash, config_dict, prepare, write_json
+from .experiments.base import (REGISTRY, ConfigError, Experiment, RunFolderLock, config_clash, config_dict, prepare,
+                               write_json)
 
 EXECUTORS = ("local", "ray", "serial")
 
@@ -47,12 +56,17 @@ class SweepError(RuntimeError):
     """One or more cells failed; ``failures`` maps cell id -> traceback, ``table`` holds the finished cells."""
 
     def __init__(self, failures: dict[str, str], table: pd.DataFrame, out: Path):
-        self.failures, self.table, self.out = failures, table, out
+        self.failures, self.table, self.out = failures, table, Path(out)
+        #: cell id -> its error.txt (the path ``_run_cell`` wrote), None where the file is missing
+        self.error_files: dict[str, Path | None] = {}
         lines = [f"{len(failures)} sweep cell(s) failed (the other cells finished; rerun the same command to "
                  "retry only the failed cells):"]
         for cid, tb in failures.items():
             last = [ln for ln in tb.strip().splitlines() if ln.strip()][-1:] or ["?"]
-            lines.append(f"  {cid}: {last[0]}  (full traceback: {out / 'cells' / _dirname(cid) / 'error.txt'})")
+            path = self.out / "cells" / _dirname(cid) / "error.txt"
+            self.error_files[cid] = path if path.is_file() else None
+            where = f"full traceback: {path}" if path.is_file() else "traceback not saved: error.txt is missing"
+            lines.append(f"  {cid}: {last[0]}  ({where})")
         super().__init__("\n".join(lines))
 
 
@@ -217,7 +231,7 @@ def _ensure_registered(name: str, exp: Experiment | None) -> None:
 
 
 def _run_cell(name: str, exp: Experiment | None, out: str, quick: bool, seeds: int | None, overrides: dict,
-              data_dir: str | None, return_files: bool = False) -> dict:
+              data_dir: str | None, return_files: bool = False, plots: bool = True) -> dict:
     """Run one cell (in a worker process); never raises: failures come back as a traceback string.
 
     With ``return_files`` the cell folder's files come back too (``{"files": {relpath: bytes}}``), so a
@@ -233,19 +247,35 @@ def _run_cell(name: str, exp: Experiment | None, out: str, quick: bool, seeds: i
     try:
         _ensure_registered(name, exp)
         run_experiment(name, cell_dir, quick=quick, seeds=seeds, overrides=overrides, data_dir=data_dir,
-                       progress=False, console=None)
+                       progress=False, console=None, plots=plots)
     except Exception:  # noqa: BLE001 - reported to the parent with the traceback
         tb = traceback.format_exc()
-        cell_dir.mkdir(parents=True, exist_ok=True)
-        (cell_dir / "error.txt").write_text(tb)
+        _write_error(cell_dir, tb)
         res = {"ok": False, "error": tb, "seconds": time.time() - t0}
     else:
         (cell_dir / "error.txt").unlink(missing_ok=True)
         res = {"ok": True, "seconds": time.time() - t0}
-    if return_files:
+    if return_files:  # finished files only: no temporary files, no lock of this machine's run folder
         res["files"] = {p.relative_to(cell_dir).as_posix(): p.read_bytes()
-                        for p in sorted(cell_dir.rglob("*")) if p.is_file() and ".tmp" not in p.name}
+                        for p in sorted(cell_dir.rglob("*"))
+                        if p.is_file() and ".tmp" not in p.name and p.name != ".lock"}
     return res
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Atomic write (temporary file + rename); the temporary file is removed if the write fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_error(cell_dir: str | Path, tb: str) -> None:
+    """A failed cell's traceback -> CELL/error.txt (the path :class:`SweepError` prints)."""
+    _write_bytes(Path(cell_dir) / "error.txt", tb.encode())
 
 
 def _write_back(cell_dir: Path, files: dict[str, bytes]) -> None:
@@ -253,16 +283,25 @@ def _write_back(cell_dir: Path, files: dict[str, bytes]) -> None:
     for rel in sorted(files, key=lambda r: r == "results.json"):
         path = cell_dir / rel
         if not path.exists() or rel == "error.txt":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            tmp.write_bytes(files[rel])
-            tmp.replace(path)
+            _write_bytes(path, files[rel])
 
 
 # ----------------------------------------------------------------------------- the sweep
 
-def _check_cell_dir(cell_dir: Path, name: str, cdict: dict, cid: str) -> None:
-    clash = config_clash(cell_dir, name, cdict)
+def _cell_finished(cell_dir: Path) -> bool:
+    """A cell is finished when its results.json exists and does not record a divergence (a diverged cell's
+    results.json keeps what finished, but the cell is retried)."""
+    path = cell_dir / "results.json"
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("run_status") != "diverged"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _check_cell_dir(cell_dir: Path, name: str, cdict: dict, cid: str, cfg_type: type | None = None) -> None:
+    clash = config_clash(cell_dir, name, cdict, cfg_type)
     if clash:
         raise ConfigError(f"cell {cid}: {cell_dir} holds {clash}; the shared settings (--quick, --seeds, --set) "
                           "must match the earlier sweep in this folder: choose another --out, or delete the "
@@ -282,7 +321,7 @@ def _gather(cells: list[Cell], out: Path) -> pd.DataFrame:
     frames = []
     for cell in cells:
         res_path = out / "cells" / cell.dirname / "results.json"
-        if not res_path.exists():
+        if not _cell_finished(res_path.parent):
             continue
         res = json.loads(res_path.read_text())
         rows = pd.DataFrame(res.get("rows") or [{}])
@@ -299,8 +338,11 @@ def _gather(cells: list[Cell], out: Path) -> pd.DataFrame:
 
 def _write_tables(df: pd.DataFrame, out: Path) -> None:
     tmp = out / f"sweep.csv.tmp{os.getpid()}"
-    df.to_csv(tmp, index=False)
-    tmp.replace(out / "sweep.csv")
+    try:
+        df.to_csv(tmp, index=False)
+        tmp.replace(out / "sweep.csv")
+    finally:
+        tmp.unlink(missing_ok=True)
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -366,12 +408,14 @@ def _prepare_cells(name: str, cells_in: list[dict], *, quick: bool, seeds: int |
 def run_sweep(experiment: str, grid: dict[str, list] | list[dict] | None, out: str | Path, *, quick: bool = False,
               seeds: int | None = None, base_overrides: dict[str, Any] | None = None,
               data_dir: str | Path | None = None, executor: str = "local", workers: int | None = None,
-              address: str | None = None, console: Any = None) -> pd.DataFrame:
+              address: str | None = None, console: Any = None, plots: bool = True) -> pd.DataFrame:
     """Run every cell of ``grid`` as one ``run_experiment`` into ``out/cells/<cell-id>/``; return the table.
 
     ``executor``: ``"local"`` (a pool of ``workers`` spawned processes, default ``min(cpu_count, 2)``),
     ``"ray"`` (``ray.init(address=address)``; a local Ray instance with ``workers`` CPUs when ``address`` is
     None) or ``"serial"`` (one after the other in this process, for debugging). Finished cells are reused.
+    ``plots=False`` skips each cell's figures. ``console`` (a rich Console) gets one line per cell; cell ids
+    are printed verbatim (no rich markup).
     Raises :class:`SweepError` after all other cells finished when any cell failed, and ``ConfigError`` for
     an unknown experiment, setting or value before anything runs.
     """
@@ -387,12 +431,25 @@ def run_sweep(experiment: str, grid: dict[str, list] | list[dict] | None, out: s
     prepared = _prepare_cells(experiment, expand_grid(grid), quick=quick, seeds=seeds, base=base)
     cells = [p[0] for p in prepared]
     for cell, _, cdict in prepared:
-        _check_cell_dir(out / "cells" / cell.dirname, experiment, cdict, cell.id)
+        _check_cell_dir(out / "cells" / cell.dirname, experiment, cdict, cell.id, exp.config)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder; choose a folder path")
+    with RunFolderLock(out):  # one sweep process per folder; each cell's run also locks its own folder
+        return _run_cells(experiment, exp, grid, out, prepared, quick=quick, seeds=seeds, base=base,
+                          data_dir=data_dir, executor=executor, workers=workers, address=address, console=console,
+                          plots=plots)
+
+
+def _run_cells(experiment: str, exp: Experiment, grid: Any, out: Path, prepared: list, *, quick: bool,
+               seeds: int | None, base: dict, data_dir: Any, executor: str, workers: int | None, address: str | None,
+               console: Any, plots: bool) -> pd.DataFrame:
+    """The body of :func:`run_sweep`, run while the sweep folder is locked."""
+    cells = [p[0] for p in prepared]
 
     status: dict[str, dict] = {}
     todo = []
     for cell, merged, _ in prepared:
-        if (out / "cells" / cell.dirname / "results.json").exists():
+        if _cell_finished(out / "cells" / cell.dirname):
             status[cell.id] = {"status": "reused"}
         else:
             status[cell.id] = {"status": "pending"}
@@ -405,15 +462,15 @@ def run_sweep(experiment: str, grid: dict[str, list] | list[dict] | None, out: s
             "cells": [{"id": c.id, "dir": f"cells/{c.dirname}", "overrides": c.overrides, **status[c.id]}
                       for c in cells]})
 
-    def log(msg: str) -> None:
+    def log(msg: str) -> None:  # rich markup: text from cell ids, paths and errors goes through escape()
         if console is not None:
-            console.print(msg)
+            console.print(msg, soft_wrap=True)
 
     out.mkdir(parents=True, exist_ok=True)
     save_status()
     n_reused = len(cells) - len(todo)
-    log(f"sweep {experiment}: {len(cells)} cells ({n_reused} already finished, {len(todo)} to run, "
-        f"executor {executor}) -> {out}")
+    log(escape(f"sweep {experiment}: {len(cells)} cells ({n_reused} already finished, {len(todo)} to run, "
+               f"executor {executor}) -> {out}"))
     failures: dict[str, str] = {}
     done_count = [0]
 
@@ -422,13 +479,13 @@ def run_sweep(experiment: str, grid: dict[str, list] | list[dict] | None, out: s
         if res["ok"]:
             (out / "cells" / cell.dirname / "error.txt").unlink(missing_ok=True)
             status[cell.id] = {"status": "done", "seconds": round(res["seconds"], 2)}
-            log(f"  [{done_count[0]}/{len(todo)}] {cell.id}: done in {res['seconds']:.1f} s")
+            log(escape(f"  [{done_count[0]}/{len(todo)}] {cell.id}: done in {res['seconds']:.1f} s"))
         else:
             status[cell.id] = {"status": "failed", "seconds": round(res["seconds"], 2),
                                "error": f"cells/{cell.dirname}/error.txt"}
             failures[cell.id] = res["error"]
             last = [ln for ln in res["error"].strip().splitlines() if ln.strip()][-1:] or ["?"]
-            log(f"  [{done_count[0]}/{len(todo)}] {cell.id}: [red]FAILED[/red] {last[0]}")
+            log(escape(f"  [{done_count[0]}/{len(todo)}] {cell.id}: ") + "[red]FAILED[/red] " + escape(last[0]))
         save_status()
 
     args = [(experiment, cell, str(out / "cells" / cell.dirname), quick, seeds, merged,
@@ -438,11 +495,11 @@ def run_sweep(experiment: str, grid: dict[str, list] | list[dict] | None, out: s
         ship = None if _discoverable(experiment) else exp
         if executor == "serial":
             for name, cell, cdir, q, s, ov, dd in args:
-                finished(cell, _run_cell(name, ship, cdir, q, s, ov, dd))
+                finished(cell, _run_cell(name, ship, cdir, q, s, ov, dd, plots=plots))
         elif executor == "local":
-            _run_local(args, ship, workers, finished)
+            _run_local(args, ship, workers, finished, plots)
         else:
-            _run_ray(args, ship, workers, address, finished)
+            _run_ray(args, ship, workers, address, finished, plots)
 
     table = _gather(cells, out)
     _write_tables(table, out)
@@ -466,7 +523,7 @@ def _default_workers(workers: int | None, n: int) -> int:
     return max(1, min(workers, n))
 
 
-def _run_local(args: list, ship: Experiment | None, workers: int | None, finished) -> None:
+def _run_local(args: list, ship: Experiment | None, workers: int | None, finished, plots: bool = True) -> None:
     import pickle
 
     if ship is not None:
@@ -478,11 +535,11 @@ def _run_local(args: list, ship: Experiment | None, workers: int | None, finishe
                 from None
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=_default_workers(workers, len(args)), mp_context=ctx,
-                               initializer=_ignore_sigint)
+                               initializer=_init_worker, initargs=(os.getpid(),))
     futures: dict[Future, Cell] = {}
     try:
         for name, cell, cdir, q, s, ov, dd in args:
-            futures[pool.submit(_run_cell, name, ship, cdir, q, s, ov, dd)] = cell
+            futures[pool.submit(_run_cell, name, ship, cdir, q, s, ov, dd, False, plots)] = cell
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -491,9 +548,7 @@ def _run_local(args: list, ship: Experiment | None, workers: int | None, finishe
                     res = fut.result()
                 except BaseException:  # noqa: BLE001 - a worker process died (e.g. killed for memory)
                     res = {"ok": False, "error": traceback.format_exc(), "seconds": 0.0}
-                    cdir = Path(next(a[2] for a in args if a[1] is futures[fut]))
-                    cdir.mkdir(parents=True, exist_ok=True)
-                    (cdir / "error.txt").write_text(res["error"])
+                    _write_error(next(a[2] for a in args if a[1] is futures[fut]), res["error"])
                 finished(futures[fut], res)
     except KeyboardInterrupt:  # stop the workers now; finished cells and units are on disk already
         for proc in list(getattr(pool, "_processes", {}).values()):
@@ -503,14 +558,59 @@ def _run_local(args: list, ship: Experiment | None, workers: int | None, finishe
     pool.shutdown(wait=True)
 
 
+def _init_worker(parent_pid: int) -> None:
+    """Pool initializer: leave Ctrl-C to the parent, and end when the parent ends, however it ends."""
+    _ignore_sigint()
+    _exit_with_parent(parent_pid)
+
+
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the parent, which stops them (so no half-handled interrupt in a worker)."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_ray(args: list, ship: Experiment | None, workers: int | None, address: str | None, finished) -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float = 0.5, pdeathsig: bool = True) -> None:
+    """End this (worker) process when process ``parent_pid``, its parent, dies, even of SIGKILL.
+
+    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``; strictly, on the end of
+    the parent *thread* that started this process: the sweep's thread, which outlives the pool). Everywhere,
+    a daemon thread also polls ``os.getppid()`` every ``poll_s`` seconds and calls ``os._exit`` once this
+    process was re-parented; that also covers a parent that died before ``prctl`` ran. Files are written
+    atomically, so dying at any point leaves at most a stray temporary file. (``pdeathsig=False``: the
+    watchdog thread alone, as on other systems; for tests.)
+    """
+    if pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog thread alone
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="plasticlab-exit-with-parent", daemon=True).start()
+
+
+def _run_ray(args: list, ship: Experiment | None, workers: int | None, address: str | None, finished,
+             plots: bool = True) -> None:
+    """Run the cells as Ray tasks; each returns its cell folder's files, written here (results.json last).
+
+    If this process is killed: a local Ray that the sweep started (``address=None``) goes with it, since Ray
+    starts its raylet, GCS and other processes fate-shared with the driver (``PR_SET_PDEATHSIG`` on Linux) and
+    its workers end with their raylet. On a cluster (``address`` given) Ray ends the dead driver's job and
+    with it the tasks of this sweep. Files on this machine are written atomically either way.
+    """
     try:
         import ray
     except ImportError:
@@ -535,7 +635,7 @@ def _run_ray(args: list, ship: Experiment | None, workers: int | None, address: 
             if mod is not None and mod.__name__ != "__main__":
                 ray.cloudpickle.register_pickle_by_value(mod)
         remote = ray.remote(num_cpus=1, max_retries=0)(_run_cell)
-        refs = {remote.remote(name, ship, cdir, q, s, ov, dd, True): (cell, cdir)
+        refs = {remote.remote(name, ship, cdir, q, s, ov, dd, True, plots): (cell, cdir)
                 for name, cell, cdir, q, s, ov, dd in args}
         pending = list(refs)
         while pending:
@@ -546,8 +646,7 @@ def _run_ray(args: list, ship: Experiment | None, workers: int | None, address: 
                     res = ray.get(ref)
                 except Exception:  # noqa: BLE001 - the worker died
                     res = {"ok": False, "error": traceback.format_exc(), "seconds": 0.0}
-                    Path(cdir).mkdir(parents=True, exist_ok=True)
-                    (Path(cdir) / "error.txt").write_text(res["error"])
+                    _write_error(cdir, res["error"])
                 _write_back(Path(cdir), res.pop("files", {}))
                 finished(cell, res)
     except KeyboardInterrupt:

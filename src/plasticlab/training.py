@@ -245,9 +245,59 @@ def _raise_divergence(trainer, state, idx, x, t, c0, batch_size, seeds, hist):
         step=global_step, layer=int(layer) + 1, seed=seeds[int(s)], history=hist)
 
 
+class _LineProgress:
+    """Progress for a stream that is not a terminal (a log file, a pipe): one plain line each time another
+    10% of the chunks is done, e.g. ``bp x3 seeds: 2/3 chunks (67%), 1.2 s``; never a carriage return."""
+
+    def __init__(self, total: int, desc: str, stream):
+        import time
+
+        self.total, self.desc, self.stream, self.clock = total, desc, stream, time.perf_counter
+        self.n, self.decile = 0, 0
+        self.t0 = self.clock()
+
+    def update(self, n: int = 1) -> None:
+        self.n = min(self.total, self.n + n)
+        decile = 10 * self.n // self.total
+        if decile > self.decile:
+            self.decile = decile
+            pct = round(100 * self.n / self.total)
+            try:
+                self.stream.write(f"{self.desc}: {self.n}/{self.total} chunks ({pct}%), "
+                                  f"{self.clock() - self.t0:.1f} s\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream must not stop training
+                pass
+
+    def close(self) -> None:
+        pass
+
+
+def _is_terminal(stream) -> bool:
+    """Whether ``stream`` redraws in place: a TTY, or a Jupyter kernel's output (tqdm draws a widget there)."""
+    if type(stream).__module__.split(".")[0] == "ipykernel":
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _progress(total: int, progress: bool | str, desc: str):
+    """A progress bar over ``total`` chunks on stderr (None when off or for a single chunk).
+
+    On a terminal it is a tqdm bar that redraws in place and disappears when done; when stderr is not a
+    terminal (``plasticlab run ... > log 2>&1``) it is a plain line per 10% of the chunks, so a log file
+    holds no carriage-return fragments.
+    """
+    import sys
+
     if not progress or total < 2:
         return None
+    desc = desc if progress is True else str(progress)
+    stream = sys.stderr
+    if not _is_terminal(stream):
+        return _LineProgress(total, desc, stream)
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc if progress is True else str(progress), leave=False, unit="chunk")
+    return tqdm(total=total, desc=desc, leave=False, unit="chunk")

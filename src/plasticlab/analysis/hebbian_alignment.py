@@ -1,4 +1,4 @@
-"""Hebbian alignment of a learning signal (Koplow, Poggio & Ziyin, eq. 10; SPEC section 3).
+"""Hebbian alignment of a learning signal (Koplow, Poggio & Ziyin, eq. 10; docs/choices.md section 3).
 
 For a layer h_b = W h_a (h_b the pre-activation, h_a the presynaptic activation),
 with a batch of B samples, the batch-averaged Hebbian update and learning signal are

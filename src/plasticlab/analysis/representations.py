@@ -1,4 +1,4 @@
-"""Representation analyses of the Oja paper (SPEC.md section 1).
+"""Representation analyses of the Oja paper (docs/choices.md section 1).
 
 Notation: layer l maps h_{l-1} to h_l = f(W_l h_{l-1}); arrays carry a leading
 sample axis, so ``H[l]`` has shape (n, d_l) and ``W[l-1]`` = W_l has shape (d_l, d_{l-1}).

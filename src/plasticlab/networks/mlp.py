@@ -1,6 +1,6 @@
 """A multilayer perceptron whose forward pass exposes every signal a learning rule needs.
 
-Notation (SPEC.md): layer l = 1..L maps h_{l-1} to the pre-activation
+Notation (docs/choices.md section 0): layer l = 1..L maps h_{l-1} to the pre-activation
 y_l = W_l h_{l-1} (+ b_l) and h_l = f_l(y_l); h_0 = x. In code, arrays carry a
 leading batch axis, so y_l = h_{l-1} @ W_l^T and W_l has shape (d_l, d_{l-1}).
 """

@@ -15,7 +15,7 @@ delta_T = W_out^T e_out = dL/dh_T, and for t = T..1
     dL/dW_rec = sum_t e_t h_{t-1}^T,  dL/dW_in = sum_t e_t x_t^T,  dL/dW_out = e_out h_T^T.
 
 Update of one online step: Delta W = -eta dL/dW for all three matrices, and on W_rec additionally
-(SPEC.md section 1) Delta W_rec += eta_oja sum_t (h_t h_{t-1}^T - h_t h_t^T W_rec). Batch means over a
+(docs/choices.md section 1) Delta W_rec += eta_oja sum_t (h_t h_{t-1}^T - h_t h_t^T W_rec). Batch means over a
 leading batch axis throughout (batch 1 = online).
 """
 

@@ -26,7 +26,28 @@ from .feedback import chain_errors
 
 
 class Curl(Rule):
-    """Curl descent: Delta W_l = -lr <e_l h_{l-1}^T> D_l, D_l diagonal +-1 on presynaptic neurons; e_l by GD or DFA."""
+    """Curl descent: error-driven updates whose sign is flipped for chosen presynaptic neurons (see module doc).
+
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (W_{l+1}^T e_{l+1}) * f'(y_l)   (feedback_mode="gd")
+                           e_l = (B_l e_L) * f'(y_l)             (feedback_mode="dfa", B_l fixed random, d_l x d_L)
+        Delta W_l = -lr <e_l h_{l-1}^T> D_l,  D_l = diag(d_l), d_l in {+1, -1}^{d_{l-1}} drawn once in ``init``
+        Delta b_l = -lr <e_l>
+        rescale=True: Delta W_l <- (W_l + Delta W_l) ||W_l(0)||_F / ||W_l + Delta W_l||_F - W_l
+
+    Parameters:
+        lr: learning rate.
+        alphas: fraction of flipped presynaptic neurons per layer, alphas[l-1] for W_l (round(alpha d_{l-1})
+            neurons drawn at random); for y = W2 f(W1 x) this is (alpha_h, alpha_r). Layers past the tuple,
+            or None, are not flipped.
+        flips: explicit 0-based indices of the flipped presynaptic neurons per layer, flips[l-1] for W_l
+            (an empty tuple flips none); give either alphas or flips.
+        feedback_mode: how e_L reaches the hidden layers: "gd" (backprop, W^T) or "dfa" (fixed random B_l).
+        rescale: bring every W_l back to its initial Frobenius norm after each step (the authors' code);
+            assumes the default identity optimiser and no weight decay.
+        init_method: distribution of the DFA feedback matrices B_l (a ``networks.mlp.init_weight`` method;
+            unused with "gd").
+    """
 
     lr: float = 0.1
     alphas: tuple[float, ...] | None = eqx.field(static=True, default=None)

@@ -50,7 +50,15 @@ def _random_backward(key: jax.Array, net: MLP, init: str, scale: float) -> tuple
 
 
 class ErrorDriven(Rule):
-    """Shared machinery: feedback matrices -> layer errors -> pseudo-gradient update."""
+    """Shared machinery of the error-driven rules: feedback matrices -> layer errors -> pseudo-gradient update.
+
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (B_{l+1} e_{l+1}) * f'(y_l)   (B_{l+1} from ``backward_matrices``)
+        Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
+
+    Parameters:
+        lr: learning rate of the pseudo-gradient update.
+    """
 
     lr: float = 0.01
 
@@ -69,16 +77,32 @@ class ErrorDriven(Rule):
 
 
 class BP(ErrorDriven):
-    """Backpropagation: e_l = (W_{l+1}^T e_{l+1}) * f'(y_l); Delta W_l = -lr <e_l h_{l-1}^T>."""
+    """Backpropagation: layer errors sent back through the transposed forward weights.
+
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (W_{l+1}^T e_{l+1}) * f'(y_l)
+        Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
+
+    Parameters:
+        lr: learning rate; with the default identity optimiser Delta W = -lr dLoss/dW.
+    """
 
     def backward_matrices(self, params, state):
         return (None,) + tuple(w.T for w in params.W[1:])
 
 
 class FA(ErrorDriven):
-    """Feedback alignment (Lillicrap et al. 2016): e_l = (B_{l+1} e_{l+1}) * f'(y_l), B fixed random.
+    """Feedback alignment (Lillicrap et al. 2016): errors sent back through fixed random matrices B.
 
-    B_{l+1} has the shape of W_{l+1}^T and is drawn with ``init`` (default Xavier).
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (B_{l+1} e_{l+1}) * f'(y_l),  B_{l+1} fixed random (d_l x d_{l+1})
+        Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
+
+    Parameters:
+        lr: learning rate of the pseudo-gradient update.
+        init_method: distribution of B, drawn once in ``init`` (a ``networks.mlp.init_weight`` method:
+            xavier, kaiming, lecun, uniform_fanin, naive).
+        init_scale: factor multiplying the drawn B.
     """
 
     init_method: str = eqx.field(static=True, default="xavier")
@@ -92,10 +116,21 @@ class FA(ErrorDriven):
 
 
 class KP(FA):
-    """Kolen-Pollack (Akrout et al. 2019): FA whose B learns by the transposed update.
+    """Kolen-Pollack (Akrout et al. 2019): feedback alignment whose B learns by the transposed update.
 
-    Delta W_l = -lr <e_l h_{l-1}^T> - decay W_l,  Delta B_l = -lr <h_{l-1} e_l^T> - decay B_l,
-    so W_l - B_l^T shrinks by (1 - decay) every step and B_l -> W_l^T.
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (B_{l+1} e_{l+1}) * f'(y_l),  B_l of shape (d_{l-1} x d_l)
+        Delta W_l = -lr <e_l h_{l-1}^T> - decay W_l,  Delta b_l = -lr <e_l>
+        Delta B_l = -lr <h_{l-1} e_l^T> - decay B_l   (l = 2..L)
+
+    With the default identity optimiser and no weight decay, W_l - B_l^T shrinks by (1 - decay)
+    every step, so B_l -> W_l^T.
+
+    Parameters:
+        lr: learning rate of the pseudo-gradient update of W and of the transposed update of B.
+        init_method: distribution of the initial B (a ``networks.mlp.init_weight`` method).
+        init_scale: factor multiplying the initial B.
+        decay: fraction of W and of B removed per step (not multiplied by lr).
     """
 
     decay: float = 1e-3
@@ -108,12 +143,25 @@ class KP(FA):
 
 
 class WM(FA):
-    """Weight mirroring (Akrout et al. 2019): FA whose B learns from injected noise.
+    """Weight mirroring (Akrout et al. 2019): feedback alignment whose B learns from injected noise.
 
-    Each step, noise xi_{l} ~ N(0, sigma^2) is driven through W_{l+1}:
-    Delta B_{l+1} = lr_mirror <xi_l (W_{l+1} xi_l)^T> - decay_mirror B_{l+1},
-    whose mean is lr_mirror sigma^2 W_{l+1}^T - decay_mirror B_{l+1}, so B aligns with W^T
-    (and tends to W^T itself when decay_mirror = lr_mirror sigma^2, the default).
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (B_{l+1} e_{l+1}) * f'(y_l),  B_{l+1} of shape (d_l x d_{l+1})
+        Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
+        Delta B_{l+1} = lr_mirror <xi_l (W_{l+1} xi_l)^T> - decay_mirror B_{l+1},  xi_l ~ N(0, sigma^2 I_{d_l})
+
+    <.> over the data batch for W, over ``n_noise`` fresh noise vectors per step for B. The mean of the
+    B update is lr_mirror sigma^2 W_{l+1}^T - decay_mirror B_{l+1}, so B aligns with W^T (and tends to
+    W^T itself when decay_mirror = lr_mirror sigma^2, the default).
+
+    Parameters:
+        lr: learning rate of the pseudo-gradient update of W.
+        init_method: distribution of the initial B (a ``networks.mlp.init_weight`` method).
+        init_scale: factor multiplying the initial B.
+        lr_mirror: learning rate of the mirroring update of B.
+        decay_mirror: fraction of B removed per step.
+        sigma: standard deviation of the injected noise xi.
+        n_noise: number of noise vectors averaged per step.
     """
 
     lr_mirror: float = 0.01
@@ -134,7 +182,17 @@ class WM(FA):
 
 
 class DFA(ErrorDriven):
-    """Direct feedback alignment (Nokland 2016): e_l = (B_l e_L) * f'(y_l), B_l fixed random (d_l, d_L)."""
+    """Direct feedback alignment (Nokland 2016): the output error reaches every layer through its own fixed B_l.
+
+    Equation:
+        e_L = dLoss/dy_L,  e_l = (B_l e_L) * f'(y_l),  B_l fixed random (d_l x d_L),  l = 1..L-1
+        Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
+
+    Parameters:
+        lr: learning rate of the pseudo-gradient update.
+        init_method: distribution of B_l, drawn once in ``init`` (a ``networks.mlp.init_weight`` method).
+        init_scale: factor multiplying the drawn B_l.
+    """
 
     init_method: str = eqx.field(static=True, default="xavier")
     init_scale: float = eqx.field(static=True, default=1.0)

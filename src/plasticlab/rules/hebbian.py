@@ -1,4 +1,4 @@
-"""Unsupervised (Hebbian) rules acting on each layer's input h_{l-1} and output h_l."""
+"""Unsupervised (Hebbian) rules acting on each layer's input h_{l-1} and output h_l (<.> is the batch mean)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from .base import Rule, layer_selected, outer_mean
 
 
 class _LayerwiseHebbian(Rule):
-    """Applies ``layer_delta(W_l, h_{l-1}, h_l)`` to the selected layers (1-based; None = all)."""
+    """Applies ``lr * layer_delta(W_l, h_{l-1}, h_l)`` to the selected layers; biases do not change.
+
+    Parameters:
+        lr: learning rate of the Hebbian term.
+        layers: 1-based indices of the layers l whose W_l learn by this rule (None: every layer, the
+            output layer included); the other layers get Delta W_l = 0.
+    """
 
     lr: float = 1e-3
     layers: tuple[int, ...] | None = eqx.field(static=True, default=None)
@@ -28,13 +34,21 @@ class _LayerwiseHebbian(Rule):
 
 
 class Oja(_LayerwiseHebbian):
-    """Oja's subspace rule on the layer output h_l (SPEC.md section 1, eq. 4):
+    """Oja's subspace rule on the layer output h_l (Oja paper eq. 4; docs/choices.md section 1).
 
-    Delta W_l = lr (<h_l h_{l-1}^T> - <h_l h_l^T> W_l).
+    Equation:
+        Delta W_l = lr (<h_l h_{l-1}^T> - <h_l h_l^T> W_l)
+                  = lr <h_l (h_{l-1} - W_l^T h_l)^T>          for l in ``layers``
+        Delta b_l = 0
 
     For a linear layer it converges to an orthonormal basis (rows of W) of the
-    input's principal subspace. Computed as lr <h_l (h_{l-1} - W_l^T h_l)^T>, the same
+    input's principal subspace. The code evaluates the second form, the same
     matrix in O(batch d_l d_{l-1}) instead of O(d_l^2 d_{l-1}).
+
+    Parameters:
+        lr: learning rate of the Oja term (eta_oja in the paper).
+        layers: 1-based indices of the layers l whose W_l learn by this rule (None: every layer, the
+            output layer included); the other layers get Delta W_l = 0.
     """
 
     def layer_delta(self, w, pre, post):
@@ -42,12 +56,22 @@ class Oja(_LayerwiseHebbian):
 
 
 class Sanger(_LayerwiseHebbian):
-    """Sanger's generalized Hebbian algorithm (Oja paper, supplement S6):
+    """Sanger's generalized Hebbian algorithm (Oja paper, supplement S6; docs/choices.md section 1).
 
-    Delta W_l = lr (<h_l h_{l-1}^T> - LT(<h_l h_l^T>) W_l),  LT = lower triangle incl. diagonal.
+    Equation:
+        Delta W_l = lr (<h_l h_{l-1}^T> - LT(<h_l h_l^T>) W_l)     for l in ``layers``
+        (Delta W_l)_i = lr <h_{l,i} (h_{l-1} - sum_{j<=i} h_{l,j} W_{l,j})>   (row i; W_{l,j} = row j of W_l)
+        Delta b_l = 0
+        LT(A) = lower triangle of A including the diagonal
+
     For a linear layer the rows of W converge to the ordered principal eigenvectors.
-    Small batches (online learning) use the same matrix row by row, row i being
-    <h_i (h_{l-1} - sum_{j<=i} h_j W_j)>, which avoids the O(d_l^2 d_{l-1}) product.
+    Batches of up to 16 samples (online learning) use the row form, which avoids the
+    O(d_l^2 d_{l-1}) product; larger batches the matrix form.
+
+    Parameters:
+        lr: learning rate of the Sanger term.
+        layers: 1-based indices of the layers l whose W_l learn by this rule (None: every layer, the
+            output layer included); the other layers get Delta W_l = 0.
     """
 
     def layer_delta(self, w, pre, post):
@@ -58,7 +82,17 @@ class Sanger(_LayerwiseHebbian):
 
 
 class Hebb(_LayerwiseHebbian):
-    """Plain Hebbian rule: Delta W_l = lr <h_l h_{l-1}^T> (unstable on its own; pair it with decay)."""
+    """Plain Hebbian rule (unstable on its own; pair it with weight decay).
+
+    Equation:
+        Delta W_l = lr <h_l h_{l-1}^T>     for l in ``layers``
+        Delta b_l = 0
+
+    Parameters:
+        lr: learning rate of the Hebbian term.
+        layers: 1-based indices of the layers l whose W_l learn by this rule (None: every layer, the
+            output layer included); the other layers get Delta W_l = 0.
+    """
 
     def layer_delta(self, w, pre, post):
         return outer_mean(post, pre)

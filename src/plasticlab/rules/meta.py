@@ -1,4 +1,4 @@
-"""Meta-learned plasticity rules (Oja paper, Fig. 6b-d, eq. 7 and 11; SPEC.md section 1).
+"""Meta-learned plasticity rules (Oja paper, Fig. 6b-d, eq. 7 and 11; docs/choices.md section 1).
 
 A rule is a linear combination of candidate plasticity terms F_i, with
 coefficients theta shared across layers (eq. 11):
@@ -18,7 +18,7 @@ authors' reference code applies the same expression 1 - exp(-beta h) to the inpu
 to define e_0, and uses the softmax output as the last layer's activity.
 
 Candidate terms (the paper's eq. 11 was lost in text conversion; F_0-F_2 are fixed
-by SPEC.md, the rest follow the authors' reference code and earlier paper, [25]):
+in docs/choices.md section 1, the rest follow the authors' reference code and earlier paper, [25]):
 
     F_0 "pseudo_grad":  -e_l h_{l-1}^T                        (backprop's update when B = W^T)
     F_1 "error_hebb":   -e_l e_{l-1}^T

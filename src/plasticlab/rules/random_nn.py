@@ -80,7 +80,25 @@ def random_nn_signal(params: Any, x: jax.Array, state: RandomNNState, target_nor
 
 
 class RandomNN(Rule):
-    """Delta P = lr * clip(p(W*) s_dir(P) s_red(P, W*) W*) for every weight and bias P (see module doc)."""
+    """RandomNN: a fixed random network's output steers every weight and bias P (Hebbian paper, appendix C.6).
+
+    Equation:
+        z = <r(x)>,  W* = reshape(R_P z)         (r: fixed random tanh MLP, R_P: fixed random numel(P) x k)
+        g(P) = p(W*) s_dir(P) s_red(P, W*) W*
+        s_red = sign(||P|| - ||P - W*||),  s_dir = sign(target_norm - ||P||)
+        p(W*) = 1 if ||W*|| <= 1 else 1 / (||W*|| + eps),  eps = 1e-8
+        Delta P = lr clip_global_norm(g, clip)
+
+    ||.|| is the Frobenius norm of the flattened parameter, <.> the batch mean, and the clip scales the
+    whole update (all parameters together) to global L2 norm at most ``clip``.
+
+    Parameters:
+        lr: learning rate.
+        target_norm: the parameter norm that s_dir steers towards (paper: 100).
+        clip: maximum global L2 norm of g over all parameters (paper: 1; None: no clipping).
+        hidden: hidden widths of the fixed random tanh generator r (d_in -> hidden -> k, linear output).
+        k: output width of r, i.e. the length of z and the number of columns of every R_P.
+    """
 
     lr: float = 0.01
     target_norm: float = 100.0

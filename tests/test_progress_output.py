@@ -1,0 +1,65 @@
+"""Progress output of ``fit``: a tqdm bar on a terminal, plain lines (no carriage returns) in a log."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+from plasticlab import training
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import plasticlab as pl
+    from plasticlab.rules import BP
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4)).astype("float32")
+    y = rng.integers(0, 3, size=30)
+    tr = pl.Trainer(pl.MLP((4, 5, 3), activation="tanh"), BP(lr=0.1))
+    hist = pl.fit(tr, x, y, seeds=2, n_samples=30, batch_size=10, eval_every=10, progress=True)
+    assert len(hist.samples) == 4, hist.samples  # 3 chunks + the initial evaluation
+    print("done")
+""")
+
+
+def test_fit_progress_to_a_pipe_has_no_carriage_return():
+    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=env, timeout=300)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "done" in out
+    assert "\r" not in out and "\r" not in err
+    assert "3/3 chunks (100%)" in err  # progress is still reported, as plain lines
+    assert "1/3 chunks (33%)" in err
+
+
+def test_line_progress_every_ten_percent(monkeypatch):
+    buf = io.StringIO()  # not a TTY
+    monkeypatch.setattr(sys, "stderr", buf)
+    bar = training._progress(100, True, "rule")
+    assert isinstance(bar, training._LineProgress)
+    for _ in range(100):
+        bar.update(1)
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 10 and "\r" not in buf.getvalue()
+    assert lines[0].startswith("rule: 10/100 chunks (10%)") and lines[-1].startswith("rule: 100/100 chunks (100%)")
+
+
+def test_terminal_keeps_the_tqdm_bar(monkeypatch):
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", FakeTTY())
+    bar = training._progress(5, "custom label", "ignored")
+    try:
+        assert not isinstance(bar, training._LineProgress)
+        assert bar.desc == "custom label"
+    finally:
+        bar.close()
+    assert training._progress(1, True, "x") is None and training._progress(5, False, "x") is None
