@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from plasticlab.experiments.base import RunContext
+
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -310,7 +312,6 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     """meta-fig6's model selection: the kept theta is the argmax of the recorded validation curve (and re-scores to
     its maximum), the curve survives a resume, and the validation tasks come from the meta-train split, past the
     meta-training episodes, sharing no image with the held-out tasks (digits has no duplicate across its splits)."""
-    from types import SimpleNamespace
 
     from plasticlab.experiments import _meta_common as mc
     from plasticlab.experiments.meta_fig6 import HELDOUT_SEED, MetaFig6Config, _meta_run
@@ -324,7 +325,7 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     requested = []
     batch = train_s.batch
     train_s.batch = lambda start, n: requested.append((start, batch(start, n))) or requested[-1][1]
-    ctx = SimpleNamespace(out=tmp_path / "a", log=lambda msg: None)
+    ctx = RunContext(tmp_path / "a", None, progress=False)
     hist = _meta_run(cfg, ctx, learner, train_s, seed=0)
 
     assert hist["val_episode"] == [3, 6, 9, 12]
@@ -339,7 +340,7 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     assert validate(sel) == pytest.approx(v.max(), abs=1e-6)
 
     # resumable: stop at episode 6, resume to 12 -> same validation curve and selection
-    ctx_b = SimpleNamespace(out=tmp_path / "b", log=lambda msg: None)
+    ctx_b = RunContext(tmp_path / "b", None, progress=False)  # one scratch folder for both calls
     _meta_run(MetaFig6Config(**{**cfg.__dict__, "n_episodes": 6}), ctx_b, learner, train_s, seed=0)
     resumed = _meta_run(cfg, ctx_b, learner, train_s, seed=0)
     np.testing.assert_allclose(resumed["val_accuracy"], v, atol=1e-6)

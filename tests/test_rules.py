@@ -134,7 +134,7 @@ def test_parse_rule_builds_and_rejects():
         parse_rule("bp+bogus")
     with pytest.raises(ValueError, match="at most one error-driven"):
         parse_rule("bp+fa")
-    with pytest.raises(ValueError, match="fields are"):
+    with pytest.raises(ValueError, match="its arguments are: lr, layers"):
         parse_rule("oja(learning_rate=1)")
 
 

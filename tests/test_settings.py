@@ -13,7 +13,7 @@ from plasticlab.experiments import discover
 from plasticlab.experiments.base import ConfigError, prepare
 from plasticlab.settings import SettingError, constraint_of, describe, result_fields, setting, validate
 
-EXPERIMENTS = sorted(discover())
+EXPERIMENTS = sorted(n for n, e in discover().items() if e.run.__module__.startswith("plasticlab.experiments."))
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
