@@ -30,6 +30,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("bad rule argument value", [*QS, "--set", "rules=[bp(lr=abc),fa]"], "position"),
     ("unclosed rule parenthesis", [*QS, "--set", "rules=bp(lr=0.05"], "position"),
     ("unknown rule argument", [*QS, "--set", "rules=[bp(foo=1)]"], "foo"),
+    ("negative rate inside a rule", [*QS, "--set", "rules=[bp(lr=-1)]"], "lr=-1 must be > 0"),
     ("two feedback rules", [*QS, "--set", "rules=[bp+fa]"], "rules="),
     ("empty list entry", [*QS, "--set", "rules=[bp,,fa]"], "rules="),
     ("dangling plus", [*QS, "--set", "rules=bp+"], "position"),

@@ -54,7 +54,10 @@ def test_syntax_errors_name_the_position(text, position):
 
 
 @pytest.mark.parametrize("text,needle", [("foo", "unknown rule 'foo'"), ("bp(foo=1)", "no argument 'foo'"),
-                                         ("bp+fa", "at most one"), ("bp(lr=1, lr=2)", "twice")])
+                                         ("bp+fa", "at most one"), ("bp(lr=1, lr=2)", "twice"),
+                                         ("bp(lr=-1)", "lr=-1 must be > 0"), ("kp(decay=-1e-3)", "must be >= 0"),
+                                         ("wm(n_noise=2.5)", "integer >= 1"), ("oja(lr=1e999)", "finite"),
+                                         ("bp(lr='fast')", "must be a number")])
 def test_semantic_errors_name_the_problem(text, needle):
     with pytest.raises(ValueError, match=re.escape(needle)):
         parse_rule(text)

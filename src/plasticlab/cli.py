@@ -33,13 +33,14 @@ def list_experiments() -> None:
 
 @app.command("rules")
 def list_rules() -> None:
-    """List the learning rules and their equations; combine them with '+', e.g. 'bp(lr=0.01)+oja(lr=1e-3)'."""
-    from .rules import rule_help
+    """List every learning rule with its full equation and its parameters (defaults and meaning).
 
-    table = Table("rule", "equation", title="learning rules")
-    for name, doc in rule_help().items():
-        table.add_row(name, doc)
-    console.print(table)
+    Combine rules with '+' and set parameters in brackets, e.g. --set 'rules=[bp(lr=0.01)+oja(lr=1e-3)]'.
+    """
+    from .rules.catalog import format_catalog
+
+    width = console.width if console.is_terminal else 100
+    console.print(format_catalog(width=max(60, width)), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("datasets")

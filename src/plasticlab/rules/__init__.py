@@ -147,12 +147,39 @@ def parse_rule(spec: str, **defaults: dict) -> Rule:
         if unknown:
             raise ValueError(f"rule {name!r} has no argument {unknown[0]!r}; its arguments are: "
                              f"{', '.join(fields) or 'none'}")
+        for arg, val in args.items():
+            problem = _argument_problem(arg, val)
+            if problem:
+                raise ValueError(f"rule {name!r} in {spec!r}: {arg}={val!r} {problem}")
         kwargs = {**defaults.get(key, {}), **args}
         try:
             rules.append(cls(**kwargs))
         except (TypeError, ValueError) as err:
             raise ValueError(f"bad arguments for rule {name!r} in {spec!r}: {err}") from None
     return rules[0] if len(rules) == 1 else Sum(tuple(rules))
+
+
+# what a rule argument given in text may be: a rate is > 0, a decay or noise level >= 0, a count >= 1
+_POSITIVE = {"lr", "lr_mirror", "init_scale", "target_norm", "clip"}
+_NON_NEGATIVE = {"decay", "decay_mirror", "sigma"}
+_COUNTS = {"n_noise", "k"}
+
+
+def _argument_problem(arg: str, val: object) -> str | None:
+    """Why a numeric rule argument is not allowed, or None."""
+    import math
+
+    if isinstance(val, bool) or not isinstance(val, (int, float)):
+        return "must be a number" if arg in _POSITIVE | _NON_NEGATIVE | _COUNTS else None
+    if not math.isfinite(val):
+        return "must be finite"
+    if arg in _POSITIVE and val <= 0:
+        return "must be > 0"
+    if arg in _NON_NEGATIVE and val < 0:
+        return "must be >= 0"
+    if arg in _COUNTS and (not isinstance(val, int) or val < 1):
+        return "must be an integer >= 1"
+    return None
 
 
 def rule_parameters(cls: type[Rule]) -> dict[str, object]:
