@@ -11,7 +11,7 @@ Quick use::
     print(hist.final("eval_accuracy"))
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .data import Dataset, load_dataset
 from .losses import get_loss
