@@ -199,14 +199,7 @@ def run(
                   f"({res['meta']['units_reused']} finished units reused) -> {escape(str(where))}/results.json")
 
 
-def _doc_help(fn) -> str:
-    """A command's docstring as --help text: paragraphs re-flowed, brackets kept literal for rich markup."""
-    import inspect
-
-    paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
-    return esc("\n\n".join(p if p.lstrip().startswith("plasticlab ") else " ".join(ln.strip() for ln in p.splitlines())
-                            for p in paragraphs))
-
+from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help text
 
 app.command("run", help=_doc_help(run))(run)
 

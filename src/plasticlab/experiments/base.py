@@ -506,7 +506,7 @@ def prepare(name: str, *, quick: bool = False, seeds: int | None = None, overrid
         if source == "--seeds" and "seeds" not in {f.name for f in dataclasses.fields(cfg)}:
             raise ConfigError(f"--seeds {seeds}: experiment {name!r} has no 'seeds' setting")
         cfg = apply_overrides(cfg, layer, source)
-        sources.update({k: (f"--set" if source == "--set" else source) for k in layer})
+        sources.update({k: source for k in layer})
     validate_config(cfg, sources, name)
     return exp, cfg
 
