@@ -10,7 +10,7 @@ import numpy as np
 from ..data import load_dataset
 from ..data.synthetic import teacher_student
 from ..rules.hebb_optim import HebbSpec, final_window, forward, init_params, train
-from ..settings import SettingError
+from ..settings import SettingError, setting
 
 # Paper (Table 1 caption): DFA lr 0.1, clip 5, biases; RandomNN clip 1, target norm 100; default lr 0.01.
 RULE_DEFAULTS = {
@@ -48,6 +48,29 @@ def sce_datasets() -> list[str]:
     from ..data import available_datasets
 
     return sorted(d for d in available_datasets() if d not in NOT_SCE_DATASETS)
+
+
+# constraint and doc of the fields the SCE configs (hebb-fig3, hebb-sweeps) share (``hebb_setting``); a config
+# whose doc differs in a word that matters passes its own doc
+HEBB_SETTINGS: dict[str, dict] = {
+    "dataset": dict(choices=sce_datasets, doc="SCE data set (any with integer class labels; inputs standardised)"),
+    "n_train": dict(ge=1, le=10_000_000, doc="random training subset size (None: all)"),
+    "n_test": dict(ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)"),
+    "gammas": dict(ge=0, doc="weight decays (coupled L2, as torch's weight_decay; 0: none)"),
+    "hidden": dict(ge=1, le=MAX_WIDTH, doc="hidden widths of the shallow MLP"),
+    "seeds": dict(ge=1, le=1000, doc="independent seeds per cell, run together under vmap"),
+    "epochs": dict(gt=0, le=MAX_EPOCHS, doc="passes over the training set (may be fractional)"),
+    "batch_size": dict(ge=1, le=100_000, doc="minibatch size (<= the training samples)"),
+    "lr": dict(gt=0, doc="SGD learning rate"),
+    "log_every": dict(ge=1, le=100_000, doc="steps between alignment logs"),
+    "window": dict(ge=1, le=MAX_STEPS, doc="final alignment: mean over the logs of the last this many steps"),
+}
+
+
+def hebb_setting(name: str, default, **override):
+    """``setting(default, ...)`` with the shared constraint and doc of SCE setting ``name``; ``override`` (e.g.
+    ``doc=``) replaces the table's entries of that name."""
+    return setting(default, **{**HEBB_SETTINGS[name], **override})
 
 
 def check_batch(n_train: int | None, batch_sizes, key: str = "batch_size") -> None:

@@ -25,7 +25,7 @@ from ..networks import MLP
 from ..networks.two_stream import DOWN_ACTIVATIONS
 from ..rules import BP, FA, KP, WM, Rule
 from ..rules.sam import SAM, DECAY_SCALINGS, DEFAULT_RATIOS, parse_plastic
-from ..settings import SettingError
+from ..settings import SettingError, setting
 from ..training import DivergenceError, Trainer, sample_order
 from .base import verdict
 
@@ -52,6 +52,8 @@ LOSSES = ("cross_entropy", "mse")
 ON_DIVERGENCE = ("stop", "record")
 MAX_WIDTH = 100_000  # per hidden layer, upstream or downstream
 MAX_EPOCHS = 5000.0  # the paper does not state its epochs; ours run 10-30
+NORMALIZE = ("none", "standardize", "center")  # input normalisation of ``load``
+LR_SCHEDULES = ("constant", "step", "cosine")  # rate schedules of ``lr_multiplier``
 
 
 def datasets() -> list[str]:
@@ -59,6 +61,42 @@ def datasets() -> list[str]:
     from ..data import available_datasets
 
     return sorted(d for d in available_datasets() if d not in REGRESSION_DATASETS)
+
+
+# constraint and doc of the fields the sam-* configs share (``sam_setting``); a config whose doc differs in a word
+# that matters (seeds per cell / mode / method, the paper's data set) passes its own doc
+SAM_SETTINGS: dict[str, dict] = {
+    "dataset": dict(choices=datasets, doc="data set (any with class labels or binary label vectors)"),
+    "hidden": dict(ge=1, le=MAX_WIDTH, doc="hidden widths of the MLP"),
+    "loss": dict(choices=LOSSES, doc="training loss (multi-label data sets always use binary cross-entropy)"),
+    "epochs": dict(gt=0, le=MAX_EPOCHS, doc="passes over the training set (may be fractional)"),
+    "batch_size": dict(ge=1, le=100_000, doc="minibatch size"),
+    "seeds": dict(ge=1, le=1000, doc="independent seeds, run together under vmap"),
+    "evals": dict(ge=1, le=10_000, doc="test-set evaluations over training (curve points after 0)"),
+    "n_train": dict(ge=1, le=10_000_000, doc="random training subset size (None: all)"),
+    "n_test": dict(ge=1, le=10_000_000, doc="random test subset size (None: all)"),
+    "sgd_lr": dict(gt=0, doc="SGD (backprop) learning rate"),
+    "sam_lr": dict(gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)"),
+    "sam_decay": dict(ge=0, doc="SAM's weight decay gamma per step (0: none)"),
+    "sam_ratios": dict(ge=0, doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4"),
+    "sam_decay_scaling": dict(choices=DECAY_SCALINGS, doc='"none": every matrix decays by gamma; "rate": matrix X '
+                                                          'by eta_X * gamma (Algorithm 1)'),
+    "sam_vbar_scale": dict(gt=0, doc="hidden Vbar start this many times larger (H = Vbar Vbar^T near scale^2 I)"),
+    "use_bias": dict(doc="biases in every layer"),
+    "normalize": dict(choices=NORMALIZE, doc='inputs: "center": minus the training mean image; "standardize": '
+                                            '(x - mu) / sigma with the training mean and std; "none": as loaded'),
+    "lr_schedule": dict(choices=LR_SCHEDULES, doc="factor on the rate over training (see _sam_common.lr_multiplier)"),
+    "lr_warmup": dict(ge=0, lt=1, doc="linear warm-up over this fraction of the steps (0: none)"),
+    "on_divergence": dict(choices=ON_DIVERGENCE, affects_result=False,
+                          doc='"stop": raise at the first diverged cell; "record": report it and go on (a finished '
+                              'unit is the same either way)'),
+}
+
+
+def sam_setting(name: str, default: Any, **override: Any) -> Any:
+    """``setting(default, ...)`` with the shared constraint and doc of SAM setting ``name``; ``override`` (e.g.
+    ``doc=``) replaces the table's entries of that name."""
+    return setting(default, **{**SAM_SETTINGS[name], **override})
 
 
 def check_ratios(ratios) -> None:
@@ -85,9 +123,6 @@ def check_down_widths(hidden, width_ratios, down_activations, ratio_key: str, ac
 
 
 # ----------------------------------------------------------------------------- data
-
-NORMALIZE = ("none", "standardize", "center")
-
 
 def load(name: str, data_dir, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
          normalize: str = "none") -> Dataset:
@@ -185,9 +220,6 @@ class GridResult:
 
     def final(self, key: str) -> np.ndarray:
         return self.curves[key][:, :, -1]
-
-
-LR_SCHEDULES = ("constant", "step", "cosine")
 
 
 def lr_multiplier(schedule: str, t, total: int, warmup: float = 0.0):

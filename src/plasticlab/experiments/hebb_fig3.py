@@ -10,7 +10,7 @@ import numpy as np
 from ..plotting import figure, save
 from ..settings import setting
 from . import _hebb_common as H
-from ._hebb_common import MIN_RISE, fmt, mean_sd, rises, run_grid, safe_float, sce_data, spec_for
+from ._hebb_common import MIN_RISE, fmt, hebb_setting, mean_sd, rises, run_grid, safe_float, sce_data, spec_for
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 PAPER_MAX_SD = 0.012  # Fig. 3 caption: "the largest std was 0.012" (left panel, 10 seeds)
@@ -20,25 +20,22 @@ PAPER_MAX_SD = 0.012  # Fig. 3 caption: "the largest std was 0.012" (left panel,
 class HebbFig3Config:
     """SCE: MLP 2x128 trained by SGD with cross-entropy (paper: CIFAR-10, lr 0.01, batch 256, 50 epochs)."""
 
-    dataset: str = setting("cifar10", choices=H.sce_datasets,
-                           doc="SCE data set (any with integer class labels; inputs standardised)")
-    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
-    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)")
+    dataset: str = hebb_setting("dataset", "cifar10")
+    n_train: int | None = hebb_setting("n_train", None)
+    n_test: int | None = hebb_setting("n_test", None)
     activations: tuple[str, ...] = setting(("linear", "relu", "sigmoid", "tanh"), kind="activation",
                                            doc="hidden activations of the shallow MLP, one unit each")
-    gammas: tuple[float, ...] = setting((0.0, 5e-4, 5e-3, 5e-2), ge=0,
-                                        doc="weight decays (coupled L2, as torch's weight_decay; 0: none)")
-    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH, doc="hidden widths of the shallow MLP")
+    gammas: tuple[float, ...] = hebb_setting("gammas", (0.0, 5e-4, 5e-3, 5e-2))
+    hidden: tuple[int, ...] = hebb_setting("hidden", (128, 128))
     deep_hidden: tuple[int, ...] = setting((512, 512, 512, 512, 512), ge=1, le=H.MAX_WIDTH,
                                            doc="hidden widths of the deep tanh MLP")
     deep: bool = setting(True, doc="also train the deep tanh MLP")
-    seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
-    epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
-    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= the training samples)")
-    lr: float = setting(0.01, gt=0, doc="SGD learning rate")
-    log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs")
-    window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
-                                                        "many steps")
+    seeds: int = hebb_setting("seeds", 10)
+    epochs: float = hebb_setting("epochs", 50.0)
+    batch_size: int = hebb_setting("batch_size", 256)
+    lr: float = hebb_setting("lr", 0.01)
+    log_every: int = hebb_setting("log_every", 10)
+    window: int = hebb_setting("window", 100)
 
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)

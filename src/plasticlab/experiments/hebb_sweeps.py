@@ -11,7 +11,7 @@ import numpy as np
 from ..plotting import figure, save
 from ..settings import setting
 from . import _hebb_common as H
-from ._hebb_common import MIN_RISE, fmt, mean_sd, rises, run_grid, safe_float, sce_data, spec_for
+from ._hebb_common import MIN_RISE, fmt, hebb_setting, mean_sd, rises, run_grid, safe_float, sce_data, spec_for
 from .base import Experiment, RunContext, paper_entry, register, verdict
 
 SWEEPS = ("batch", "lr", "scale", "sparsity", "frozen", "regularizer")
@@ -22,15 +22,14 @@ REGULARIZERS = ("none", "l1", "batchnorm", "dropout")
 class HebbSweepsConfig:
     """Each sweep value is trained at every gamma (SGD, cross-entropy, MLP; alignment of layer 2)."""
 
-    dataset: str = setting("cifar10", choices=H.sce_datasets,
-                           doc="SCE data set (any with integer class labels; inputs standardised)")
-    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
-    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)")
+    dataset: str = hebb_setting("dataset", "cifar10")
+    n_train: int | None = hebb_setting("n_train", None)
+    n_test: int | None = hebb_setting("n_test", None)
     sweeps: tuple[str, ...] = setting(SWEEPS, choices=SWEEPS, doc="which sweeps to run")
-    gammas: tuple[float, ...] = setting((0.0, 5e-4, 5e-3, 5e-2), ge=0,
-                                        doc="weight decays every sweep value is trained at (0: none)")
-    hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
-                                      doc="hidden widths of the MLP (the scale sweep replaces every width)")
+    gammas: tuple[float, ...] = hebb_setting("gammas", (0.0, 5e-4, 5e-3, 5e-2),
+                                             doc="weight decays every sweep value is trained at (0: none)")
+    hidden: tuple[int, ...] = hebb_setting("hidden", (128, 128),
+                                           doc="hidden widths of the MLP (the scale sweep replaces every width)")
     activation: str = setting("tanh", kind="activation", doc="hidden activation")
     batch_sizes: tuple[int, ...] = setting((32, 64, 256, 1024), ge=1, le=100_000,
                                            doc="batch sweep: minibatch sizes (same samples seen; logs rescaled)")
@@ -45,13 +44,13 @@ class HebbSweepsConfig:
     l1: float = setting(1e-4, ge=0, doc="L1 strength of the l1 regularizer run (0: off)")
     dropout: float = setting(0.5, ge=0, lt=1,
                              doc="drop probability of the dropout regularizer run (on the hidden activations)")
-    seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
-    epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
-    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size of every sweep but the batch sweep")
-    lr: float = setting(0.01, gt=0, doc="SGD learning rate of every sweep but the lr sweep")
-    log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs (at batch_size)")
-    window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
-                                                        "many steps (at batch_size)")
+    seeds: int = hebb_setting("seeds", 10)
+    epochs: float = hebb_setting("epochs", 50.0)
+    batch_size: int = hebb_setting("batch_size", 256, doc="minibatch size of every sweep but the batch sweep")
+    lr: float = hebb_setting("lr", 0.01, doc="SGD learning rate of every sweep but the lr sweep")
+    log_every: int = hebb_setting("log_every", 10, doc="steps between alignment logs (at batch_size)")
+    window: int = hebb_setting("window", 100, doc="final alignment: mean over the logs of the last this many steps "
+                                                  "(at batch_size)")
 
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)

@@ -11,6 +11,7 @@ import numpy as np
 from ..plotting import curve_with_ci, figure, save
 from ..settings import setting
 from . import _sam_common as C
+from ._sam_common import sam_setting
 from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
 
@@ -31,26 +32,22 @@ def plastic_subsets() -> list[tuple[str, ...]]:
 class SamAblationConfig:
     """The paper ablates on CIFAR-10 (frozen matrices keep their random initial values)."""
 
-    dataset: str = setting("cifar10", choices=C.datasets,
-                           doc="data set (any with class labels or binary label vectors; the paper's: cifar10)")
-    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH, doc="hidden widths of the MLP")
-    loss: str = setting("cross_entropy", choices=C.LOSSES,
-                        doc="training loss (multi-label data sets always use binary cross-entropy)")
-    epochs: float = setting(20.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
-    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size")
-    seeds: int = setting(5, ge=1, le=1000, doc="independent seeds per variant, run together under vmap")
-    evals: int = setting(10, ge=1, le=10_000, doc="test-set evaluations over training (curve points after 0)")
-    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
-    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test subset size (None: all)")
-    sgd_lr: float = setting(C.Hyper.sgd_lr, gt=0, doc="learning rate of the linear net trained by SGD")
-    sam_lr: float = setting(C.Hyper.sam_lr, gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)")
-    sam_decay: float = setting(C.Hyper.sam_decay, ge=0, doc="SAM's weight decay gamma per step (0: none)")
-    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
-                                            doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4")
+    dataset: str = sam_setting("dataset", "cifar10", doc="data set (any with class labels or binary label vectors; "
+                                                           "the paper's: cifar10)")
+    hidden: tuple[int, ...] = sam_setting("hidden", (200, 200, 200))
+    loss: str = sam_setting("loss", "cross_entropy")
+    epochs: float = sam_setting("epochs", 20.0)
+    batch_size: int = sam_setting("batch_size", 256)
+    seeds: int = sam_setting("seeds", 5, doc="independent seeds per variant, run together under vmap")
+    evals: int = sam_setting("evals", 10)
+    n_train: int | None = sam_setting("n_train", None)
+    n_test: int | None = sam_setting("n_test", None)
+    sgd_lr: float = sam_setting("sgd_lr", C.Hyper.sgd_lr, doc="learning rate of the linear net trained by SGD")
+    sam_lr: float = sam_setting("sam_lr", C.Hyper.sam_lr)
+    sam_decay: float = sam_setting("sam_decay", C.Hyper.sam_decay)
+    sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios)
     linear_baseline: bool = setting(True, doc="also train the linear net (same widths) by SGD")
-    on_divergence: str = setting("record", choices=C.ON_DIVERGENCE, affects_result=False,
-                                 doc='"stop": raise at the first diverged cell; "record": report it and go on '
-                                     '(a finished unit is the same either way)')
+    on_divergence: str = sam_setting("on_divergence", "record")
 
     def validate(self) -> None:
         C.check_ratios(self.sam_ratios)

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..plotting import curve_with_ci, figure, save
 from ..rules.sam import SAM
-from ..settings import setting
 from . import _sam_common as C
+from ._sam_common import sam_setting
 from .base import Experiment, RunContext, paper_entry, register, verdict
 from .sam_table1 import hyper_from
 
@@ -85,25 +85,23 @@ def eqx_replace(rule: SAM, **kw) -> SAM:
 class SamAnalysisConfig:
     """The paper shows SVHN with a width-60, 8-hidden-layer net; any data set and widths can be set here."""
 
-    dataset: str = setting("mnist", choices=C.datasets,
-                           doc="data set (any with class labels or binary label vectors; the paper's: svhn)")
-    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH,
-                                      doc="hidden widths of the MLP (the paper's: 8 x 60)")
-    loss: str = setting("cross_entropy", choices=C.LOSSES,
-                        doc="training loss (multi-label data sets always use binary cross-entropy)")
-    epochs: float = setting(10.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
-    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (also the size of the probe batch)")
-    seeds: int = setting(3, ge=1, le=1000, doc="independent seeds, run together under vmap")
-    evals: int = setting(20, ge=1, le=10_000, doc="probes over training (after the one at step 0)")
-    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
-    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test subset size (None: all)")
-    sam_lr: float = setting(C.Hyper.sam_lr, gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)")
-    sam_decay: float = setting(C.Hyper.sam_decay, ge=0, doc="SAM's weight decay gamma per step (0: none)")
-    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
-                                            doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4")
-    on_divergence: str = setting("stop", choices=C.ON_DIVERGENCE, affects_result=False,
-                                 doc='"stop": raise at the first diverged seed; "record": NaN the diverged seeds '
-                                     'and go on (a finished unit is the same either way)')
+    dataset: str = sam_setting("dataset", "mnist", doc="data set (any with class labels or binary label vectors; "
+                                                         "the paper's: svhn)")
+    hidden: tuple[int, ...] = sam_setting("hidden", (200, 200, 200), doc="hidden widths of the MLP (the paper's: "
+                                                                         "8 x 60)")
+    loss: str = sam_setting("loss", "cross_entropy")
+    epochs: float = sam_setting("epochs", 10.0)
+    batch_size: int = sam_setting("batch_size", 256, doc="minibatch size (also the size of the probe batch)")
+    seeds: int = sam_setting("seeds", 3)
+    evals: int = sam_setting("evals", 20, doc="probes over training (after the one at step 0)")
+    n_train: int | None = sam_setting("n_train", None)
+    n_test: int | None = sam_setting("n_test", None)
+    sam_lr: float = sam_setting("sam_lr", C.Hyper.sam_lr)
+    sam_decay: float = sam_setting("sam_decay", C.Hyper.sam_decay)
+    sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios)
+    on_divergence: str = sam_setting("on_divergence", "stop",
+                                     doc='"stop": raise at the first diverged seed; "record": NaN the diverged seeds '
+                                         'and go on (a finished unit is the same either way)')
 
     def validate(self) -> None:
         C.check_ratios(self.sam_ratios)

@@ -18,6 +18,7 @@ from ..data import Dataset
 from ..plotting import figure, save
 from ..settings import setting
 from . import _sam_common as C
+from ._sam_common import sam_setting
 from .base import Experiment, RunContext, paper_entry, register, verdict
 from .sam_table1 import hyper_from
 
@@ -26,39 +27,30 @@ from .sam_table1 import hyper_from
 class SamLrSearchConfig:
     """Grid = lrs x decays (8 x 8 = 64 by default) for ``method`` (sam or a baseline: sgd, fa, wm, kp)."""
 
-    dataset: str = setting("mnist", choices=C.datasets,
-                           doc="data set (any with class labels or binary label vectors); searched on a "
-                               "validation part of its training split")
+    dataset: str = sam_setting("dataset", "mnist", doc="data set (any with class labels or binary label vectors); "
+                                                         "searched on a validation part of its training split")
     method: str = setting("sam", choices=C.METHODS, doc="rule whose rates are searched")
     lrs: tuple[float, ...] = setting((0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5), gt=0,
                                      doc="overall learning rates of the grid (for SAM: eta_X = lr * ratio_X)")
     decays: tuple[float, ...] = setting((0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2), ge=0,
                                         doc="weight decays of the grid (sam and kp only; the others run decay 0)")
-    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH, doc="hidden widths of the MLP")
-    loss: str = setting("cross_entropy", choices=C.LOSSES,
-                        doc="training loss (multi-label data sets always use binary cross-entropy)")
-    epochs: float = setting(3.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training part (may be fractional)")
-    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size")
-    seeds: int = setting(1, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
-    n_train: int | None = setting(20000, ge=1, le=10_000_000,
-                                  doc="random subset of the training split, before the validation part is taken "
-                                      "(None: all)")
+    hidden: tuple[int, ...] = sam_setting("hidden", (200, 200, 200))
+    loss: str = sam_setting("loss", "cross_entropy")
+    epochs: float = sam_setting("epochs", 3.0, doc="passes over the training part (may be fractional)")
+    batch_size: int = sam_setting("batch_size", 256)
+    seeds: int = sam_setting("seeds", 1, doc="independent seeds per cell, run together under vmap")
+    n_train: int | None = sam_setting("n_train", 20000, doc="random subset of the training split, before the "
+                                                            "validation part is taken (None: all)")
     val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the (subset) training split held out for "
                                                       "validation (at least 1 sample)")
-    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
-                                            doc="SAM's fixed rate ratios of (W, Wbar, V, Vbar), exactly 4")
-    sam_decay_scaling: str = setting("none", choices=C.DECAY_SCALINGS,
-                                     doc='"none": every matrix decays by gamma; "rate": matrix X by eta_X * gamma '
-                                         '(Algorithm 1)')
-    sam_vbar_scale: float = setting(1.0, gt=0, doc="hidden Vbar start this many times larger (H = Vbar Vbar^T "
-                                                   "near scale^2 I)")
-    use_bias: bool = setting(False, doc="biases in every layer")
-    normalize: str = setting("none", choices=C.NORMALIZE,
-                             doc='inputs: "center": minus the training mean image; "standardize": (x - mu) / sigma '
-                                 'with the training mean and std; "none": as loaded')
-    lr_schedule: str = setting("constant", choices=C.LR_SCHEDULES,
-                               doc="factor on the rate over training (see _sam_common.lr_multiplier)")
-    lr_warmup: float = setting(0.0, ge=0, lt=1, doc="linear warm-up over this fraction of the steps (0: none)")
+    sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios,
+                                                doc="SAM's fixed rate ratios of (W, Wbar, V, Vbar), exactly 4")
+    sam_decay_scaling: str = sam_setting("sam_decay_scaling", "none")
+    sam_vbar_scale: float = sam_setting("sam_vbar_scale", 1.0)
+    use_bias: bool = sam_setting("use_bias", False)
+    normalize: str = sam_setting("normalize", "none")
+    lr_schedule: str = sam_setting("lr_schedule", "constant")
+    lr_warmup: float = sam_setting("lr_warmup", 0.0)
 
     def validate(self) -> None:
         C.check_ratios(self.sam_ratios)

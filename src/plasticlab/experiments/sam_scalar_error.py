@@ -10,6 +10,7 @@ import numpy as np
 from ..plotting import curve_with_ci, figure, save
 from ..settings import setting
 from . import _sam_common as C
+from ._sam_common import sam_setting
 from .base import Experiment, RunContext, paper_entry, register
 from .sam_table1 import hyper_from
 
@@ -24,26 +25,23 @@ class SamScalarErrorConfig:
     of the downstream stream carries one number per sample, broadcast to its neurons.
     """
 
-    dataset: str = setting("mnist", choices=C.datasets,
-                           doc="data set (any with class labels or binary label vectors)")
+    dataset: str = sam_setting("dataset", "mnist")
     modes: tuple[str, ...] = setting(("vector", "mean", "norm"), choices=MODES,
                                      doc="feedback of the hidden downstream levels, one variant each")
-    hidden: tuple[int, ...] = setting((200, 200, 200), ge=1, le=C.MAX_WIDTH, doc="hidden widths of the MLP")
-    loss: str = setting("cross_entropy", choices=C.LOSSES,
-                        doc="training loss (multi-label data sets always use binary cross-entropy)")
-    epochs: float = setting(10.0, gt=0, le=C.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
-    batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size")
-    seeds: int = setting(3, ge=1, le=1000, doc="independent seeds per mode, run together under vmap")
-    evals: int = setting(5, ge=1, le=10_000, doc="test-set evaluations over training (curve points after 0)")
-    n_train: int | None = setting(None, ge=1, le=10_000_000, doc="random training subset size (None: all)")
-    n_test: int | None = setting(None, ge=1, le=10_000_000, doc="random test subset size (None: all)")
-    sam_lr: float = setting(C.Hyper.sam_lr, gt=0, doc="SAM's overall learning rate (eta_X = sam_lr * ratio_X)")
-    sam_decay: float = setting(C.Hyper.sam_decay, ge=0, doc="SAM's weight decay gamma per step (0: none)")
-    sam_ratios: tuple[float, ...] = setting(C.Hyper.sam_ratios, ge=0,
-                                            doc="SAM's rate ratios of (W, Wbar, V, Vbar), exactly 4")
-    on_divergence: str = setting("record", choices=C.ON_DIVERGENCE, affects_result=False,
-                                 doc='"stop": raise at the first diverged mode; "record": report it and go on '
-                                     '(a finished unit is the same either way)')
+    hidden: tuple[int, ...] = sam_setting("hidden", (200, 200, 200))
+    loss: str = sam_setting("loss", "cross_entropy")
+    epochs: float = sam_setting("epochs", 10.0)
+    batch_size: int = sam_setting("batch_size", 256)
+    seeds: int = sam_setting("seeds", 3, doc="independent seeds per mode, run together under vmap")
+    evals: int = sam_setting("evals", 5)
+    n_train: int | None = sam_setting("n_train", None)
+    n_test: int | None = sam_setting("n_test", None)
+    sam_lr: float = sam_setting("sam_lr", C.Hyper.sam_lr)
+    sam_decay: float = sam_setting("sam_decay", C.Hyper.sam_decay)
+    sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios)
+    on_divergence: str = sam_setting("on_divergence", "record",
+                                     doc='"stop": raise at the first diverged mode; "record": report it and go on '
+                                         '(a finished unit is the same either way)')
 
     def validate(self) -> None:
         C.check_ratios(self.sam_ratios)
