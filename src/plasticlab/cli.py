@@ -199,6 +199,58 @@ def run(
                   f"({res['meta']['units_reused']} finished units reused) -> {escape(str(where))}/results.json")
 
 
+@app.command("ledger")
+def ledger(
+    paper: Optional[str] = typer.Option(None, "--paper", help=esc("only this paper's claims (oja, meta, sam, hebb, curl)")),
+    markdown: bool = typer.Option(False, "--markdown", help=esc("print the ledger as Markdown tables (docs)")),
+    summary: bool = typer.Option(False, "--summary", help=esc("with --markdown: only the per-paper counts (README)")),
+    record: Optional[Path] = typer.Option(None, "--record", help=esc("first write the record of this finished "
+                                          "full-size run folder into reproductions/<paper>/<experiment>.json")),
+    size: Optional[str] = typer.Option(None, "--size", help=esc("with --record: how the run compares with the paper's "
+                                       "size, e.g. 'reduced: 5 of 20 seeds' [default: the experiment's own, or paper]")),
+    root: Optional[Path] = typer.Option(None, "--root", help=esc("the ledger folder [default: ./reproductions]")),
+) -> None:
+    """Every paper claim with its verdict from the committed reproduction records.
+
+    A claim whose experiment has no record shows "not run" (never "agrees"); records are re-judged with the
+    current claim definitions.
+
+    Examples:
+
+      plasticlab ledger
+
+      plasticlab ledger --paper sam
+
+      plasticlab ledger --record runs/sam-table1 --size 'paper (MNIST only)'
+
+      plasticlab ledger --markdown > docs/ledger.md        # the README block: --markdown --summary
+    """
+    from . import ledger as L
+    from .experiments.base import ConfigError
+
+    try:
+        if record is not None:
+            path = L.record(record, root, size=size)
+            err_console.print(f"recorded {escape(str(path))}", highlight=False)
+        if markdown:
+            typer.echo(L.markdown(root, summary_only=summary), nl=False)
+            return
+        rows = L.ledger_rows(root, paper)
+    except (ConfigError, ValueError) as err:
+        _error(err)
+    summary = Table("paper", "claims", *L._STATUSES, title="reproduction ledger")
+    for r in L.summary_rows(rows):
+        summary.add_row(*[str(r[k]) for k in ("paper", "claims", *L._STATUSES)])
+    console.print(summary)
+    colors = {"agrees": "green", "differs": "red", "not run": "dim"}
+    table = Table("claim", "where", "paper value", "ours", "verdict", "size", title="claims")
+    for r in rows:
+        c = colors.get(r["verdict"], "yellow")
+        table.add_row(escape(r["claim"]), escape(r["where"]), escape(r["paper value"]), escape(r["ours"]),
+                      f"[{c}]{escape(r['verdict'])}[/{c}]", escape(r["size"]))
+    console.print(table)
+
+
 from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help text
 
 app.command("run", help=_doc_help(run))(run)

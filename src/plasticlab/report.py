@@ -231,6 +231,8 @@ def _run_section(run_dir: Path, out: Path, anchor: str, rel_tol: float, failure:
             line = (f"{meta.get('seconds', 0):.1f} s, {meta.get('units_computed', 0)} units computed, "
                     f"{meta.get('units_reused', 0)} reused")
             sec.add(f'<p class="note">{html.escape(line)}</p>', f"_{line}_\n")
+        if results.get("claims"):
+            _claims_part(sec, results["claims"])
         if results.get("paper"):
             _paper_part(sec, results["paper"], rel_tol)
         summary = results.get("summary") or results.get("rows") or []
@@ -247,6 +249,16 @@ def _run_section(run_dir: Path, out: Path, anchor: str, rel_tol: float, failure:
                 f"<figcaption>{html.escape(rel)}</figcaption></figure>",
                 f"![{rel}]({link})\n")
     return sec
+
+
+def _claims_part(sec: _Section, claims: list[dict]) -> None:
+    """The paper's claims judged on this run (``results["claims"]``, rows of ``plasticlab.claims``)."""
+    counts = {s: sum(r.get("verdict") == s for r in claims) for s in ("agrees", "differs", "not measured",
+                                                                       "not comparable")}
+    cols = ["claim", "where", "statement", "paper", "ours", "verdict", "detail"]
+    flagged = {(i, "verdict") for i, r in enumerate(claims) if r.get("verdict") == "differs"}
+    sec.overview.update({"claims": len(claims), "agree": counts["agrees"], "differ": counts["differs"]})
+    sec.table("paper claims (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")", claims, cols, flagged)
 
 
 def _paper_part(sec: _Section, paper: Any, rel_tol: float) -> None:
@@ -322,12 +334,16 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, *, title: str 
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     toc_html = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
     overview = [{"run": s.overview.get("run", s.title), "status": s.overview.get("status", "-"),
-                 "seconds": s.overview.get("seconds", "-"), "paper rows": s.overview.get("paper rows", 0),
+                 "seconds": s.overview.get("seconds", "-"), "claims": s.overview.get("claims", 0),
+                 "claims agree": s.overview.get("agree", "-"), "claims differ": s.overview.get("differ", "-"),
+                 "paper rows": s.overview.get("paper rows", 0),
                  "within tolerance": s.overview.get("within tolerance", "-"),
                  "flagged": s.overview.get("flagged", "-")} for s in sections]
     ov = _Section("overview", "overview")
-    ov.table("overview: every run, and how many of its paper-vs-ours rows are within tolerance", overview,
+    ov.table("overview: every run, its paper claims (agree / differ) and its remaining paper-vs-ours rows",
+             overview,
              flagged={(i, "flagged") for i, r in enumerate(overview) if r["flagged"] not in ("-", 0)}
+             | {(i, "claims differ") for i, r in enumerate(overview) if r["claims differ"] not in ("-", 0)}
              | {(i, "status") for i, r in enumerate(overview) if r["status"] in ("failed", "diverged")})
     body = "".join(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{"".join(s.html)}</section>'
                    for s in sections)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,25 @@ import numpy as np
 
 class DataError(RuntimeError):
     """A data set is missing, corrupt or unknown; the message says how to fix it."""
+
+
+class TestSplitRead(RuntimeError):
+    """A hyperparameter search read a test split (it must select on a validation split of the training data)."""
+
+
+_SEARCHES: list[str] = []  # names of the searches running now (innermost last)
+
+
+@contextlib.contextmanager
+def search_context(name: str):
+    """Inside, reading ``x_test`` / ``y_test`` of any Dataset that is not a validation split raises
+    :class:`TestSplitRead`: a search selects on ``Dataset.validation_split`` and the test split is read once,
+    after the choice, outside the search."""
+    _SEARCHES.append(name)
+    try:
+        yield
+    finally:
+        _SEARCHES.pop()
 
 
 @dataclass
@@ -33,6 +53,32 @@ class Dataset:
     task: str = "classification"
     image_shape: tuple[int, ...] | None = None
     meta: dict = field(default_factory=dict)
+
+    def __getattribute__(self, attr: str):
+        if attr in ("x_test", "y_test") and _SEARCHES and not object.__getattribute__(self, "meta").get("validation_of"):
+            raise TestSplitRead(f"search {_SEARCHES[-1]!r} read {attr} of data set "
+                                f"{object.__getattribute__(self, 'name')!r}: select on a validation split of the "
+                                "training data (Dataset.validation_split) and read the test split after the choice")
+        return object.__getattribute__(self, attr)
+
+    def validation_split(self, fraction: float = 0.1, seed: int = 0) -> "Dataset":
+        """The training split cut in two: ``x_train`` the rest, ``x_test`` a random ``fraction`` held out for
+        validation (fixed by ``seed``). The test split is not in it (a search may use it freely)."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+        n = len(self.x_train)
+        n_val = max(1, int(round(fraction * n)))
+        idx = np.random.default_rng(seed).permutation(n)
+        val, rest = np.sort(idx[:n_val]), np.sort(idx[n_val:])
+        return Dataset(self.name, self.x_train[rest], self.y_train[rest], self.x_train[val], self.y_train[val],
+                       self.n_classes, self.task, self.image_shape,
+                       {**self.meta, "validation_of": self.name, "validation_fraction": fraction,
+                        "validation_seed": seed})
+
+    @property
+    def is_validation(self) -> bool:
+        """Whether the ``test`` split of this Dataset is a validation split carved from training data."""
+        return bool(self.meta.get("validation_of"))
 
     @property
     def n_features(self) -> int:

@@ -642,7 +642,7 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
                                          "environment": environment_info()})
         ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console,
                          fingerprint(name, cdict, exp.config))
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         try:
             result = exp.run(cfg, ctx)
         except DivergenceError as err:
@@ -656,9 +656,13 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
                                   history=err.history) from None
         if "rows" not in result:
             raise RuntimeError(f"experiment {name!r} returned no 'rows'")
+        from ..claims import claims_for, judge_all
+
         payload = {"experiment": name, "config": cdict, **result, "run_status": "finished",
-                   "meta": {"seconds": time.time() - t0, "units_reused": len(ctx.reused),
-                            "units_computed": len(ctx.computed)}}
+                   "meta": {"seconds": time.time() - t0, "cpu_seconds": time.process_time() - cpu0,
+                            "units_reused": len(ctx.reused), "units_computed": len(ctx.computed)}}
+        if claims_for(name):  # the paper's claims judged on this run's measurements
+            payload["claims"] = judge_all(name, result.get("measurements"), quick=quick)
         write_json(out / "results.json", payload)
         payload = json.loads((out / "results.json").read_text())
         if payload["rows"]:

@@ -1,0 +1,348 @@
+"""Paper claims as data: what each paper states, with its number and spread, and a test that can fail.
+
+Experiments produce *measurements* (``results["measurements"]``: name -> per-seed values); a claim reads
+measurements by name and judges them:
+
+- :class:`Numeric`: the paper's value with its reported spread; agrees when ``|mean - paper|`` is within the
+  combined uncertainty ``2 sqrt(sd_paper^2 + se_ours^2)``, or within a stated tolerance whose reason is given.
+- :class:`Greater`: "A outperforms B": a bootstrap CI of the (paired) mean difference at the paper's confidence
+  level must lie above ``margin``; the effect size (mean difference, Cohen's d) is reported.
+- :class:`Trend`: "rises with gamma": the pooled least-squares slope of the values against x, whose CI must
+  exclude 0 on the stated side.
+- :class:`Exponent`: "gamma ~ sigma^p": the fitted log-log slope, whose CI must contain the paper's exponent.
+
+A verdict is ``agrees``, ``differs``, ``not measured`` (with the reason) or ``not comparable`` (a numeric claim
+judged on a quick run, which is never scored against full-size numbers). Every claim can produce measurements
+that agree with the paper and measurements that contradict it (:meth:`Claim.mutations`), and the test suite
+checks each claim agrees with the first and differs on every one of the second.
+
+Claims are declared per paper in ``plasticlab.claims.<paper>`` and registered with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Mapping, NamedTuple, Sequence
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["Verdict", "Claim", "Numeric", "Greater", "Trend", "Exponent", "register", "all_claims",
+           "claims_for", "judge_all", "VERDICTS"]
+
+VERDICTS = ("agrees", "differs", "not measured", "not comparable")
+Measurements = Mapping[str, Sequence[float]]
+
+
+class Verdict(NamedTuple):
+    """``status`` is one of VERDICTS; ``ours`` a short number with its spread; ``detail`` how it was decided."""
+
+    status: str
+    ours: str
+    detail: str
+
+
+def _values(m: Measurements, name: str) -> np.ndarray | None:
+    """Finite per-seed values of measurement ``name`` (None when it is absent or empty)."""
+    if name not in m or m[name] is None:
+        return None
+    v = np.asarray([np.nan if x is None else x for x in np.atleast_1d(m[name])], dtype=float)
+    v = v[np.isfinite(v)]
+    return v if v.size else None
+
+
+def _missing(names: Sequence[str], m: Measurements) -> Verdict | None:
+    gone = [n for n in names if _values(m, n) is None]
+    if gone:
+        return Verdict("not measured", "-", f"no finite values for {', '.join(gone)}")
+    return None
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of a paper. ``id`` is unique (``paper.where.what``); ``experiment`` produces the inputs."""
+
+    id: str
+    paper: str
+    experiment: str
+    where: str
+    statement: str
+
+    def inputs(self) -> tuple[str, ...]:
+        """The measurement names this claim reads."""
+        raise NotImplementedError
+
+    def paper_value(self) -> str:
+        """The paper's number (with its spread) or relation, in words."""
+        raise NotImplementedError
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        raise NotImplementedError
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        """(measurements that agree with the paper, a list of measurements that contradict it)."""
+        raise NotImplementedError
+
+    def row(self, m: Measurements, *, quick: bool = False) -> dict:
+        """The claim and its verdict as one table row (report, ledger)."""
+        v = self.judge(m, quick=quick)
+        return {"claim": self.id, "where": self.where, "statement": self.statement, "paper": self.paper_value(),
+                "ours": v.ours, "verdict": v.status, "detail": v.detail}
+
+
+@dataclass(frozen=True)
+class Numeric(Claim):
+    """A number the paper reports: ``value`` with ``spread`` (an SD over its runs; None: not reported).
+
+    Agrees when ``|mean - value| <= 2 sqrt(spread^2 + se^2)`` (``se`` = our SD / sqrt(n)), or, when
+    ``tolerance`` is given, ``|mean - value| <= tolerance`` (``tolerance_reason`` says why that bound).
+    """
+
+    measure: str = ""
+    value: float = math.nan
+    spread: float | None = None
+    tolerance: float | None = None
+    tolerance_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.spread is None and self.tolerance is None:
+            raise ValueError(f"claim {self.id}: give the paper's spread or a tolerance with its reason")
+        if self.tolerance is not None and not self.tolerance_reason:
+            raise ValueError(f"claim {self.id}: a tolerance needs its reason")
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.measure,)
+
+    def paper_value(self) -> str:
+        return _g(self.value) + (f" +- {_g(self.spread)} (SD)" if self.spread is not None else " (spread not reported)")
+
+    def bound(self, se: float) -> float:
+        if self.tolerance is not None:
+            return self.tolerance
+        return 2.0 * math.sqrt(self.spread ** 2 + se ** 2)
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        miss = _missing(self.inputs(), m)
+        if miss:
+            return miss
+        v = _values(m, self.measure)
+        mean = float(v.mean())
+        sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+        se = sd / math.sqrt(v.size)
+        ours = f"{_g(mean)} +- {_g(sd)} (SD, n={v.size})"
+        if quick:
+            return Verdict("not comparable", ours, "quick run, not comparable to the paper's number")
+        bound = self.bound(se)
+        how = (f"tolerance {_g(bound)} ({self.tolerance_reason})" if self.tolerance is not None
+               else f"2 sqrt(sd_paper^2 + se^2) = {_g(bound)}")
+        ok = abs(mean - self.value) <= bound
+        return Verdict("agrees" if ok else "differs", ours, f"|diff| = {_g(abs(mean - self.value))} vs {how}")
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        width = self.spread if self.spread is not None else self.tolerance
+        good = {self.measure: [self.value + d * 0.1 * width for d in (-1, 0, 1, 0.5, -0.5)]}
+        bad = [{self.measure: [self.value + sign * 5 * width + d * 0.1 * width for d in (-1, 0, 1, 0.5, -0.5)]}
+               for sign in (-1, 1)]
+        return good, bad
+
+
+def _diff_ci(a: np.ndarray, b: np.ndarray, paired: bool, level: float, seed: int = 0) -> tuple[float, float, float]:
+    """Mean difference a - b and its percentile-bootstrap CI (paired by seed when ``paired``)."""
+    rng = np.random.default_rng(seed)
+    if paired:
+        d = a - b
+        if d.size < 2 or np.ptp(d) == 0:
+            return float(d.mean()), float(d.mean()), float(d.mean())
+        res = stats.bootstrap((d,), np.mean, confidence_level=level, n_resamples=2000, method="percentile",
+                              random_state=rng)
+        return float(d.mean()), float(res.confidence_interval.low), float(res.confidence_interval.high)
+    diff = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return diff, diff, diff
+    res = stats.bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), confidence_level=level,
+                          n_resamples=2000, method="percentile", random_state=rng, vectorized=True)
+    return diff, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+@dataclass(frozen=True)
+class Greater(Claim):
+    """"A outperforms B": the CI (at ``level``) of mean(A - B) over our seeds lies above ``margin``.
+
+    ``paired``: seed s of A and seed s of B share data order and initial draws, so differences are taken per
+    seed. Needs at least 2 seeds; a CI that contains ``margin`` is "differs" (the data do not show the claim).
+    """
+
+    a: str = ""
+    b: str = ""
+    margin: float = 0.0
+    paired: bool = True
+    level: float = 0.95
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+    def paper_value(self) -> str:
+        return f"{self.a} > {self.b}" + (f" + {_g(self.margin)}" if self.margin else "")
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        miss = _missing(self.inputs(), m)
+        if miss:
+            return miss
+        a, b = _values(m, self.a), _values(m, self.b)
+        paired = self.paired and a.size == b.size
+        if min(a.size, b.size) < 2:
+            return Verdict("not measured", f"{_g(a.mean())} vs {_g(b.mean())}", "needs at least 2 seeds per side")
+        diff, lo, hi = _diff_ci(a, b, paired, self.level)
+        pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+        d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
+        ours = f"diff {_g(diff)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI), d = {_g(d)}"
+        ok = lo > self.margin
+        return Verdict("agrees" if ok else "differs", ours,
+                       f"{'paired' if paired else 'unpaired'} bootstrap over n={a.size}/{b.size} seeds; "
+                       f"{'CI above' if ok else 'CI not above'} {_g(self.margin)}")
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        noise = [0.01, -0.01, 0.02, -0.02, 0.0]
+        base = [0.5 + n for n in noise]
+        above = [b + self.margin + 1.0 for b in base]  # A clearly beyond B + margin
+        at = [b + self.margin for b in base]  # no effect beyond the margin
+        below = [b + self.margin - 1.0 for b in base]  # the opposite ordering
+        return {self.a: above, self.b: base}, [{self.a: below, self.b: base}, {self.a: at, self.b: base}]
+
+
+@dataclass(frozen=True)
+class Trend(Claim):
+    """"Rises (falls) with x": the pooled least-squares slope of the values of ``measures`` (one per x in
+    ``xs``, each over seeds) against x (or log10 x with ``log_x``) has a CI (at ``level``) excluding 0 on the
+    side of ``direction``."""
+
+    measures: tuple[str, ...] = ()
+    xs: tuple[float, ...] = ()
+    direction: str = "increasing"
+    log_x: bool = False
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if len(self.measures) != len(self.xs) or len(self.xs) < 2:
+            raise ValueError(f"claim {self.id}: one measure per x, at least 2")
+        if self.direction not in ("increasing", "decreasing"):
+            raise ValueError(f"claim {self.id}: direction is 'increasing' or 'decreasing'")
+
+    def inputs(self) -> tuple[str, ...]:
+        return self.measures
+
+    def paper_value(self) -> str:
+        return f"{self.direction} in {'log ' if self.log_x else ''}x"
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        miss = _missing(self.inputs(), m)
+        if miss:
+            return miss
+        xs, ys = [], []
+        for x, name in zip(self.xs, self.measures):
+            v = _values(m, name)
+            xs += [math.log10(x) if self.log_x else x] * v.size
+            ys += list(v)
+        if len(set(xs)) < 2 or len(xs) < 3:
+            return Verdict("not measured", "-", "needs at least 3 points at 2 x values")
+        fit = stats.linregress(xs, ys)
+        t = stats.t.ppf(0.5 + self.level / 2, max(1, len(xs) - 2))
+        lo, hi = fit.slope - t * fit.stderr, fit.slope + t * fit.stderr
+        ok = lo > 0 if self.direction == "increasing" else hi < 0
+        ours = f"slope {_g(fit.slope)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI)"
+        return Verdict("agrees" if ok else "differs", ours, f"least squares over {len(xs)} points")
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        sign = 1.0 if self.direction == "increasing" else -1.0
+        noise = (0.01, -0.01, 0.0)
+
+        def curve(slope: float) -> dict:
+            return {n: [sign * slope * i + e for e in noise] for i, n in enumerate(self.measures)}
+
+        return curve(1.0), [curve(0.0), curve(-1.0)]
+
+
+@dataclass(frozen=True)
+class Exponent(Claim):
+    """"y ~ x^p": the least-squares slope of log y against log x (``x``, ``y``: measurements holding matched
+    points) has a CI (at ``level``) that contains the paper's ``exponent`` (widened by its ``spread``, if any)."""
+
+    x: str = ""
+    y: str = ""
+    exponent: float = math.nan
+    spread: float = 0.0
+    level: float = 0.95
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.x, self.y)
+
+    def paper_value(self) -> str:
+        return f"exponent {_g(self.exponent)}" + (f" +- {_g(self.spread)}" if self.spread else "")
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        miss = _missing(self.inputs(), m)
+        if miss:
+            return miss
+        x = np.asarray(m[self.x], dtype=float)
+        y = np.asarray(m[self.y], dtype=float)
+        ok_pts = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        if ok_pts.sum() < 3:
+            return Verdict("not measured", "-", "needs at least 3 positive points")
+        fit = stats.linregress(np.log(x[ok_pts]), np.log(y[ok_pts]))
+        t = stats.t.ppf(0.5 + self.level / 2, max(1, int(ok_pts.sum()) - 2))
+        lo, hi = fit.slope - t * fit.stderr, fit.slope + t * fit.stderr
+        agree = lo <= self.exponent + self.spread and hi >= self.exponent - self.spread
+        return Verdict("agrees" if agree else "differs", f"{_g(fit.slope)} [{_g(lo)}, {_g(hi)}]",
+                       f"log-log least squares over {int(ok_pts.sum())} points, {int(self.level * 100)}% CI")
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        xs = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+        jitter = np.array([1.0, 1.01, 0.99, 1.005, 0.995])
+
+        def points(p: float) -> dict:
+            return {self.x: xs.tolist(), self.y: (xs ** p * jitter).tolist()}
+
+        return points(self.exponent), [points(self.exponent + 3 + 3 * self.spread),
+                                       points(self.exponent - 3 - 3 * self.spread)]
+
+
+# ----------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, Claim] = {}
+_LOADED = False
+
+
+def register(*claims: Claim) -> None:
+    """Add claims to the registry (ids must be unique)."""
+    for c in claims:
+        if c.id in _REGISTRY and _REGISTRY[c.id] != c:
+            raise ValueError(f"claim {c.id!r} declared twice")
+        _REGISTRY[c.id] = c
+
+
+def all_claims() -> list[Claim]:
+    """Every declared claim (imports each ``plasticlab.claims.<paper>`` module once)."""
+    global _LOADED
+    if not _LOADED:
+        for mod in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{mod.name}")
+        _LOADED = True
+    return list(_REGISTRY.values())
+
+
+def claims_for(experiment: str | None = None, paper: str | None = None) -> list[Claim]:
+    """The claims judged on ``experiment``'s measurements (or every claim of ``paper``)."""
+    return [c for c in all_claims() if (experiment is None or c.experiment == experiment)
+            and (paper is None or c.paper == paper)]
+
+
+def judge_all(experiment: str, measurements: Measurements | None, *, quick: bool = False) -> list[dict]:
+    """One row per claim of ``experiment`` with its verdict on ``measurements``."""
+    return [c.row(measurements or {}, quick=quick) for c in claims_for(experiment)]

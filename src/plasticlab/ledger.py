@@ -1,0 +1,141 @@
+"""The reproduction ledger: a small committed record per full-size run, and the per-paper verdict tables.
+
+``record(run_dir)`` writes ``reproductions/<paper>/<experiment>.json`` from a finished run folder: the full
+config, the exact command, package version and git commit, the machine, wall and CPU time, the measurements
+the claims read (per-seed values with mean, SD and n) and every claim's verdict. ``ledger_rows()`` lists every
+declared claim with its verdict *re-judged* from the committed measurements (so the table follows the claim
+definitions); a claim whose experiment has no record is "not run", never "agrees". ``markdown()`` renders the
+tables that README and docs show (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .claims import VERDICTS, all_claims
+from .experiments.base import ConfigError, write_json
+
+__all__ = ["default_root", "record", "load_records", "ledger_rows", "summary_rows", "markdown", "NOT_RUN"]
+
+NOT_RUN = "not run"
+_STATUSES = (*VERDICTS, NOT_RUN)
+
+
+def default_root() -> Path:
+    """``./reproductions`` if it exists, else the one beside the package's source tree (an editable install)."""
+    here = Path("reproductions")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "reproductions"
+
+
+def _summary(values: Any) -> dict:
+    v = np.asarray([np.nan if x is None else x for x in np.atleast_1d(values)], dtype=float)
+    fin = v[np.isfinite(v)]
+    return {"values": [None if not np.isfinite(x) else float(x) for x in v], "n": int(fin.size),
+            "mean": float(fin.mean()) if fin.size else None,
+            "sd": float(fin.std(ddof=1)) if fin.size > 1 else None}
+
+
+def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | None = None) -> Path:
+    """Write the ledger record of the finished run in ``run_dir``; return its path.
+
+    ``size`` describes the run against the paper's ("paper", or "reduced: 5 of 20 seeds ..."); default: the
+    experiment's own ``results["size"]``, else "paper". Quick runs and diverged or unfinished runs are refused.
+    """
+    from .claims import judge_all
+    from .experiments import get_experiment
+
+    run_dir = Path(run_dir)
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+        res = json.loads((run_dir / "results.json").read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"{run_dir} is not a finished run folder ({Path(err.filename).name} is missing)") from None
+    if res.get("run_status") != "finished":
+        raise ConfigError(f"{run_dir}: the run has not finished ({res.get('run_status', 'unknown status')})")
+    if cfg.get("quick"):
+        raise ConfigError(f"{run_dir}: a --quick run is not recorded in the ledger (numeric claims need the paper's "
+                          "size)")
+    name = res["experiment"]
+    exp = get_experiment(name)
+    measurements = res.get("measurements") or {}
+    env = cfg.get("environment", {})
+    meta = res.get("meta", {})
+    doc = {
+        "experiment": name, "paper": exp.paper, "size": size or res.get("size") or "paper",
+        "command": " ".join(["plasticlab", *env.get("argv", [])[1:]]) if env.get("argv") else None,
+        "config": res.get("config"), "plasticlab": env.get("plasticlab"), "git_commit": env.get("git_commit"),
+        "machine": {"platform": env.get("platform", platform.platform()), "device": env.get("device"),
+                    "python": env.get("python"), "jax": env.get("jax")},
+        "wall_seconds": meta.get("seconds"), "cpu_seconds": meta.get("cpu_seconds"),
+        "measurements": {k: _summary(v) for k, v in measurements.items()},
+        "claims": judge_all(name, measurements),
+    }
+    where = Path(root) if root is not None else default_root()
+    path = where / (exp.paper or "other") / f"{name}.json"
+    write_json(path, doc)
+    return path
+
+
+def load_records(root: str | Path | None = None) -> dict[str, dict]:
+    """experiment name -> its committed record."""
+    where = Path(root) if root is not None else default_root()
+    out = {}
+    for p in sorted(where.glob("*/*.json")):
+        doc = json.loads(p.read_text())
+        out[doc["experiment"]] = doc | {"_path": str(p)}
+    return out
+
+
+def ledger_rows(root: str | Path | None = None, paper: str | None = None) -> list[dict]:
+    """Every declared claim (of ``paper``) with its verdict from the committed records."""
+    records = load_records(root)
+    rows = []
+    for c in all_claims():
+        if paper is not None and c.paper != paper:
+            continue
+        rec = records.get(c.experiment)
+        if rec is None:
+            rows.append({"paper": c.paper, "claim": c.id, "where": c.where, "experiment": c.experiment,
+                         "paper value": c.paper_value(), "ours": "-", "verdict": NOT_RUN, "size": "-"})
+            continue
+        m = {k: v["values"] for k, v in rec.get("measurements", {}).items()}
+        v = c.judge(m)
+        rows.append({"paper": c.paper, "claim": c.id, "where": c.where, "experiment": c.experiment,
+                     "paper value": c.paper_value(), "ours": v.ours, "verdict": v.status, "size": rec["size"]})
+    return rows
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """Per paper: how many claims agree, differ, were not measured or not run."""
+    papers = list(dict.fromkeys(r["paper"] for r in rows))
+    out = []
+    for p in papers:
+        mine = [r for r in rows if r["paper"] == p]
+        out.append({"paper": p, "claims": len(mine), **{s: sum(r["verdict"] == s for r in mine) for s in _STATUSES}})
+    return out
+
+
+def _md_table(rows: list[dict], cols: list[str]) -> str:
+    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    lines += ["| " + " | ".join(esc(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(root: str | Path | None = None, *, summary_only: bool = False) -> str:
+    """The ledger as Markdown: the per-paper summary, then (unless ``summary_only``) one table per paper."""
+    rows = ledger_rows(root)
+    text = _md_table(summary_rows(rows), ["paper", "claims", *_STATUSES])
+    if summary_only:
+        return text
+    for p in dict.fromkeys(r["paper"] for r in rows):
+        text += f"\n### {p}\n\n" + _md_table([r for r in rows if r["paper"] == p],
+                                              ["claim", "where", "paper value", "ours", "verdict", "size"])
+    return text

@@ -1,0 +1,157 @@
+"""Claims: every declared claim can fail (mutation test), the verdict rules, the ledger and its rendered tables."""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from plasticlab import ledger as L
+from plasticlab.claims import Exponent, Greater, Numeric, Trend, all_claims, claims_for, register
+from plasticlab.cli import app
+from plasticlab.experiments.base import Experiment, RunContext, register as register_experiment, run_experiment
+from plasticlab.settings import setting
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = all_claims()
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+def test_every_claim_agrees_with_the_paper_and_differs_from_its_contradictions(claim):
+    good, bad = claim.mutations()
+    assert set(good) == set(claim.inputs())
+    v = claim.judge(good)
+    assert v.status == "agrees", (claim.id, v)
+    assert bad, f"{claim.id} has no contradicting measurements"
+    for b in bad:
+        w = claim.judge(b)
+        assert w.status == "differs", (claim.id, b, w)
+
+
+def test_claims_are_counted_per_paper_and_all_mutation_tested(capsys):
+    per_paper = collections.Counter(c.paper for c in CLAIMS)
+    with capsys.disabled():
+        print("\nclaims per paper (all mutation-tested):", dict(sorted(per_paper.items())), f"total {len(CLAIMS)}")
+    assert len({c.id for c in CLAIMS}) == len(CLAIMS)
+    from plasticlab.experiments import discover
+
+    known = discover()
+    for c in CLAIMS:
+        assert c.experiment in known, f"{c.id}: unknown experiment {c.experiment}"
+        assert known[c.experiment].paper == c.paper, f"{c.id}: paper tag differs from its experiment's"
+        assert c.statement and c.where
+
+
+# ----------------------------------------------------------------------------- the verdict rules
+
+def test_numeric_uses_the_combined_uncertainty():
+    c = Numeric("t.n", "t", "x", "Table 1", "98.85", measure="acc", value=98.85, spread=0.10)
+    close = [98.7, 98.8, 98.75, 98.72, 98.78]  # mean 98.75: |diff| 0.10 <= 2 sqrt(0.1^2 + se^2)
+    assert c.judge({"acc": close}).status == "agrees"
+    assert c.judge({"acc": [98.02, 98.15, 98.0, 98.02, 97.91]}).status == "differs"  # the old 98.02 "agreed"
+    assert c.judge({"acc": close}, quick=True).status == "not comparable"
+    assert c.judge({}).status == "not measured" and c.judge({"acc": [None, math.nan]}).status == "not measured"
+    with pytest.raises(ValueError, match="spread or a tolerance"):
+        Numeric("t.m", "t", "x", "w", "s", measure="a", value=1.0)
+    with pytest.raises(ValueError, match="reason"):
+        Numeric("t.m", "t", "x", "w", "s", measure="a", value=1.0, tolerance=0.1)
+
+
+def test_greater_needs_a_ci_above_the_margin():
+    c = Greater("t.g", "t", "x", "Table 1", "SAM outperforms SGD", a="sam", b="sgd")
+    sgd = [98.10, 98.14, 98.05, 98.12, 98.09]
+    assert c.judge({"sam": [s + 0.4 for s in sgd], "sgd": sgd}).status == "agrees"
+    assert c.judge({"sam": [98.02, 98.15, 98.00, 98.02, 97.91], "sgd": sgd}).status == "differs"
+    assert c.judge({"sam": [99.0], "sgd": [98.0]}).status == "not measured"  # one seed cannot support it
+    v = c.judge({"sam": [s + 0.4 for s in sgd], "sgd": sgd})
+    assert "d =" in v.ours and "95% CI" in v.ours
+
+
+def test_trend_and_exponent():
+    t = Trend("t.t", "t", "x", "Table 1", "rises with gamma", measures=("g0", "g1", "g2"), xs=(0.0, 0.1, 1.0))
+    assert t.judge({"g0": [0.0, 0.01], "g1": [0.2, 0.21], "g2": [0.6, 0.62]}).status == "agrees"
+    assert t.judge({"g0": [0.40, 0.41], "g1": [0.40, 0.40], "g2": [0.41, 0.40]}).status == "differs"  # +0.01 is flat
+    e = Exponent("t.e", "t", "x", "Fig. 4", "gamma ~ sigma^2", x="sigma", y="gamma", exponent=2.0, spread=0.0)
+    sig = [0.1, 0.2, 0.4, 0.8]
+    assert e.judge({"sigma": sig, "gamma": [s ** 2 * j for s, j in zip(sig, (1.05, 0.95, 1.04, 0.97))]}).status == "agrees"
+    assert e.judge({"sigma": sig, "gamma": [s ** 2.1 for s in sig]}).status == "differs"  # noiseless 2.1 is not 2
+    assert e.judge({"sigma": sig, "gamma": [s ** 1.0 for s in sig]}).status == "differs"
+
+
+# ----------------------------------------------------------------------------- runs, records and the ledger
+
+NAME = "claimstest-tiny-7c1d"
+
+
+@dataclass
+class _Cfg:
+    shift: float = setting(0.0, ge=-10, le=10, doc="added to every measured value")
+    seeds: int = setting(4, ge=2, le=10, doc="seeds")
+
+
+def _run(cfg: _Cfg, ctx: RunContext) -> dict:
+    vals = ctx.unit("all", lambda: [1.0 + cfg.shift + 0.01 * s for s in range(cfg.seeds)])
+    return {"rows": [{"seed": s, "v": v} for s, v in enumerate(vals)],
+            "measurements": {"v": vals, "base": [0.5 + 0.01 * s for s in range(cfg.seeds)]}}
+
+
+register_experiment(Experiment(NAME, "tiny experiment for the claim tests", _Cfg, _run, None, paper="testpaper",
+                               quick={"seeds": 2}))
+register(Numeric(f"testpaper.{NAME}.v", "testpaper", NAME, "Fig. 0", "v is 1", measure="v", value=1.0, spread=0.05),
+         Greater(f"testpaper.{NAME}.gt", "testpaper", NAME, "Fig. 0", "v above base", a="v", b="base"))
+
+
+def test_run_judges_its_claims_and_the_ledger_records_them(tmp_path):
+    res = run_experiment(NAME, tmp_path / "run", progress=False, plots=False)
+    verdicts = {r["claim"]: r["verdict"] for r in res["claims"]}
+    assert verdicts == {f"testpaper.{NAME}.v": "agrees", f"testpaper.{NAME}.gt": "agrees"}
+    quick = run_experiment(NAME, tmp_path / "quick", quick=True, progress=False, plots=False)
+    assert {r["claim"]: r["verdict"] for r in quick["claims"]}[f"testpaper.{NAME}.v"] == "not comparable"
+
+    root = tmp_path / "reproductions"
+    rows = {r["claim"]: r for r in L.ledger_rows(root, "testpaper")}
+    assert {r["verdict"] for r in rows.values()} == {L.NOT_RUN}  # nothing recorded yet: never "agrees"
+    with pytest.raises(Exception, match="quick"):
+        L.record(tmp_path / "quick", root)
+    path = L.record(tmp_path / "run", root)
+    assert path == root / "testpaper" / f"{NAME}.json"
+    rec = json.loads(path.read_text())
+    assert rec["measurements"]["v"]["n"] == 4 and rec["wall_seconds"] is not None and rec["cpu_seconds"] is not None
+    assert rec["config"]["seeds"] == 4 and rec["size"] == "paper" and len(rec["claims"]) == 2
+    rows = {r["claim"]: r for r in L.ledger_rows(root, "testpaper")}
+    assert rows[f"testpaper.{NAME}.v"]["verdict"] == "agrees"
+    # a record is re-judged with the current claims: a shifted run differs
+    run_experiment(NAME, tmp_path / "shifted", overrides={"shift": "1.0"}, progress=False, plots=False)
+    L.record(tmp_path / "shifted", root)
+    assert {r["claim"]: r["verdict"] for r in L.ledger_rows(root, "testpaper")}[f"testpaper.{NAME}.v"] == "differs"
+    md = L.markdown(root)
+    assert "| testpaper |" in md and f"testpaper.{NAME}.v" in md
+
+
+def test_ledger_command_lists_every_claim():
+    res = CliRunner().invoke(app, ["ledger"])
+    assert res.exit_code == 0, res.output
+    for c in CLAIMS[:5]:
+        assert c.id[:20] in res.output
+
+
+def _block(text: str) -> str | None:
+    m = re.search(r"<!-- ledger:begin -->\n(.*?)<!-- ledger:end -->", text, re.S)
+    return m.group(1) if m else None
+
+
+def test_readme_ledger_table_equals_the_rendered_ledger():
+    """The README's claims summary is `plasticlab ledger --markdown --summary`, so it cannot drift."""
+    readme = (ROOT / "README.md").read_text()
+    block = _block(readme)
+    assert block is not None, "README has no ledger block"
+    real = [c for c in all_claims() if c.paper != "testpaper"]
+    rows = [r for r in L.ledger_rows(ROOT / "reproductions") if r["paper"] != "testpaper"]
+    assert len(rows) == len(real)
+    assert block == L._md_table(L.summary_rows(rows), ["paper", "claims", *L._STATUSES])
