@@ -45,24 +45,28 @@ def test_eta_per_rule_validation():
         rule_eta(OjaFFConfig(eta_per_rule={"bq": 0.1}), "bp")
 
 
-def test_fig5_tiny_run_fills_paper_vs_ours(tmp_path):
-    """results["paper"] lists Fig. 5's claims with ours computed from this run, and no report cell is empty."""
-    from plasticlab.report import paper_table
+def test_fig5_tiny_run_judges_its_claims(tmp_path):
+    """results["measurements"] holds every input of Fig. 5's claims (per seed) and results["claims"] one row per
+    claim; the paper_entry rows are gone (claims are the single source)."""
+    from plasticlab.claims import claims_for
 
     tiny = {"dataset": "digits", "n_train": 200, "n_test": 60, "n_samples": 60, "seeds": 2, "evals": 2,
             "t_total": 8, "t_stim": 2}
     res = run_experiment("oja-fig5", tmp_path, overrides=tiny, progress=False, plots=False)
-    rows = res["paper"]
-    assert isinstance(rows, list) and len(rows) >= 2
-    table = paper_table(rows)
-    assert all(v is not None and v != "" for r in table for v in r.values()), table
-    got = {r["quantity"]: r for r in rows}
-    eig = got["final max Re(eig W_rec) under BPTT+Oja"]
-    assert eig["paper"] == 1.0
-    assert eig["ours"] == pytest.approx(res["rules"]["bptt+oja"]["max_real_eig_final"]["mean"])
-    assert all(r["ours"] in ("yes", "no") for r in rows if r["paper"] == "yes")
-    # without BPTT+Oja the comparison rows say why instead of staying empty
-    from plasticlab.experiments.oja_fig5 import OjaFig5Config, paper_rows
+    assert "paper" not in res
+    m = res["measurements"]
+    claims = claims_for("oja-fig5")
+    assert {i for c in claims for i in c.inputs()} <= set(m)
+    assert all(len(v) == 2 for v in m.values())
+    assert m["bptt+oja/max_real_eig"] == pytest.approx(
+        np.asarray(res["rules"]["bptt+oja"]["max_real_eig"])[:, -1].tolist())
+    got = {r["claim"]: r for r in res["claims"]}
+    assert set(got) == {c.id for c in claims}
+    assert all(r["verdict"] in ("agrees", "differs") for r in got.values())  # judged (not a quick run: no Numeric skip)
+    # without BPTT+Oja the comparisons say "not measured" instead of a verdict
+    from plasticlab.claims import judge_all
+    from plasticlab.experiments.oja_fig5 import OjaFig5Config, fig5_measurements
 
-    alone = paper_rows({"bptt": res["rules"]["bptt"]}, OjaFig5Config(**tiny, rules=("bptt",)))
-    assert {r["ours"] for r in alone} == {"bptt+oja not run", "bptt or bptt+oja not run"}
+    alone = fig5_measurements({"bptt": {**res["rules"]["bptt"], "pev": np.zeros((2, 8, 4))}},
+                              OjaFig5Config(**tiny, rules=("bptt",)))
+    assert {r["verdict"] for r in judge_all("oja-fig5", alone)} == {"not measured"}

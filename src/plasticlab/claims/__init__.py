@@ -203,7 +203,7 @@ class Greater(Claim):
         pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
         d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
         ours = f"diff {_g(diff)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI), d = {_g(d)}"
-        ok = lo > self.margin
+        ok = lo > self.margin + 1e-9 * (1 + abs(self.margin))  # a CI exactly at the margin (up to rounding) is not above
         return Verdict("agrees" if ok else "differs", ours,
                        f"{'paired' if paired else 'unpaired'} bootstrap over n={a.size}/{b.size} seeds; "
                        f"{'CI above' if ok else 'CI not above'} {_g(self.margin)}")

@@ -266,6 +266,25 @@ def above(final: dict, a: str, b: str, *, separate: bool = True) -> tuple[bool |
     return holds, f"final accuracy {a} {ci_text(final[a])}, {b} {ci_text(final[b])} (98% CI)"
 
 
+def seed_finals(rows: list[dict], by: str = "rule") -> dict[str, list[float]]:
+    """Final accuracy per seed (in seed order) for every ``by`` group of ``final_rows`` rows (NaN: diverged)."""
+    groups: dict[str, dict[int, float]] = {}
+    for r in rows:
+        v = r["final_accuracy"]
+        groups.setdefault(str(r[by]), {})[int(r["seed"])] = float("nan") if v is None else float(v)
+    return {k: [g[s] for s in sorted(g)] for k, g in groups.items()}
+
+
+def chance_level(n_classes: int, seeds: int) -> list[float]:
+    """Chance accuracy 1/K once per seed: the reference a "learns: above chance" Greater claim compares with."""
+    return [1.0 / n_classes] * seeds
+
+
+def final_probe(curves: dict, spec: str, key: str, layer: int) -> list[float]:
+    """Per-seed final value of probe ``key`` (seeds, evals, layers) of rule ``spec`` at index ``layer``."""
+    return np.asarray(curves[spec][key], float)[:, -1, layer].tolist()
+
+
 def headline(rows: list[dict], by: str = "rule") -> dict:
     """Final accuracy per group: mean and 98% CI."""
     groups: dict[str, list[float]] = {}
@@ -313,7 +332,8 @@ def run_compare(cfg: OjaFFConfig, ctx, specs: tuple[str, ...] | None = None, ini
         rows += final_rows(res, spec, cfg, init=init)
         ctx.log(f"  final accuracy {final[spec]['mean']:.3f} [{final[spec]['lo']:.3f}, {final[spec]['hi']:.3f}]; "
                 f"activation norms per layer {np.round(np.asarray(res['norm'])[:, -1].mean(0), 2).tolist()}")
-    return {"rows": rows, "curves": curves, "final": final, "n_train_used": int(len(data.x_train))}
+    return {"rows": rows, "curves": curves, "final": final, "n_train_used": int(len(data.x_train)),
+            "n_classes": int(data.n_classes)}
 
 
 def plot_layer_curves(curves: dict, key: str, out: Path, title: str, ylabel: str, log: bool = True,

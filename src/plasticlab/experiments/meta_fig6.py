@@ -34,7 +34,7 @@ from ..rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, TERMS, Theta, check_ter
 from ..settings import SettingError, setting
 from . import _meta_common as mc
 from ._meta_common import meta_setting
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from .base import Experiment, RunContext, register
 
 HELDOUT_SEED = 12345  # tasks and initial weights of the held-out evaluation (same for every rule and meta seed)
 FEEDBACK = {"plastic": 0.0, "sym": 1.0, "fixed": 0.0}
@@ -181,46 +181,37 @@ def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
     res = {"rows": rows, "summary": summary, "comparisons": comparisons, "lr_selection": select,
            "final_theta": final_theta, "averaged_theta": averaged, "selected_theta": selected, "curves": curves,
            "terms": list(cfg.terms), "b_terms": list(_b_terms(cfg))}
-    res["paper"] = paper_rows(res, cfg)
+    res["measurements"] = fig6_measurements(res, cfg)
     return res
 
 
-def _verdict(cs: list[dict]) -> tuple[str, str]:
-    """('yes' if every paired difference's 98% CI lies above 0 else 'no', the intervals as text)."""
-    if not cs:
-        return "not measured", "-"
-    txt = "; ".join(f"seed {c['seed']}: {c['mean_diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" for c in cs)
-    return verdict(all(c["ci_low"] > 0 for c in cs)), txt
+def fig6_measurements(res: dict, cfg: MetaFig6Config) -> dict:
+    """Inputs of the Fig. 6b-d claims (``plasticlab.claims.meta``).
 
-
-def paper_rows(res: dict, cfg: MetaFig6Config) -> list[dict]:
-    """Fig. 6b-d claims vs ours: learned rule > BP (and > FA) on held-out tasks, meta-accuracy > BP, Oja
-    coefficient > 0.
-
-    ``ours`` is the verdict word; ``detail`` holds the numbers it was decided from.
+    Per held-out task (the paired unit: same tasks, initial weights and steps for every rule):
+    ``<rule>/heldout_accuracy`` for bp, fa, untrained and each learned theta (mean over meta-training seeds).
+    Per meta-training seed: ``learned/meta_accuracy`` (mean query accuracy over the last quarter of meta-training),
+    ``bp/select_accuracy`` (BP's grid-best mean query accuracy on the meta-train selection tasks, repeated per seed:
+    the reference of Fig. 6d), ``learned/theta_oja`` (final Oja coefficient; absent without the term) and
+    ``zero`` (0 per seed, its reference).
     """
-    where = "Fig. 6c" if cfg.feedback == "plastic" else f"Fig. 6c (ours: feedback={cfg.feedback})"
-    rows = []
-    for rule, label in (("learned", "final theta"), ("learned-avg", "theta averaged over the last quarter"),
-                        ("learned-val", "theta selected on meta-train validation tasks")):
-        for vs in ("bp", "fa"):
-            word, txt = _verdict([c for c in res["comparisons"] if c["rule"] == rule and c["vs"] == vs])
-            rows.append(paper_entry(f"learned rule ({label}) beats {vs.upper()} on held-out tasks "
-                                    "(paired diff, 98% CI)", "yes", word, where=where, detail=txt))
-    bp_sel = max(res["lr_selection"]["bp"]["grid"].values())
-    meta = [float(np.mean(c["accuracy"][-max(1, len(c["accuracy"]) // 4):])) for c in res["curves"].values()]
-    rows.append(paper_entry("meta-accuracy (last quarter of meta-training) exceeds BP's (grid-best lr, "
-                            "meta-train tasks)", "yes", verdict(min(meta) > bp_sel), where="Fig. 6d",
-                            detail=f"meta-accuracy {', '.join(f'{m:.3f}' for m in meta)}; BP {bp_sel:.3f}"))
+    rows = res["rows"]
+    m: dict[str, list] = {}
+    for rule in ("bp", "fa", "untrained", "learned", "learned-avg", "learned-val"):
+        got: dict[int, list[float]] = {}
+        for r in rows:
+            if r["rule"] == rule:
+                got.setdefault(int(r["task"]), []).append(float(r["query_accuracy"]))
+        if got:
+            m[f"{rule}/heldout_accuracy"] = [float(np.mean(got[t])) if t in got else float("nan")
+                                             for t in range(cfg.n_eval_tasks)]
+    curves = list(res["curves"].values())
+    m["learned/meta_accuracy"] = [float(np.mean(c["accuracy"][-max(1, len(c["accuracy"]) // 4):])) for c in curves]
+    m["bp/select_accuracy"] = [float(max(res["lr_selection"]["bp"]["grid"].values()))] * len(curves)
+    m["zero"] = [0.0] * len(curves)
     if "oja" in res["terms"]:
-        oja = [t["w"]["oja"] for t in res["final_theta"].values()]
-        rows.append(paper_entry("learned Oja coefficient > 0 (every meta-training seed, final theta)", "yes",
-                                verdict(min(oja) > 0), where="Fig. 6b",
-                                detail=", ".join(f"{v:+.4f}" for v in oja)))
-    else:
-        rows.append(paper_entry("learned Oja coefficient > 0", "yes", "not measured: Oja's term not among the terms",
-                                where="Fig. 6b"))
-    return rows
+        m["learned/theta_oja"] = [float(t["w"]["oja"]) for t in res["final_theta"].values()]
+    return m
 
 
 def _averaged_theta(hist: dict, frac: float = 0.25) -> Theta:

@@ -2,6 +2,7 @@
 
 Validation accuracy against the number of training samples seen (one online pass, batch 1),
 mean and 98% bootstrap CI over the seeds (all seeds of a rule run as one vmapped computation).
+Measurements: ``depth=<d>/<rule>/final_accuracy`` per seed (claims in ``plasticlab.claims.oja``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ..settings import setting
-from ._oja_common import (HIDDEN, OjaFFConfig, above, check_depths, ci, ci_text, config_copy, final_rows, load_data,
-                          rule_color, separated, train_rule)
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from ._oja_common import (HIDDEN, OjaFFConfig, check_depths, ci, config_copy, final_rows, load_data, rule_color,
+                          seed_finals, train_rule)
+from .base import Experiment, RunContext, register
 
 
 @dataclass
@@ -42,37 +43,10 @@ def run(cfg: OjaFig1Config, ctx: RunContext) -> dict:
             rows += final_rows(res, spec, c)
             ctx.log(f"  final validation accuracy {final[str(depth)][spec]['mean']:.3f} "
                     f"[{final[str(depth)][spec]['lo']:.3f}, {final[str(depth)][spec]['hi']:.3f}]")
-    checks = {}
-    for d, f in final.items():
-        if "bp" in f and "bp+oja" in f:
-            checks[f"depth{d}_bp+oja_above_bp_nonoverlapping"] = separated(f["bp+oja"], f["bp"])
-    return {"rows": rows, "curves": curves, "final": final, "checks": checks, "paper": paper_rows(final),
+    measurements = {f"depth={d}/{spec}/final_accuracy": v for d in cfg.depths
+                    for spec, v in seed_finals([r for r in rows if r["depth"] == d]).items()}
+    return {"rows": rows, "curves": curves, "final": final, "measurements": measurements,
             "n_train_used": int(len(data.x_train)), "n_test_used": int(len(data.x_test))}
-
-
-def paper_rows(final: dict[str, dict]) -> list[dict]:
-    """Fig. 1 beside ours: 10 layers BP+Oja clearly above BP (98% CIs apart), 5 layers BP+Oja slightly below BP
-    (lower mean, CIs overlapping), and BP worse at 10 layers than at 5."""
-    deep, shallow = final.get("10", {}), final.get("5", {})
-    boost, boost_note = above(deep, "bp+oja", "bp") if deep else ("10 layers not run", "-")
-    if {"bp", "bp+oja"} <= set(shallow):
-        b, o = shallow["bp"], shallow["bp+oja"]
-        slightly: bool | str = float(o["mean"]) < float(b["mean"]) and not separated(b, o)
-        slight_note = f"final accuracy bp {ci_text(b)}, bp+oja {ci_text(o)} (98% CI)"
-    else:
-        slightly, slight_note = ("5 layers not run" if not shallow else "bp or bp+oja not run"), "-"
-    if "bp" in deep and "bp" in shallow:
-        drop: bool | str = float(deep["bp"]["mean"]) < float(shallow["bp"]["mean"])
-        drop_note = f"BP final accuracy 5 layers {ci_text(shallow['bp'])}, 10 layers {ci_text(deep['bp'])}"
-    else:
-        drop, drop_note = "BP not run at both 5 and 10 layers", "-"
-    return [
-        paper_entry("10 layers: BP+Oja clearly above BP (98% CIs apart)", "yes", verdict(boost), where="Fig. 1b",
-                    note=boost_note),
-        paper_entry("5 layers: BP+Oja slightly below BP (lower mean, CIs overlap)", "yes", verdict(slightly),
-                    where="Fig. 1a", note=slight_note),
-        paper_entry("BP accuracy drops from 5 to 10 layers", "yes", verdict(drop), where="Fig. 1a-b", note=drop_note),
-    ]
 
 
 def plot(results: dict, out: Path) -> None:

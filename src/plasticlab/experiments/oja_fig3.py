@@ -12,11 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._oja_common import (OjaFFConfig, above, ci_text, ff_setting, plot_accuracy, plot_layer_curves, run_compare,
-                          separated)
-from .base import Experiment, RunContext, paper_entry, register, verdict
-
-NEAR_CHANCE = 0.05  # "near chance": final accuracy within 0.05 of 1/K
+from ._oja_common import (OjaFFConfig, chance_level, ff_setting, final_probe, plot_accuracy, plot_layer_curves,
+                          run_compare, seed_finals)
+from .base import Experiment, RunContext, register
 
 
 @dataclass
@@ -31,44 +29,23 @@ class OjaFig3Config(OjaFFConfig):
 
 def run(cfg: OjaFig3Config, ctx: RunContext) -> dict:
     res = run_compare(cfg, ctx)
-    f = res["final"]
-    chance = 1.0 / 10 if cfg.dataset != "emnist_balanced" else 1.0 / 47
-    checks = {}
-    if "bp" in f and "bp+oja" in f:
-        checks["bp+oja_above_bp_nonoverlapping"] = separated(f["bp+oja"], f["bp"])
-        checks["bp_final_mean"] = f["bp"]["mean"]
-        checks["bp+oja_final_mean"] = f["bp+oja"]["mean"]
-    return {**res, "checks": checks, "chance": chance, "paper": paper_rows(res, chance)}
+    chance = 1.0 / res["n_classes"]
+    return {**res, "chance": chance, "measurements": fig3_measurements(res, cfg)}
 
 
-def paper_rows(res: dict, chance: float) -> list[dict]:
-    """Fig. 3 / S1 beside ours: BP near chance after the pass, BP+Oja clearly above BP, and (S1a-b) BP's
-    activations and error-term steps vanish with depth while BP+Oja keeps them (final probe values)."""
-    f, c = res["final"], res["curves"]
-    near: bool | str = abs(float(f["bp"]["mean"]) - chance) <= NEAR_CHANCE if "bp" in f else "bp not run"
-    learns, learns_note = above(f, "bp+oja", "bp")
-    rows = [paper_entry(f"BP stays near chance (final accuracy within {NEAR_CHANCE} of {chance:.3g})", "yes",
-                        verdict(near), where="Fig. 3",
-                        note=f"bp final accuracy {ci_text(f['bp'])}, {res['n_train_used']} samples" if "bp" in f
-                        else "-"),
-            paper_entry("BP+Oja learns: final accuracy clearly above BP (98% CIs apart)", "yes", verdict(learns),
-                        where="Fig. 3", note=learns_note)]
-    vanish = ("activations vanish with depth under BP, not with BP+Oja (last hidden layer's norm below BP+Oja's)",
-              "S1a / S3c-d")
-    steps = ("backprop step size minuscule under BP: smaller than with BP+Oja in every layer", "S1b")
-    if not {"bp", "bp+oja"} <= set(c):
-        return rows + [paper_entry(q, "yes", "bp or bp+oja not run", where=w, note="-") for q, w in (vanish, steps)]
-    nb, no = (np.asarray(c[s]["norm_final_ci"]["mean"], float) for s in ("bp", "bp+oja"))
-    sb, so = (np.asarray(c[s]["step_bp_final_ci"]["mean"], float) for s in ("bp", "bp+oja"))
-    top = len(nb) - 2  # last hidden layer (norm index 0 is the input)
-    return rows + [
-        paper_entry(vanish[0], "yes", verdict(bool(nb[top] < no[top])), where=vanish[1],
-                    note=f"mean ||h_l|| l=0..{len(nb) - 1}: bp {', '.join(f'{v:.3g}' for v in nb)}; "
-                         f"bp+oja {', '.join(f'{v:.3g}' for v in no)}"),
-        paper_entry(steps[0], "yes", verdict(bool(np.all(sb < so))), where=steps[1],
-                    note=f"final ||eta e h^T|| per layer: bp {', '.join(f'{v:.2g}' for v in sb)}; "
-                         f"bp+oja {', '.join(f'{v:.2g}' for v in so)}"),
-    ]
+def fig3_measurements(res: dict, cfg: OjaFig3Config) -> dict:
+    """Per seed, under ``depth=<d>/init=<init>/<rule>/``: final_accuracy, norm_last_hidden (final mean ||h_{L-1}||
+    on the probe set) and step_bp_l<l> (final mean ||eta e_l h_{l-1}^T||, l = 1..L); and chance_accuracy."""
+    m: dict[str, list] = {"chance_accuracy": chance_level(res["n_classes"], cfg.seeds)}
+    p = f"depth={cfg.depth}/init={cfg.init}"
+    for spec, v in seed_finals(res["rows"]).items():
+        m[f"{p}/{spec}/final_accuracy"] = v
+    for spec, c in res["curves"].items():
+        n_layers = np.asarray(c["step_bp"]).shape[-1]
+        m[f"{p}/{spec}/norm_last_hidden"] = final_probe(res["curves"], spec, "norm", n_layers - 1)
+        for l in range(n_layers):
+            m[f"{p}/{spec}/step_bp_l{l + 1}"] = final_probe(res["curves"], spec, "step_bp", l)
+    return m
 
 
 def plot(results: dict, out: Path) -> None:

@@ -17,7 +17,7 @@ from ..networks import INITS
 from ..settings import setting
 from ._oja_common import (HIDDEN, OjaFFConfig, config_copy, load_data, plot_final_per_layer, plot_layer_curves,
                           run_compare)
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from .base import Experiment, RunContext, register
 
 WHERE = {"10:xavier": "Fig. 4 / S3e-f", "5:xavier": "S3a-b", "5:naive": "S3c-d"}
 
@@ -50,39 +50,23 @@ def run(cfg: OjaFig4Config, ctx: RunContext) -> dict:
         r = run_compare(config_copy(cfg, depth=depth), ctx, init=init, data=data)
         rows += r["rows"]
         scen[sc] = r
-    return {"rows": rows, "scenarios": scen, "paper": paper_rows(scen)}
+    return {"rows": rows, "scenarios": scen, "measurements": fig4_measurements(scen)}
+
+
+def fig4_measurements(scen: dict) -> dict:
+    """Per seed and scenario ``<depth>:<init>``: ``<sc>/<rule>/norm_drift`` (``norm_drift`` of the final norms)."""
+    m: dict[str, list] = {}
+    for sc, r in scen.items():
+        for spec, c in r["curves"].items():
+            n = np.asarray(c["norm"], float)[:, -1, :]
+            m[f"{sc}/{spec}/norm_drift"] = [norm_drift(v) for v in n]
+    return m
 
 
 def norm_drift(norms) -> float:
     """How far the hidden layers' norms drift from the input's: mean_l |log(||h_l|| / ||h_0||)|, l = 1..L-1."""
     n = np.asarray(norms, float)
     return float(np.mean(np.abs(np.log(n[1:-1] / n[0]))))
-
-
-def paper_rows(scen: dict) -> list[dict]:
-    """Fig. 4 / S3 beside ours: in every scenario BP+Oja keeps the hidden-layer activation norms closer to the
-    input's than BP (``norm_drift``), and in the first scenario within a factor 2 of it in every hidden layer."""
-    rows = []
-    for i, (sc, r) in enumerate(scen.items()):
-        c = r["curves"]
-        where = WHERE.get(sc, "Fig. 4 / S3")
-        if not {"bp", "bp+oja"} <= set(c):
-            rows.append(paper_entry(f"{sc}: BP+Oja keeps activation norms closer to the input's than BP", "yes",
-                                    "bp or bp+oja not run", where=where, note="-"))
-            continue
-        nb, no = (np.asarray(c[s]["norm_final_ci"]["mean"], float) for s in ("bp", "bp+oja"))
-        note = (f"mean ||h_l|| l=0..{len(nb) - 1}: bp {', '.join(f'{v:.3g}' for v in nb)}; "
-                f"bp+oja {', '.join(f'{v:.3g}' for v in no)}")
-        rows.append(paper_entry(f"{sc}: BP+Oja keeps activation norms closer to the input's than BP "
-                                "(mean |log ||h_l||/||h_0|||, hidden layers)", "yes",
-                                verdict(norm_drift(no) < norm_drift(nb)), where=where,
-                                note=f"drift bp {norm_drift(nb):.3g}, bp+oja {norm_drift(no):.3g}; {note}"))
-        if i == 0:
-            ratio = no[1:-1] / no[0]
-            rows.append(paper_entry(f"{sc}: BP+Oja keeps every hidden layer's norm within a factor 2 of the input's",
-                                    "yes", verdict(bool(np.all((ratio > 0.5) & (ratio < 2.0)))), where=where,
-                                    note=f"||h_l|| / ||h_0||: {', '.join(f'{v:.3g}' for v in ratio)}"))
-    return rows
 
 
 def plot(results: dict, out: Path) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._oja_common import OjaFFConfig, ff_setting, plot_accuracy, plot_final_per_layer, plot_layer_curves, run_compare
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from ._oja_common import (OjaFFConfig, ff_setting, plot_accuracy, plot_final_per_layer, plot_layer_curves, run_compare,
+                          seed_finals)
+from .base import Experiment, RunContext, register
 
 
 @dataclass
@@ -23,26 +24,29 @@ class OjaFig6aConfig(OjaFFConfig):
     rules: tuple[str, ...] = ff_setting("rules", ("fa", "fa+oja"))
 
 
+NORM_FACTOR = 2.0  # "bounded": every layer's norm within this factor of the input's
+
+
 def run(cfg: OjaFig6aConfig, ctx: RunContext) -> dict:
     res = run_compare(cfg, ctx)
-    return {**res, "paper": paper_rows(res["curves"])}
+    return {**res, "measurements": fig6a_measurements(res, cfg)}
 
 
-def paper_rows(curves: dict) -> list[dict]:
-    """Fig. 6a beside ours (final mean ||h_l||, l = 0..L): FA's norms blow up downstream (output above the input),
-    FA+Oja's stay bounded (every layer within a factor 2 of the input) and end far below FA's."""
-    claims = ["FA: activation norms grow with depth (output layer's norm above the input's)",
-              "FA+Oja: norms stay bounded (every layer within a factor 2 of the input's)",
-              "FA+Oja's output-layer norm below FA's"]
-    if not {"fa", "fa+oja"} <= set(curves):
-        return [paper_entry(q, "yes", "fa or fa+oja not run", where="Fig. 6a", note="-") for q in claims]
-    nf, no = (np.asarray(curves[s]["norm_final_ci"]["mean"], float) for s in ("fa", "fa+oja"))
-    ratio = no[1:] / no[0]
-    holds = [nf[-1] > nf[0], bool(np.all((ratio > 0.5) & (ratio < 2.0))), no[-1] < nf[-1]]
-    note = (f"mean ||h_l|| l=0..{len(nf) - 1}: fa {', '.join(f'{v:.3g}' for v in nf)}; "
-            f"fa+oja {', '.join(f'{v:.3g}' for v in no)}")
-    return [paper_entry(q, "yes", verdict(bool(h)), where="Fig. 6a / S3g-h", note=note)
-            for q, h in zip(claims, holds)]
+def fig6a_measurements(res: dict, cfg: OjaFig6aConfig) -> dict:
+    """Per seed, under ``depth=<d>/<rule>/``: norm_input and norm_output (final mean ||h_0||, ||h_L|| on the probe
+    set), max_abs_log2_norm_ratio (max over l = 1..L of |log2(||h_l|| / ||h_0||)|) and final_accuracy; and
+    log2_norm_factor (log2 NORM_FACTOR per seed, the reference of the "bounded" claim)."""
+    m: dict[str, list] = {"log2_norm_factor": [float(np.log2(NORM_FACTOR))] * cfg.seeds}
+    for spec, v in seed_finals(res["rows"]).items():
+        m[f"depth={cfg.depth}/{spec}/final_accuracy"] = v
+    for spec, c in res["curves"].items():
+        n = np.asarray(c["norm"], float)[:, -1, :]  # (seeds, L + 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.abs(np.log2(n[:, 1:] / n[:, :1])).max(1)
+        p = f"depth={cfg.depth}/{spec}"
+        m[f"{p}/norm_input"], m[f"{p}/norm_output"] = n[:, 0].tolist(), n[:, -1].tolist()
+        m[f"{p}/max_abs_log2_norm_ratio"] = [float(v) if np.isfinite(v) else float("nan") for v in ratio]
+    return m
 
 
 def plot(results: dict, out: Path) -> None:
