@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import jax
 import numpy as np
 
@@ -127,6 +125,48 @@ def side_of_boundary(c: float, alpha: float, layer: str) -> str:
     return "stable" if alpha == 0 or alpha < boundary(float(c), layer) else "unstable"
 
 
+LEARNED = 1e-3   # relative test error below which a cell counts as learned (the "error -> 0" of Fig. 3a / 4a)
+
+
+def _log10(v: float) -> float:
+    return float(np.log10(max(v, 1e-30))) if np.isfinite(v) else float("nan")
+
+
+def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, float], ...] = ()) -> dict:
+    """Per-seed measurements of a phase grid (what the Fig. 3 / Fig. 4 claims read), one value per seed:
+
+    - ``<layer>/agreement_with_theory``: share of the grid's cells whose outcome (relative test error <
+      ``LEARNED``) is the one the theory's side predicts (learned iff stable);
+    - ``<layer>/<side>/median_log10_<metric>`` for side ``stable`` / ``unstable`` (by theory) and metric
+      ``test_error``, ``q``, ``peak_test_error``: the median over that side's cells (NaN: no cell on that side);
+    - ``<layer>/c=<c>,alpha=<a>/log10_<metric>`` for each (c, alpha) of ``cells`` that is in the grid.
+    A diverged network has a NaN error: it counts as not learned and is left out of the medians.
+    """
+    out: dict[str, list[float]] = {}
+    seeds = sorted({r["seed"] for r in rows})
+    side = {(r["c"], r["alpha"]): side_of_boundary(r["c"], r["alpha"], layer) for r in rows}
+
+    def put(name: str, v: float) -> None:
+        out.setdefault(f"{layer}/{name}", []).append(float(v))
+
+    for k in seeds:
+        rs = [r for r in rows if r["seed"] == k]
+        put("agreement_with_theory", np.mean([(r["test_error"] < LEARNED) == (side[r["c"], r["alpha"]] == "stable")
+                                              for r in rs]))
+        for sd in ("stable", "unstable"):
+            mine = [r for r in rs if side[r["c"], r["alpha"]] == sd]
+            for metric in ("test_error", "q", "peak_test_error"):
+                vals = [_log10(r[metric]) for r in mine]
+                vals = [v for v in vals if np.isfinite(v)]
+                put(f"{sd}/median_log10_{metric}", float(np.median(vals)) if vals else float("nan"))
+        for c, a in cells:
+            hit = [r for r in rs if abs(r["c"] - c) < 1e-9 and abs(r["alpha"] - a) < 1e-9]
+            for r in hit[:1]:
+                for metric in ("test_error", "q"):
+                    put(f"c={c:g},alpha={a:g}/log10_{metric}", _log10(r[metric]))
+    return out
+
+
 def log10(x):
     return math.log10(x) if x and x > 0 else float("nan")
 
@@ -136,12 +176,6 @@ def claim(quantity: str, holds: bool | str, *, where: str, note: str, paper: str
     ``holds``, or ``holds`` itself when it is a string saying why the claim could not be checked in this run.
     ``note`` (always filled) shows the numbers the verdict was computed from."""
     return paper_entry(quantity, paper, verdict(holds), where=where, note=note or "-")
-
-
-def measured(value: float, ok: Callable[[float], bool], missing: str) -> bool | str:
-    """``ok(value)`` for a measured value (e.g. a median over the cells on one side of the boundary), else the
-    reason ``missing`` it could not be measured (NaN: no such cell in this grid)."""
-    return missing if not np.isfinite(value) else bool(ok(value))
 
 
 def fmt(x: float | None) -> str:

@@ -22,11 +22,7 @@ import numpy as np
 from ..analysis import curl_theory as ct
 from ..plotting import figure, save
 from ..settings import SettingError, setting
-from ._curl_common import claim, fmt
 from .base import Experiment, RunContext, register
-
-ZERO = 1e-6   # an antisymmetric Jacobian share below this counts as 0 (a gradient flow)
-
 
 @dataclass
 class CurlEIConfig:
@@ -110,40 +106,33 @@ def run(cfg: CurlEIConfig, ctx: RunContext) -> dict:
     for r in summary:
         ctx.log(f"{r['network']} fraction={r['fraction']} inputs={r['inputs']}: curl share (symmetric W) "
                 f"{r['curl_first_order']:.3g} (exact steady state {r['curl_exact']:.3g})")
-    return {"rows": rows, "summary": summary, "paper": paper_rows(summary)}
+    return {"rows": rows, "summary": summary, "measurements": measurements(rows)}
 
 
-def paper_rows(summary: list[dict]) -> list[dict]:
-    """Sec. 2 and appendix A beside ours (antisymmetric share of the first-order flow's Jacobian on symmetric W,
-    0 iff gradient): all excitatory and all Hebbian are gradient flows; E-I with input to every neuron and mixed
-    Hebbian/anti-Hebbian are not; E-I whose inhibitory neurons get no input is again a gradient flow."""
-    def pick(network: str, inputs: str, keep) -> list[dict]:
-        return [r for r in summary if r["network"] == network and r["inputs"] == inputs and keep(r["fraction"])]
+def measurements(rows: list[dict]) -> dict[str, list[float]]:
+    """Per seed (independent networks), the antisymmetric share of the first-order flow's Jacobian on symmetric W:
 
-    def verdict(rs: list[dict], curl: bool, missing: str) -> tuple[bool | str, str]:
-        if not rs:
-            return f"not run: no {missing} in this config", "-"
-        key = "curl_first_order" if curl else "curl_first_order_max"
-        ok = all(r[key] > ZERO for r in rs) if curl else all(r[key] < ZERO for r in rs)
-        label = "mean curl share over seeds" if curl else "largest curl share over seeds"
-        return ok, f"{label}, by fraction: " + ", ".join(f"{r['fraction']:g}: {fmt(r[key])}" for r in rs)
-
-    specs = [
-        ("all excitatory (D = I): gradient flow (curl share < 1e-6)", "E-I", "all", lambda f: f == 0, False,
-         "inhibitory fraction 0", "Sec. 2, eq. 2"),
-        ("E-I with input to every neuron: non-gradient (curl share > 1e-6 at every inhibitory fraction > 0)", "E-I",
-         "all", lambda f: f > 0, True, "inhibitory fraction > 0", "Sec. 2, eq. 2, A.3"),
-        ("E-I whose inhibitory neurons get no input: curl terms vanish (curl share < 1e-6)", "E-I",
-         "excitatory_only", lambda f: f > 0, False, "inhibitory fraction > 0", "Sec. 2, A.3 (remark)"),
-        ("mixed Hebbian/anti-Hebbian synapses: non-gradient (curl share > 1e-6 at every fraction > 0)",
-         "Hebb/anti-Hebb", "all", lambda f: f > 0, True, "anti-Hebbian fraction > 0", "A.2, eq. 24"),
-        ("purely Hebbian, symmetric W: gradient flow (curl share < 1e-6)", "Hebb/anti-Hebb", "all",
-         lambda f: f == 0, False, "anti-Hebbian fraction 0", "A.2.1, eq. 32"),
-    ]
-    out = []
-    for quantity, network, inputs, keep, curl, missing, where in specs:
-        ok, note = verdict(pick(network, inputs, keep), curl, missing)
-        out.append(claim(quantity, ok, where=where, note=note))
+    - ``ei/all_excitatory/curl_share`` (inhibitory fraction 0) and ``hebb/all_hebbian/curl_share`` (no
+      anti-Hebbian synapse): gradient flows, 0 in the paper;
+    - ``ei/inputs=all/min_curl_share`` / ``hebb/mixed/min_curl_share``: the smallest share over the fractions > 0
+      (input to every neuron / mixed Hebbian and anti-Hebbian synapses), non-gradient in the paper;
+    - ``ei/inputs=excitatory_only/max_curl_share``: the largest share over the fractions > 0 when inhibitory
+      neurons get no input (0 in the paper).
+    Absent when the config has no such network.
+    """
+    out: dict[str, list[float]] = {}
+    for s in sorted({r["seed"] for r in rows}):
+        mine = [r for r in rows if r["seed"] == s]
+        pick = lambda net, inputs, keep: [r["curl_first_order"] for r in mine  # noqa: E731
+                                          if r["network"] == net and r["inputs"] == inputs and keep(r["fraction"])]
+        for name, vals, agg in (("ei/all_excitatory/curl_share", pick("E-I", "all", lambda f: f == 0), max),
+                                ("ei/inputs=all/min_curl_share", pick("E-I", "all", lambda f: f > 0), min),
+                                ("ei/inputs=excitatory_only/max_curl_share",
+                                 pick("E-I", "excitatory_only", lambda f: f > 0), max),
+                                ("hebb/all_hebbian/curl_share", pick("Hebb/anti-Hebb", "all", lambda f: f == 0), max),
+                                ("hebb/mixed/min_curl_share", pick("Hebb/anti-Hebb", "all", lambda f: f > 0), min)):
+            if vals:
+                out.setdefault(name, []).append(float(agg(vals)))
     return out
 
 

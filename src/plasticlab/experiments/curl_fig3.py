@@ -15,7 +15,7 @@ import numpy as np
 from ..analysis.curl_theory import boundary_curve
 from ..plotting import figure, save
 from ..settings import setting
-from ._curl_common import (aggregate, claim, fmt, grid_matrix, measured, phase_cell_group, side_of_boundary,
+from ._curl_common import (aggregate, grid_matrix, phase_cell_group, phase_measurements, side_of_boundary,
                            trajectory)
 from .base import Experiment, RunContext, register
 
@@ -63,10 +63,11 @@ def run_phase(cfg: CurlPhaseConfig, ctx: RunContext, layer: str, near_solution: 
             c, a, layer, cfg.total, cfg.n_train, cfg.example_epochs, cfg.lr, cfg.activation, cfg.rescale, cfg.seed,
             near_solution=near_solution))
     summary = phase_summary(cells, layer)
+    ex_cells = ((cfg.example_c, cfg.example_alpha), (cfg.example_c, 0.0))
     for k, v in summary.items():
         ctx.log(f"{k}: {v}")
     return {"rows": rows, "cells": cells, "curves": curves, "examples": examples, "summary": cells,
-            "phase_summary": summary,
+            "phase_summary": summary, "measurements": phase_measurements(rows, layer, ex_cells),
             "boundary": {"c": bc.tolist(), "alpha": boundary_curve(bc, layer).tolist()}, "layer": layer}
 
 
@@ -90,44 +91,7 @@ def phase_summary(cells: list[dict], layer: str) -> dict:
 
 
 def run(cfg: CurlPhaseConfig, ctx: RunContext) -> dict:
-    res = run_phase(cfg, ctx, "hidden")
-    return {**res, "paper": paper_rows(res["phase_summary"], res["examples"]["unstable"])}
-
-
-def example_note(ex: dict, layer: str) -> str:
-    """Start / peak / final test error and the lowest weight autocorrelation of an example trajectory."""
-    te = np.asarray(ex["test_error"], float)
-    side = side_of_boundary(ex["c"], ex["alpha"], layer)
-    return (f"c={ex['c']:g}, alpha={ex['alpha']:g} ({side} by theory), {ex['epochs'][-1]} epochs: test error "
-            f"start {fmt(te[0])}, peak {fmt(np.nanmax(te))}, final {fmt(te[-1])}; "
-            f"lowest weight autocorrelation {fmt(min(ex['autocorr'], default=float('nan')))}")
-
-
-def paper_rows(summary: dict, example: dict) -> list[dict]:
-    """Fig. 3 beside ours: error -> 0 below the alpha_h boundary, no learning and large q (eq. 15) above it, the
-    boundary separating the two, chaotic weights in the example beyond it (c = 0.8, alpha_h = 0.6 in the paper)."""
-    n = f"{summary['cells_stable']} stable / {summary['cells_unstable']} unstable cells (theory)"
-    e_st, e_un = summary["median_error_stable"], summary["median_error_unstable_c>0.3"]
-    q_st, q_un = summary["median_q_stable"], summary["median_q_unstable_c>0.3"]
-    te = np.asarray(example["test_error"], float)
-    chaotic = bool(te[-1] > 0.1 and min(example["autocorr"], default=1.0) < 0.5)
-    return [
-        claim("below the boundary the test error converges to 0 (median relative error < 1e-3)",
-              measured(e_st, lambda v: v < 1e-3, "no cell below the boundary in this grid"),
-              where="Fig. 3a", note=f"median relative test error below the boundary {fmt(e_st)}; {n}"),
-        claim("above the boundary (c > 0.3) hidden flips destroy learning (median relative error > 0.1)",
-              measured(e_un, lambda v: v > 0.1, "no cell above the boundary with c > 0.3 in this grid"),
-              where="Fig. 3a", note=f"median relative test error above the boundary, c > 0.3: {fmt(e_un)}"),
-        claim("order parameter q jumps at the boundary (median q above, c > 0.3, > 100 x median q below)",
-              measured(q_un / max(q_st, 1e-30), lambda v: v > 100,
-                            "q not measured on both sides of the boundary"),
-              where="Fig. 3b, eq. 15", note=f"median q below {fmt(q_st)}, above (c > 0.3) {fmt(q_un)}"),
-        claim("the analytical boundary separates learned (error < 1e-3) from failed cells (>= 90% of cells agree)",
-              measured(summary["agreement_with_theory"], lambda v: v >= 0.9, "no cell was run"),
-              where="Fig. 3a", note=f"share of cells that agree: {fmt(summary['agreement_with_theory'])}"),
-        claim("chaotic weights beyond the boundary: example error stays > 0.1, weight autocorrelation decays < 0.5",
-              chaotic, where="Fig. 3c-d (paper: c = 0.8, alpha_h = 0.6)", note=example_note(example, "hidden")),
-    ]
+    return run_phase(cfg, ctx, "hidden")
 
 
 def plot_phase(results: dict, out: Path, name: str) -> None:
