@@ -51,24 +51,34 @@ def test_sce_experiment_reports_missing_cifar10(tmp_path):
         run(HebbFig3Config(dataset="cifar10"), RunContext(tmp_path, tmp_path / "no-data"))
 
 
-def test_fig4_tiny_run_fills_paper_vs_ours(tmp_path):
-    """results["paper"] holds Fig. 4's boundary exponent (paper 2) and claims, computed from this run's grid."""
+def test_fig4_tiny_run_measures_its_claims(tmp_path):
+    """results["measurements"] holds every grid cell and the boundary points the exponent claim (paper 2) fits;
+    the claim rows are judged from them; the remaining paper row (anti-Hebbian at the largest sigma) is computed
+    from this run's grid."""
+    from plasticlab.claims import claims_for
+    from plasticlab.claims.hebb import BOUNDARY_GAMMA, BOUNDARY_SIGMA, cell
     from plasticlab.experiments import run_experiment
-    from plasticlab.report import paper_table
+    from plasticlab.experiments.hebb_fig4 import fit_boundary
 
     tiny = {"n_train": 256, "n_val": 64, "d": 8, "hidden": (8, 8), "epochs": 2.0, "batch_size": 32,
             "log_every": 4, "window": 8, "gammas": (3e-3, 3e-2), "sigmas": (1e-2, 0.1, 0.3), "lr": 0.2}
     res = run_experiment("hebb-fig4", tmp_path, overrides=tiny, progress=False, plots=False)
-    rows = res["paper"]
-    assert isinstance(rows, list) and len(rows) >= 2
-    table = paper_table(rows)
-    assert all(v is not None and v != "" for r in table for v in r.values()), table
-    p = rows[0]
-    assert p["paper"] == 2.0
-    if res["fit"]["exponent"] is None:
-        assert "boundary point" in p["ours"]
-    else:
-        assert p["ours"] == pytest.approx(res["fit"]["exponent"])
+    m = res["measurements"]
     a = np.asarray(res["align"], float)
-    neg = next(r for r in rows if r["quantity"].startswith("large noise"))
+    for i, g in enumerate(tiny["gammas"]):
+        for j, s in enumerate(tiny["sigmas"]):
+            assert m[cell(g, s)] == pytest.approx([a[i, j]])
+    assert len(m[BOUNDARY_SIGMA]) == len(m[BOUNDARY_GAMMA]) == len(res["boundary_points"])  # one seed: the same
+    if len(res["boundary_points"]) >= 2:
+        assert fit_boundary(list(zip(m[BOUNDARY_GAMMA], m[BOUNDARY_SIGMA])))["exponent"] == \
+            pytest.approx(res["fit"]["exponent"])
+    rows = {r["claim"]: r for r in res["claims"]}
+    assert set(rows) == {c.id for c in claims_for("hebb-fig4")}
+    exp_row = rows["hebb.fig4.boundary_exponent"]
+    assert exp_row["paper"] == "exponent 2"
+    if len(res["boundary_points"]) < 3:
+        assert exp_row["verdict"] == "not measured"
+    # the default-grid rows name cells this tiny grid does not have
+    assert rows["hebb.fig4.falls_with_noise.gamma=0.001"]["verdict"] == "not measured"
+    neg = next(r for r in res["paper"] if r["quantity"].startswith("large noise"))
     assert neg["ours"] == ("yes" if np.all(a[:, -1] < 0) else "no")

@@ -20,17 +20,8 @@ RULE_DEFAULTS = {
     "randomnn": dict(clip=1.0, use_bias=False),
 }
 PAPER_LR = {"sgd": 0.01, "adam": 0.01, "dfa": 0.1, "randomnn": 0.01}
-# Table 1 of the paper (mean, sd; None = collapsed), 2nd layer (1st for DFA)
-PAPER_TABLE1 = {
-    ("mlp", "adam"): [(-0.02, 0.00), (0.10, 0.00), (0.66, 0.01), None],
-    ("mlp", "sgd"): [(-0.10, 0.01), (-0.06, 0.01), (0.17, 0.01), (0.59, 0.01)],
-    ("mlp", "dfa"): [(0.45, 0.05), (0.45, 0.04), (0.68, 0.05), (0.87, 0.00)],
-    ("mlp", "randomnn"): [(0.00, 0.00), (0.00, 0.00), (0.05, 0.00), (0.50, 0.00)],
-    ("transformer", "adam"): [(-0.02, 0.02), (0.50, 0.24), (0.99, 0.02), None],
-    ("transformer", "sgd"): [(0.00, 0.01), (0.04, 0.01), (0.47, 0.06), (0.88, 0.03)],
-    ("transformer", "dfa"): [(0.08, 0.03), (0.07, 0.02), (0.11, 0.02), (0.12, 0.02)],
-    ("transformer", "randomnn"): [(0.00, 0.00), (0.00, 0.00), (0.01, 0.00), (0.09, 0.01)],
-}
+# Table 1 of the paper (mean, sd; None = collapsed): declared once with its claims
+from ..claims.hebb import PAPER_TABLE1  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------------------- settings shared by the configs
@@ -191,20 +182,6 @@ def mean_sd(values) -> tuple[float, float]:
 def safe_float(v) -> float | None:
     v = float(v)
     return v if np.isfinite(v) else None
-
-
-MIN_RISE = 0.01  # "rises": by more than a typical seed sd of Table 1 (0.00-0.05), not by rounding noise
-
-
-def rises(by_gamma: dict[float, float | None], min_rise: float = MIN_RISE) -> bool | str:
-    """Whether the alignment at the largest gamma exceeds the one at the smallest by more than ``min_rise`` (the
-    paper's "alignment rises with weight decay"), or why it cannot be said (one gamma, a missing value)."""
-    if len(by_gamma) < 2:
-        return "only one gamma run"
-    lo, hi = by_gamma[min(by_gamma)], by_gamma[max(by_gamma)]
-    if lo is None or hi is None:
-        return "alignment missing (non-finite) at an end of the gamma range"
-    return hi - lo > min_rise
 
 
 def fmt(v: float | None) -> str:

@@ -11,8 +11,10 @@ import numpy as np
 from ..plotting import figure, save
 from ..settings import setting
 from . import _hebb_common as H
-from ._hebb_common import MIN_RISE, fmt, hebb_setting, mean_sd, rises, run_grid, safe_float, sce_data, spec_for
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from ..claims.hebb import (BEST_FRACTION, SWEEP_BEST, SWEEP_FROZEN, SWEEP_GAMMAS, SWEEP_REST, SWEEP_SPARSITIES,
+                           SWEEP_WIDTHS, sweep_alignment)
+from ._hebb_common import hebb_setting, mean_sd, run_grid, safe_float, sce_data, spec_for
+from .base import Experiment, RunContext, register
 
 SWEEPS = ("batch", "lr", "scale", "sparsity", "frozen", "regularizer")
 REGULARIZERS = ("none", "l1", "batchnorm", "dropout")
@@ -26,7 +28,7 @@ class HebbSweepsConfig:
     n_train: int | None = hebb_setting("n_train", None)
     n_test: int | None = hebb_setting("n_test", None)
     sweeps: tuple[str, ...] = setting(SWEEPS, choices=SWEEPS, doc="which sweeps to run")
-    gammas: tuple[float, ...] = hebb_setting("gammas", (0.0, 5e-4, 5e-3, 5e-2),
+    gammas: tuple[float, ...] = hebb_setting("gammas", SWEEP_GAMMAS,
                                              doc="weight decays every sweep value is trained at (0: none)")
     hidden: tuple[int, ...] = hebb_setting("hidden", (128, 128),
                                            doc="hidden widths of the MLP (the scale sweep replaces every width)")
@@ -34,10 +36,10 @@ class HebbSweepsConfig:
     batch_sizes: tuple[int, ...] = setting((32, 64, 256, 1024), ge=1, le=100_000,
                                            doc="batch sweep: minibatch sizes (same samples seen; logs rescaled)")
     lrs: tuple[float, ...] = setting((0.001, 0.01, 0.1), gt=0, doc="lr sweep: learning rates")
-    widths: tuple[int, ...] = setting((64, 128, 512), ge=1, le=H.MAX_WIDTH, doc="scale sweep: the hidden width")
-    sparsities: tuple[float, ...] = setting((0.0, 0.5, 0.9), ge=0, lt=1,
+    widths: tuple[int, ...] = setting(SWEEP_WIDTHS, ge=1, le=H.MAX_WIDTH, doc="scale sweep: the hidden width")
+    sparsities: tuple[float, ...] = setting(SWEEP_SPARSITIES, ge=0, lt=1,
                                             doc="sparsity sweep: fraction of MLP weights pruned to 0 at the start")
-    frozen_fractions: tuple[float, ...] = setting((0.0, 0.25, 0.5, 0.75), ge=0, lt=1,
+    frozen_fractions: tuple[float, ...] = setting(SWEEP_FROZEN, ge=0, lt=1,
                                                   doc="frozen sweep: fraction of MLP weights kept at their init")
     regularizers: tuple[str, ...] = setting(("none", "l1", "batchnorm", "dropout"), choices=REGULARIZERS,
                                             doc="regularizer sweep: extra regularisation besides weight decay")
@@ -116,85 +118,25 @@ def run(cfg: HebbSweepsConfig, ctx: RunContext) -> dict:
                 summary.append({"sweep": sweep, "value": value, "gamma": g, "alignment_mean": safe_float(m),
                                 "alignment_sd": safe_float(sd), "val_acc": safe_float(acc)})
                 ctx.log(f"  gamma={g:<7g} alignment {m:.3f} +/- {sd:.3f}  val acc {acc:.3f}")
-    return {"rows": rows, "summary": summary, "paper": paper_rows(summary, cfg)}
+    return {"rows": rows, "summary": summary, "measurements": measurements(rows, summary)}
 
 
-def _by_gamma(summary: list[dict], sweep: str, value) -> dict[float, float | None]:
-    return {s["gamma"]: s["alignment_mean"] for s in summary if s["sweep"] == sweep and s["value"] == value}
-
-
-def _mean(by_gamma: dict[float, float | None]) -> float | None:
-    """Mean alignment over the gammas (None when a value is missing)."""
-    v = list(by_gamma.values())
-    return float(np.mean(v)) if v and None not in v else None
-
-
-def baseline(summary: list[dict], cfg: HebbSweepsConfig) -> tuple[str, dict[float, float | None]] | None:
-    """The unregularised default network's alignment per gamma, from whichever sweep ran that exact config."""
-    width = cfg.hidden[0] if len(set(cfg.hidden)) == 1 else None
-    for sweep, value in (("regularizer", "none"), ("sparsity", 0.0), ("frozen", 0.0), ("batch", cfg.batch_size),
-                         ("lr", cfg.lr), ("scale", width)):
-        ref = _by_gamma(summary, sweep, value)
-        if ref:
-            return f"{sweep}={value}", ref
-    return None
-
-
-def paper_rows(summary: list[dict], cfg: HebbSweepsConfig) -> list[dict]:
-    """Figs. 7-12, 16 beside ours: the best accuracy sits where alignment is weak (batch size and learning-rate
-    sweeps), alignment rises with gamma at every width and every frozen fraction, rises with sparsity, and batch
-    norm pulls it below the unregularised network's."""
-    where = f"(paper CIFAR-10; ours {cfg.dataset}, {cfg.seeds} seed(s))"
-    ran = {s["sweep"] for s in summary}
-    rows = []
-    cells = [s for s in summary if s["sweep"] in ("batch", "lr") and s["val_acc"] is not None
-             and s["alignment_mean"] is not None]
+def measurements(rows: list[dict], summary: list[dict]) -> dict[str, list]:
+    """Per (sweep, value, gamma) every seed's layer-2 alignment, the same pooled over gammas (gamma-major, so two
+    values' lists pair by gamma and seed), and the |alignment| of the best-accuracy fifth of the batch and lr
+    sweep cells (seed means per gamma) and of the others."""
+    out: dict[str, list] = {}
+    for r in rows:
+        a = None if r["collapsed"] else r["alignment"]
+        out.setdefault(sweep_alignment(r["sweep"], r["value"], r["gamma"]), []).append(a)
+        out.setdefault(sweep_alignment(r["sweep"], r["value"]), []).append(a)
+    cells = sorted((s for s in summary if s["sweep"] in ("batch", "lr") and s["val_acc"] is not None
+                    and s["alignment_mean"] is not None), key=lambda s: -s["val_acc"])
     if cells:
-        best = max(cells, key=lambda s: s["val_acc"])
-        med = float(np.median([abs(s["alignment_mean"]) for s in cells]))
-        crit: bool | str = abs(best["alignment_mean"]) < med
-        note = (f"best accuracy {best['val_acc']:.3f} at {best['sweep']}={best['value']}, gamma={best['gamma']:g}: "
-                f"|alignment| {abs(best['alignment_mean']):.3f}, median {med:.3f}")
-    else:
-        crit, note = "batch and lr sweeps not run", "-"
-    rows.append(paper_entry("best accuracy between Hebbian and anti-Hebbian (|alignment| of the best cell below "
-                            "the median; batch size and learning-rate sweeps)", "yes", verdict(crit),
-                            where=f"Figs. 7-8 {where}", note=note))
-    for sweep, values, quantity, fig in (
-            ("scale", cfg.widths, f"alignment rises with gamma (by > {MIN_RISE}) at every model width", "Fig. 9"),
-            ("frozen", cfg.frozen_fractions, f"trend persists with frozen weights: alignment rises with gamma "
-                                               f"(by > {MIN_RISE}) at every frozen fraction", "Fig. 12")):
-        res = {v: rises(_by_gamma(summary, sweep, v)) for v in values} if sweep in ran else {}
-        reasons = [f"{sweep}={v}: {r}" for v, r in res.items() if isinstance(r, str)]
-        holds: bool | str = reasons[0] if reasons else all(res.values())
-        note = "; ".join(f"{sweep}={v}: " + " / ".join(fmt(a) for a in _by_gamma(summary, sweep, v).values())
-                         for v in res)
-        rows.append(paper_entry(quantity, "yes", verdict(holds if res else f"{sweep} sweep not run"),
-                                where=f"{fig} {where}", note=note or "-"))
-    sp = {v: _mean(_by_gamma(summary, "sparsity", v)) for v in cfg.sparsities} if "sparsity" in ran else {}
-    if len(sp) < 2:
-        denser: bool | str = "sparsity sweep not run" if not sp else "only one sparsity run"
-    elif sp[min(sp)] is None or sp[max(sp)] is None:
-        denser = "alignment missing at an end of the sparsity range"
-    else:
-        denser = sp[max(sp)] > sp[min(sp)]
-    rows.append(paper_entry("alignment rises with sparsity (largest sparsity above the smallest, mean over gammas)",
-                            "yes", verdict(denser), where=f"Fig. 10 {where}",
-                            note="; ".join(f"sparsity {v:g}: {fmt(a)}" for v, a in sp.items()) or "-"))
-    ref = baseline(summary, cfg)
-    base = _mean(ref[1]) if ref else None
-    bn = _mean(_by_gamma(summary, "regularizer", "batchnorm"))
-    if bn is None or base is None:
-        lower: bool | str = "batch-norm run missing" if bn is None else "no unregularised reference run"
-    else:
-        lower = bn < base
-    others = "; ".join(f"{r} {fmt(_mean(_by_gamma(summary, 'regularizer', r)))}" for r in cfg.regularizers
-                       if r != "batchnorm" and "regularizer" in ran)
-    rows.append(paper_entry("batch norm has an anti-Hebbian effect (alignment below the unregularised network's, "
-                            "mean over gammas)", "yes", verdict(lower), where=f"Fig. 16 {where}",
-                            note=f"batchnorm {fmt(bn)}, reference ({ref[0] if ref else '-'}) {fmt(base)}"
-                                 + (f"; {others}" if others else "")))
-    return rows
+        n_best = min(max(2, int(round(BEST_FRACTION * len(cells)))), max(0, len(cells) - 2))
+        out[SWEEP_BEST] = [abs(s["alignment_mean"]) for s in cells[:n_best]]
+        out[SWEEP_REST] = [abs(s["alignment_mean"]) for s in cells[n_best:]]
+    return out
 
 
 def plot(results: dict, out: Path) -> None:

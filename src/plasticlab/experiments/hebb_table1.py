@@ -11,12 +11,11 @@ from ..plotting import figure, save
 from ..rules.hebb_optim import RULES
 from ..settings import SettingError, setting
 from . import _hebb_common as H
-from ._hebb_common import (MIN_RISE, PAPER_LR, PAPER_TABLE1, fmt, mean_sd, measured_layer, rises, run_grid, safe_float,
-                           seq_data, spec_for, sre_data)
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from ..claims.hebb import PAPER_TABLE1, TABLE1_GAMMAS, t1_alignment, t1_weight_ratio
+from ._hebb_common import PAPER_LR, mean_sd, measured_layer, run_grid, safe_float, seq_data, spec_for, sre_data
+from .base import Experiment, RunContext, register
 
-PAPER_GAMMAS = (0.0, 5e-5, 5e-4, 5e-3)  # the columns of Table 1
-ALIGN_TOL = 0.1  # alignment is a cosine: |ours - paper| <= 0.1 counts as reproduced
+PAPER_GAMMAS = TABLE1_GAMMAS  # the columns of Table 1 (its values: plasticlab.claims.hebb)
 MODELS = ("mlp", "transformer")
 
 
@@ -72,11 +71,13 @@ def _unit(cfg: HebbTable1Config, model: str, rule: str) -> dict:
     res = run_grid(spec, data, seeds=list(range(cfg.seeds)), epochs=epochs, log_every=cfg.log_every,
                    window=cfg.window, layer=layer,
                    hp={"gamma": np.asarray(cfg.gammas), "lr": getattr(cfg, f"lr_{rule}")})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.min(np.asarray(res["final_wnorm"], float) / np.asarray(res["init_wnorm"], float), axis=1)
     rows = [{"model": model, "rule": rule, "gamma": cfg.gammas[c], "seed": s, "layer": layer,
              "alignment": safe_float(a[layer - 1]), "alignment_all_layers": safe_float(aa),
-             "val_loss": safe_float(v), "collapsed": bool(col)}
-            for c, s, a, aa, v, col in zip(res["cell"], res["seed"], res["align"], res["align_all"],
-                                           res["val_loss"], res["collapsed"])]
+             "val_loss": safe_float(v), "collapsed": bool(col), "weight_norm_ratio": safe_float(wr)}
+            for c, s, a, aa, v, col, wr in zip(res["cell"], res["seed"], res["align"], res["align_all"],
+                                               res["val_loss"], res["collapsed"], ratio)]
     return {"rows": rows, "n_steps": res["n_steps"], "steps": res["steps"], "align_curve": res["align_curve"]}
 
 
@@ -94,8 +95,7 @@ def run(cfg: HebbTable1Config, ctx: RunContext) -> dict:
                 n_col = sum(r["collapsed"] for r in rr)
                 m, sd = mean_sd([r["alignment"] for r in rr if not r["collapsed"] and r["alignment"] is not None])
                 paper = PAPER_TABLE1.get((model, rule))
-                ref = paper[gi] if paper is not None and gi < len(paper) and g == PAPER_GAMMAS[gi] \
-                    else "n/a"
+                ref = paper[PAPER_GAMMAS.index(g)] if paper is not None and g in PAPER_GAMMAS else "n/a"
                 summary.append({"model": model, "rule": rule, "gamma": g, "alignment_mean": safe_float(m),
                                 "alignment_sd": safe_float(sd), "collapsed": f"{n_col}/{len(rr)}",
                                 "cell": "collapsed" if n_col > len(rr) / 2 else f"{m:.2f} +/- {sd:.2f}",
@@ -104,50 +104,17 @@ def run(cfg: HebbTable1Config, ctx: RunContext) -> dict:
                                 "steps": res["n_steps"]})
     for s in summary:
         ctx.log(f"{s['model']:11s} {s['rule']:8s} gamma={s['gamma']:<7g} ours {s['cell']:>16s}   paper {s['paper']}")
-    return {"rows": rows, "summary": summary, "curves": curves, "paper": paper_rows(summary, cfg)}
+    return {"rows": rows, "summary": summary, "curves": curves, "measurements": measurements(rows)}
 
 
-def _cell_value(cell: dict | None, gamma: float) -> float | str:
-    """Our mean alignment of a summary cell, or why there is none (not run, collapsed, non-finite)."""
-    if cell is None:
-        return f"gamma={gamma:g} not run"
-    if cell["cell"] == "collapsed":
-        return f"collapsed ({cell['collapsed']} seeds)"
-    return cell["alignment_mean"] if cell["alignment_mean"] is not None else "no finite alignment"
-
-
-def paper_rows(summary: list[dict], cfg: HebbTable1Config) -> list[dict]:
-    """Table 1 beside ours: every run's alignment at the table's largest non-collapsed gamma (its bold cell;
-    tolerance 0.1), "alignment rises with gamma" over all runs, and Adam collapsing at gamma = 5e-3."""
-    runs = list(dict.fromkeys((s["model"], s["rule"]) for s in summary))
-    scale = f"{cfg.seeds} seeds (paper 10)"
-    out, rise, rise_notes = [], {}, []
-    for model, rule in runs:
-        cells = {s["gamma"]: s for s in summary if (s["model"], s["rule"]) == (model, rule)}
-        ref = PAPER_TABLE1.get((model, rule))
-        if ref is not None:
-            gi = max(i for i, v in enumerate(ref) if v is not None)
-            g, c = PAPER_GAMMAS[gi], cells.get(PAPER_GAMMAS[gi])
-            out.append(paper_entry(f"{model} {rule}: alignment at gamma = {g:g} (layer {measured_layer(rule)})",
-                                   ref[gi][0], _cell_value(c, g), tolerance=ALIGN_TOL, where="Table 1",
-                                   note=f"paper {ref[gi][0]:.2f} +/- {ref[gi][1]:.2f}; ours "
-                                        f"{c['cell'] if c else '-'}, {scale}, {c['steps'] if c else '-'} steps"))
-        rise[f"{model} {rule}"] = rises({g: c["alignment_mean"] for g, c in cells.items() if c["cell"] != "collapsed"})
-        rise_notes.append(f"{model} {rule} " + " / ".join(fmt(c["alignment_mean"]) for c in cells.values()))
-    reasons = [f"{k}: {r}" for k, r in rise.items() if isinstance(r, str)]
-    n_rise = sum(r is True for r in rise.values())
-    gammas = " / ".join(f"{g:g}" for g in cfg.gammas)
-    out.append(paper_entry(f"alignment rises with gamma in every run (largest gamma above the smallest by > "
-                           f"{MIN_RISE})", "yes", verdict(reasons[0] if reasons else n_rise == len(runs)),
-                           where="Table 1", note=f"rises in {n_rise} of {len(runs)} runs; gamma {gammas}: "
-                                                 + "; ".join(rise_notes)))
-    g_top = PAPER_GAMMAS[-1]
-    adam = [s for s in summary if s["rule"] == "adam" and s["gamma"] == g_top]
-    collapsed = all(s["cell"] == "collapsed" for s in adam) if adam else f"Adam at gamma = {g_top:g} not run"
-    out.append(paper_entry(f"Adam at gamma = {g_top:g}: weights collapse to zero", "yes", verdict(collapsed),
-                           where="Table 1 (-)",
-                           note="; ".join(f"{s['model']}: {s['collapsed']} seeds collapsed, alignment "
-                                          f"{fmt(s['alignment_mean'])}" for s in adam) or "-"))
+def measurements(rows: list[dict]) -> dict[str, list]:
+    """Per (model, rule, gamma): every seed's alignment (None for a collapsed or non-finite seed) and smallest
+    final / early layer-norm ratio, the inputs of the Table 1 claims (plasticlab.claims.hebb)."""
+    out: dict[str, list] = {}
+    for r in rows:
+        a = None if r["collapsed"] else r["alignment"]
+        out.setdefault(t1_alignment(r["model"], r["rule"], r["gamma"]), []).append(a)
+        out.setdefault(t1_weight_ratio(r["model"], r["rule"], r["gamma"]), []).append(r.get("weight_norm_ratio"))
     return out
 
 

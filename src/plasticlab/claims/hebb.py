@@ -1,0 +1,285 @@
+"""Claims of the Hebbian-alignment paper (tag ``hebb``: "Hebbian dynamics of regularized learning").
+
+Paper values are declared here once; the hebb-* experiments read the constants (Table 1, the default grids)
+from this module and write the measurements the claims name (helpers ``t1_*``, ``cell``, ...).
+
+Conventions:
+
+* Table 1 prints mean +- SD over 10 seeds to two decimals. An SD printed as 0.00 is below 0.005: it is taken
+  as 0.005 (half the last printed digit), the smallest spread the printed table allows.
+* "Rises with gamma" over Table 1's columns (gamma 0, 5e-5, 5e-4, 5e-3): a :class:`Trend` on the column index
+  (0, 1, 2, 3), a monotone relabelling of gamma that the zero column allows (log gamma does not).
+* Gamma x sigma grids (Figs. 4-5): the claims name the cells of the default grid of hebb-fig4 (``FIG4_GAMMAS``,
+  ``FIG4_SIGMAS``); a run on another grid leaves the per-row claims "not measured" (the boundary exponent and
+  the loss-vs-alignment claim do not depend on the grid).
+"""
+
+from __future__ import annotations
+
+from . import Exponent, Greater, Numeric, Trend, register
+
+PAPER = "hebb"
+SD_FLOOR = 0.005  # half the last printed digit of Table 1
+SD_FLOOR_REASON = "an SD printed as 0.00 is taken as 0.005, half the last printed digit"
+
+# ----------------------------------------------------------------------------- Table 1
+
+TABLE1_GAMMAS = (0.0, 5e-5, 5e-4, 5e-3)  # the columns of Table 1
+# (mean, sd; None = "-": the weights collapsed to zero), 2nd layer (1st for DFA), 10 seeds
+PAPER_TABLE1 = {
+    ("mlp", "adam"): [(-0.02, 0.00), (0.10, 0.00), (0.66, 0.01), None],
+    ("mlp", "sgd"): [(-0.10, 0.01), (-0.06, 0.01), (0.17, 0.01), (0.59, 0.01)],
+    ("mlp", "dfa"): [(0.45, 0.05), (0.45, 0.04), (0.68, 0.05), (0.87, 0.00)],
+    ("mlp", "randomnn"): [(0.00, 0.00), (0.00, 0.00), (0.05, 0.00), (0.50, 0.00)],
+    ("transformer", "adam"): [(-0.02, 0.02), (0.50, 0.24), (0.99, 0.02), None],
+    ("transformer", "sgd"): [(0.00, 0.01), (0.04, 0.01), (0.47, 0.06), (0.88, 0.03)],
+    ("transformer", "dfa"): [(0.08, 0.03), (0.07, 0.02), (0.11, 0.02), (0.12, 0.02)],
+    ("transformer", "randomnn"): [(0.00, 0.00), (0.00, 0.00), (0.01, 0.00), (0.09, 0.01)],
+}
+MODEL_NAMES = {"mlp": "Regression MLP", "transformer": "Transformer"}
+RULE_NAMES = {"adam": "Adam", "sgd": "SGD", "dfa": "DFA", "randomnn": "RandomNN"}
+COLLAPSE_RATIO = 0.02  # a layer under 2% of its early weight norm counts as collapsed (docs/hebb.md)
+
+
+def t1_alignment(model: str, rule: str, gamma: float) -> str:
+    """Per-seed final alignment of Table 1's layer (None for a seed whose weights collapsed)."""
+    return f"{model}/{rule}/gamma={gamma:g}/alignment"
+
+
+def t1_weight_ratio(model: str, rule: str, gamma: float) -> str:
+    """Per-seed smallest final / early Frobenius norm over the MLP layers (0: the weights collapsed to zero)."""
+    return f"{model}/{rule}/gamma={gamma:g}/weight_norm_ratio"
+
+
+def _table1() -> list:
+    out = []
+    for (model, rule), cells in PAPER_TABLE1.items():
+        where = f"Table 1, {MODEL_NAMES[model]}, {RULE_NAMES[rule]}"
+        layer = 1 if rule == "dfa" else 2
+        for g, ref in zip(TABLE1_GAMMAS, cells):
+            if ref is None:
+                continue
+            mean, sd = ref
+            out.append(Numeric(
+                id=f"hebb.table1.{model}.{rule}.gamma={g:g}", paper=PAPER, experiment="hebb-table1",
+                where=f"{where}, gamma = {g:g}" + (f" ({SD_FLOOR_REASON})" if sd == 0 else ""),
+                statement=f"Hebbian alignment of the layer-{layer} learning signal at convergence: {mean:.2f} +- "
+                          f"{sd:.2f} (mean +- SD, n = 10 seeds)",
+                measure=t1_alignment(model, rule, g), value=mean, spread=sd if sd > 0 else SD_FLOOR))
+        gs = [g for g, ref in zip(TABLE1_GAMMAS, cells) if ref is not None]
+        out.append(Trend(
+            id=f"hebb.table1.{model}.{rule}.rises_with_gamma", paper=PAPER, experiment="hebb-table1",
+            where=f"{where}, gamma {' / '.join(f'{g:g}' for g in gs)} (x = column index)",
+            statement="For all models, optimizers and learning rules, Hebbian alignment rises with increasing "
+                      "weight-decay gamma" + (" (over the columns that did not collapse)" if len(gs) < 4 else ""),
+            measures=tuple(t1_alignment(model, rule, g) for g in gs), xs=tuple(float(i) for i in range(len(gs))),
+            direction="increasing"))
+        for g, ref in zip(TABLE1_GAMMAS, cells):
+            if ref is None:
+                out.append(Numeric(
+                    id=f"hebb.table1.{model}.{rule}.gamma={g:g}.collapse", paper=PAPER, experiment="hebb-table1",
+                    where=f"{where}, gamma = {g:g} ('-')",
+                    statement="Table elements with - indicate the model's weights collapsed to zero "
+                              "(smallest final / early layer norm = 0)",
+                    measure=t1_weight_ratio(model, rule, g), value=0.0, tolerance=COLLAPSE_RATIO,
+                    tolerance_reason="the paper gives no number, only 'collapsed to zero'; a layer under 2% of its "
+                                     "early norm is the definition of 'collapsed' the experiments used before "
+                                     "these claims (docs/hebb.md)"))
+    return out
+
+
+# ----------------------------------------------------------------------------- Figs. 4-5 (gamma x sigma grid)
+
+FIG4_GAMMAS = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)
+FIG4_SIGMAS = (0.01, 0.0145, 0.021, 0.0305, 0.044, 0.064, 0.093, 0.135, 0.2)
+PAPER_EXPONENT = 2.0  # eq. 18: boundary gamma ~ sigma^2
+BOUNDARY_SIGMA = "boundary/sigma_star"  # per (seed, learned gamma row): sigma where the alignment turns negative
+BOUNDARY_GAMMA = "boundary/gamma"  # the matching gamma
+BEST_FRACTION = 0.2  # Fig. 5: "best performance" = the lowest-loss fifth of the cells
+FIG5_BEST = "cells/abs_alignment/best_loss"  # |alignment| of the cells (seed x gamma x sigma) with the lowest loss
+FIG5_REST = "cells/abs_alignment/rest"  # |alignment| of all other cells
+
+
+def cell(gamma: float, sigma: float, what: str = "alignment") -> str:
+    """Per-seed value of one gamma x sigma cell (``what``: alignment or val_loss)."""
+    return f"gamma={gamma:g}/sigma={sigma:g}/{what}"
+
+
+def fig5_gamma_loss(gamma: float) -> str:
+    """Validation loss of every cell of row gamma (all sigmas and seeds)."""
+    return f"gamma={gamma:g}/val_loss"
+
+
+def fig5_sigma_loss(sigma: float) -> str:
+    """Validation loss of every cell of column sigma (all gammas and seeds)."""
+    return f"sigma={sigma:g}/val_loss"
+
+
+def _fig4() -> list:
+    out = [Exponent(
+        id="hebb.fig4.boundary_exponent", paper=PAPER, experiment="hebb-fig4",
+        where="Fig. 4 left, eq. 18 (SGD, SRE, weight noise)",
+        statement="one expects a phase transition boundary at gamma ~ sigma^2 ... there is a clear quadratic curve "
+                  "at zero-alignment (exponent 2 from eq. 18; the paper fits none, so no spread)",
+        x=BOUNDARY_SIGMA, y=BOUNDARY_GAMMA, exponent=PAPER_EXPONENT, spread=0.0)]
+    for g in FIG4_GAMMAS:
+        out.append(Trend(
+            id=f"hebb.fig4.falls_with_noise.gamma={g:g}", paper=PAPER, experiment="hebb-fig4",
+            where=f"Fig. 4 right (Varying Noise), gamma = {g:g}",
+            statement="As the noise increases, the Hebbian alignment decreases",
+            measures=tuple(cell(g, s) for s in FIG4_SIGMAS), xs=FIG4_SIGMAS, direction="decreasing", log_x=True))
+    for s in FIG4_SIGMAS:
+        out.append(Trend(
+            id=f"hebb.fig4.rises_with_gamma.sigma={s:g}", paper=PAPER, experiment="hebb-fig4",
+            where=f"Fig. 4 right (Varying Weight Decay), sigma = {s:g}",
+            statement="higher weight decays lead to higher Hebbian alignment (eq. 18: -sigma^2 c0 + gamma c1)",
+            measures=tuple(cell(g, s) for g in FIG4_GAMMAS), xs=FIG4_GAMMAS, direction="increasing", log_x=True))
+    return out
+
+
+def _fig5() -> list:
+    return [
+        Greater(
+            id="hebb.fig5.best_loss_near_zero_alignment", paper=PAPER, experiment="hebb-fig5",
+            where="Fig. 5 right (cells: seed x gamma x sigma; best = lowest-loss fifth)",
+            statement="Best performance of the model is achieved when it is not Hebbian or anti-Hebbian on "
+                      "average: |alignment| of the best cells below that of the others",
+            a=FIG5_REST, b=FIG5_BEST, paired=False),
+        Trend(
+            id="hebb.fig5.loss_falls_with_smaller_gamma", paper=PAPER, experiment="hebb-fig5",
+            where="Fig. 5 left (rows pooled over sigma)",
+            statement="The validation loss reduces as both weight decay and noise get smaller (weight decay)",
+            measures=tuple(fig5_gamma_loss(g) for g in FIG4_GAMMAS), xs=FIG4_GAMMAS, direction="increasing",
+            log_x=True),
+        Trend(
+            id="hebb.fig5.loss_falls_with_smaller_noise", paper=PAPER, experiment="hebb-fig5",
+            where="Fig. 5 left (columns pooled over gamma)",
+            statement="The validation loss reduces as both weight decay and noise get smaller (noise)",
+            measures=tuple(fig5_sigma_loss(s) for s in FIG4_SIGMAS), xs=FIG4_SIGMAS, direction="increasing",
+            log_x=True),
+    ]
+
+
+# ----------------------------------------------------------------------------- Appendix C.5 (hebb-theory)
+
+THEORY_EQ26 = "eq26/worst_rel_gap"  # max over (gamma, seed, layer) of |E[dl/dh_b . h_b] / (-gamma ||W*||^2) - 1|
+THEORY_LEMMA1 = "lemma1/worst_rel_gap"  # max over (gamma, seed, layer) of |C(W*) / (gamma c_a ||W*||^2) - 1|
+THEORY_EQ26_RATIOS = "eq26/lhs_over_rhs"  # the per-case ratios (for the record; the claims read the worst gap)
+THEORY_LEMMA1_RATIOS = "lemma1/C_over_closed_form"
+
+
+def _theory() -> list:
+    return [
+        Numeric(
+            id="hebb.theory.eq26", paper=PAPER, experiment="hebb-theory", where="Appendix C.5, eq. 26",
+            statement="At a stationary point E_x[grad_{h_b} l . h_b] = -gamma ||W*||_F^2 (worst relative gap over "
+                      "gammas, seeds and layers: 0)",
+            measure=THEORY_EQ26, value=0.0, tolerance=0.01,
+            tolerance_reason="an exact identity at a stationary point: only the optimiser's residual penalised "
+                             "gradient (required below 1e-4) separates the sides, which moves the ratio by well "
+                             "under 1%"),
+        Numeric(
+            id="hebb.theory.lemma1", paper=PAPER, experiment="hebb-theory", where="Appendix C.5, Lemma 1",
+            statement="Under Assumptions 1-2, C(W*) = gamma c_a ||W*||_F^2 at a stationary point (worst relative "
+                      "gap over gammas, seeds and layers: 0)",
+            measure=THEORY_LEMMA1, value=0.0, tolerance=0.1,
+            tolerance_reason="exact only under Assumption 2 (||h_a||^2 = c_a for every input), which the SRE meets "
+                             "only approximately (Gaussian inputs: ||x||^2 varies by sqrt(2/d) = 25% at d = 32); "
+                             "the paper states no size for the gap, 10% is the bound the experiment used before "
+                             "these claims"),
+    ]
+
+
+# ----------------------------------------------------------------------------- Fig. 3 (SCE, activations, depth)
+
+FIG3_GAMMAS = (0.0, 5e-4, 5e-3, 5e-2)  # hebb-fig3's default grid (x of the trends: the column index)
+FIG3_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+FIG3_DEEP_DEPTH = 6  # the 6 x 512 tanh MLP
+
+
+def fig3_alignment(activation: str, depth: int, layer: int, gamma: float) -> str:
+    """Per-seed final alignment of one layer of the SCE MLP."""
+    return f"{activation}/depth={depth}/layer={layer}/gamma={gamma:g}/alignment"
+
+
+def _fig3() -> list:
+    xs = tuple(float(i) for i in range(len(FIG3_GAMMAS)))
+    gtxt = " / ".join(f"{g:g}" for g in FIG3_GAMMAS)
+    out = [Trend(
+        id=f"hebb.fig3.{act}.rises_with_gamma", paper=PAPER, experiment="hebb-fig3",
+        where=f"Fig. 3 left, {act}, layer 2, gamma {gtxt} (x = column index)",
+        statement="the trend of weight decay increasing Hebbian alignment of the learning signal is robust across "
+                  "different activation functions",
+        measures=tuple(fig3_alignment(act, 3, 2, g) for g in FIG3_GAMMAS), xs=xs, direction="increasing")
+        for act in FIG3_ACTIVATIONS]
+    out += [Trend(
+        id=f"hebb.fig3.deep.layer{l}.rises_with_gamma", paper=PAPER, experiment="hebb-fig3",
+        where=f"Fig. 3 right, 6 x 512 tanh MLP, layer {l}, gamma {gtxt} (x = column index)",
+        statement="the trend can generalize to deeper networks (the text adds: 'we occasionally observe some "
+                  "layers behaving in an anti-Hebbian direction')",
+        measures=tuple(fig3_alignment("tanh", FIG3_DEEP_DEPTH, l, g) for g in FIG3_GAMMAS), xs=xs,
+        direction="increasing")
+        for l in range(1, FIG3_DEEP_DEPTH + 1)]
+    return out
+
+
+# ----------------------------------------------------------------------------- Figs. 7-12, 16 (hebb-sweeps)
+
+SWEEP_GAMMAS = (0.0, 5e-4, 5e-3, 5e-2)  # hebb-sweeps' default grid
+SWEEP_WIDTHS = (64, 128, 512)
+SWEEP_FROZEN = (0.0, 0.25, 0.5, 0.75)
+SWEEP_SPARSITIES = (0.0, 0.5, 0.9)
+SWEEP_BEST = "batch+lr/abs_alignment/best_accuracy"  # |alignment| of the best-accuracy fifth of the cells
+SWEEP_REST = "batch+lr/abs_alignment/rest"
+
+
+def sweep_alignment(sweep: str, value, gamma: float | None = None) -> str:
+    """Per-seed layer-2 alignment of one sweep value at one gamma (None: every gamma's seeds pooled)."""
+    v = value if isinstance(value, str) else f"{value:g}"
+    return f"{sweep}={v}/" + ("" if gamma is None else f"gamma={gamma:g}/") + "alignment"
+
+
+def _sweeps() -> list:
+    xs = tuple(float(i) for i in range(len(SWEEP_GAMMAS)))
+    gtxt = " / ".join(f"{g:g}" for g in SWEEP_GAMMAS)
+    out = [Greater(
+        id="hebb.sweeps.best_accuracy_between_hebbian_and_anti", paper=PAPER, experiment="hebb-sweeps",
+        where="Figs. 7-8 (batch size and learning-rate sweeps x gamma; best = highest-accuracy fifth of the cells)",
+        statement="The optimal performance seems to be at a critical position between Hebbian and anti-Hebbian "
+                  "gradient alignment: |alignment| of the best cells below that of the others",
+        a=SWEEP_REST, b=SWEEP_BEST, paired=False)]
+    for sweep, values, fig, statement in (
+            ("scale", SWEEP_WIDTHS, "Fig. 9", "The trend of weight decay leading to increased Hebbian alignment "
+                                             "of the learning signal holds with larger models as well"),
+            ("frozen", SWEEP_FROZEN, "Fig. 12", "The alignment decreases as the fraction of parameters that are "
+                                               "frozen increases; however, the trend still persists")):
+        out += [Trend(
+            id=f"hebb.sweeps.{sweep}={v:g}.rises_with_gamma", paper=PAPER, experiment="hebb-sweeps",
+            where=f"{fig}, {sweep} = {v}, gamma {gtxt} (x = column index)", statement=statement,
+            measures=tuple(sweep_alignment(sweep, v, g) for g in SWEEP_GAMMAS), xs=xs, direction="increasing")
+            for v in values]
+    out.append(Trend(
+        id="hebb.sweeps.frozen.alignment_falls_with_fraction", paper=PAPER, experiment="hebb-sweeps",
+        where="Fig. 12 (every gamma pooled)", statement="The alignment decreases as the fraction of parameters of "
+                                                        "the standard MLP that are frozen increases",
+        measures=tuple(sweep_alignment("frozen", v) for v in SWEEP_FROZEN), xs=SWEEP_FROZEN,
+        direction="decreasing"))
+    out.append(Trend(
+        id="hebb.sweeps.sparsity.alignment_rises", paper=PAPER, experiment="hebb-sweeps",
+        where="Fig. 10 left (every gamma pooled)",
+        statement="Empirically, the Hebbian alignment of the learning signal increases with sparsity",
+        measures=tuple(sweep_alignment("sparsity", v) for v in SWEEP_SPARSITIES), xs=SWEEP_SPARSITIES,
+        direction="increasing"))
+    out.append(Greater(
+        id="hebb.sweeps.batchnorm_anti_hebbian", paper=PAPER, experiment="hebb-sweeps",
+        where="Fig. 16 (every gamma pooled; pairs: same gamma and seed)",
+        statement="Batch normalization seems to have a modest but persistent anti-Hebbian effect (alignment below "
+                  "the unregularised network's)",
+        a=sweep_alignment("regularizer", "none"), b=sweep_alignment("regularizer", "batchnorm"), paired=True))
+    return out
+
+
+# ----------------------------------------------------------------------------- registry
+
+CLAIMS = [*_table1(), *_fig3(), *_fig4(), *_fig5(), *_sweeps(), *_theory()]
+register(*CLAIMS)
