@@ -358,28 +358,36 @@ def test_table1_keeps_the_seeds_that_did_not_diverge(tmp_path):
     assert np.isnan(curve[bad]).all() and np.isfinite(np.delete(curve, bad, axis=0)).all()
 
 
-def test_table1_paper_rows_have_no_empty_cell():
-    """Paper-vs-ours rows: measured, diverged and unavailable cells all filled; the SAM-vs-SGD verdict computed."""
-    from plasticlab.experiments.sam_table1 import paper_rows
-    from plasticlab.report import paper_table
+def test_table1_claims_judge_measured_diverged_and_unavailable_cells():
+    """Table 1 claims on measurements from rows: a measured cell is judged against the paper's mean and SD, a
+    diverged seed is left out, an unavailable data set's claims say "not measured"; digits stands in for MNIST
+    only on a --quick run."""
+    from plasticlab.claims import claims_for
+    from plasticlab.claims.sam import t1
+    from plasticlab.experiments.sam_table1 import measurements
 
-    def row(ds, m, v, status="ok"):
-        return {"dataset": ds, "method": m, "metric": "test_accuracy", "ours_mean": v, "ours_std": 0.1, "n": 2,
-                "status": status}
+    def rows(ds, m, vals):
+        return [{"dataset": ds, "method": m, "seed": i, "test_accuracy": v,
+                 "status": "ok" if np.isfinite(v) else "diverged"} for i, v in enumerate(vals)]
 
-    table = [row("mnist", "sgd", 98.0), row("mnist", "sam", 96.5), row("mnist", "kp", float("nan"), "diverged at step 3"),
-             row("digits", "sgd", 95.0), row("digits", "sam", 94.5),
-             {"dataset": "stl10", "method": "all", "status": "unavailable: offline"}]
-    rows = paper_table(paper_rows(table))
-    got = {r["quantity"]: r for r in rows}
-    assert got["mnist sam (test_accuracy x 100)"]["paper"] == 98.85
-    assert got["mnist sam (test_accuracy x 100)"]["diff"] == pytest.approx(96.5 - 98.85)
-    assert got["mnist kp (test_accuracy x 100)"]["ours"] == "diverged at step 3"
-    assert got["mnist: SAM within 1 point of SGD"]["ours"] == "no"      # 1.5 points below
-    assert got["digits: SAM within 1 point of SGD"]["ours"] == "yes"
-    assert got["digits sam (test_accuracy x 100)"]["paper"] == 98.85  # digits stands in for MNIST
-    assert got["stl10 sam"]["ours"] == "unavailable: offline" and got["stl10 sam"]["paper"] == 41.50
-    assert all(v not in (None, "") for r in rows for v in r.values())
+    table = (rows("mnist", "sgd", [98.40, 98.50, 98.45]) + rows("mnist", "sam", [98.90, 98.80, 98.85])
+             + rows("mnist", "kp", [98.0, float("nan"), 98.1])
+             + [{"dataset": "stl10", "method": "all", "status": "unavailable: offline"}])
+    m, stood_in = measurements(table)
+    assert stood_in == {} and m[t1("mnist", "sam")] == [98.90, 98.80, 98.85]
+    assert m[t1("mnist", "kp")][0] == 98.0 and np.isnan(m[t1("mnist", "kp")][1])
+    verdicts = {r["claim"]: r for r in (c.row(m) for c in claims_for("sam-table1"))}
+    assert verdicts["sam.table1.mnist.sam"]["verdict"] == "agrees"  # 98.85 vs 98.85 +- 0.10
+    assert verdicts["sam.table1.mnist.kp"]["verdict"] == "differs"  # 98.05 vs 98.45 +- 0.09 (2 seeds left)
+    assert "n=2" in verdicts["sam.table1.mnist.kp"]["ours"]
+    assert verdicts["sam.table1.mnist.sam_gt_sgd"]["verdict"] == "agrees"
+    assert verdicts["sam.table1.mnist.sam_gt_fa"]["verdict"] == "not measured"  # FA not run
+    assert all(r["verdict"] == "not measured" for k, r in verdicts.items() if ".stl10." in k)
+    assert all(v not in (None, "") for r in verdicts.values() for v in r.values())
+    digits = rows("digits", "sam", [95.0, 96.0])
+    assert t1("digits", "sam") in measurements(digits)[0]  # a full run on digits is filed as digits
+    quick, stood_in = measurements(digits, quick=True)
+    assert t1("mnist", "sam") in quick and stood_in == {"mnist": "digits"}
 
 
 def test_divergence_stops_with_step_and_layer():
@@ -410,63 +418,23 @@ def test_effective_rank_roy_vetterli():
     assert abs(float(effective_rank(jnp.asarray(m))) - np.exp(entropy(s / s.sum()))) < 1e-4
 
 
-# ----------------------------------------------------------------------------- paper-vs-ours rows (issue 8)
-
-def _check_paper_rows(rows):
-    """results["paper"] is a non-empty list of rows with quantity/paper/ours, and the report's table of them has
-    no empty cell."""
-    from plasticlab.report import paper_table
-
-    assert isinstance(rows, list) and rows
-    for r in rows:
-        assert {"quantity", "paper", "ours"} <= set(r) and r["ours"] not in (None, "")
-    table = paper_table(rows)
-    cols = {k for r in table for k in r}
-    for r in table:
-        for c in cols:
-            assert r.get(c) is not None and r.get(c) != "", (r["quantity"], c)
-
-
-@pytest.mark.parametrize("name,overrides", [
-    ("sam-lr-search", {"lrs": (0.03, 0.1), "decays": (1e-4,), "epochs": 1.0, "hidden": (16, 16), "use_bias": True,
-                       "sam_decay_scaling": "rate"}),
-    ("sam-analysis", {"seeds": 1, "epochs": 1.0, "evals": 1, "hidden": (16, 16)}),
-])
-def test_quick_runs_fill_paper_rows(tmp_path, name, overrides):
-    """A small --quick run returns paper rows whose 'ours' are computed from the run's own results."""
-    from plasticlab.experiments import run_experiment
-
-    res = run_experiment(name, tmp_path / name, quick=True, progress=False, plots=False, overrides=overrides)
-    _check_paper_rows(res["paper"])
-    ours = {r["quantity"]: r["ours"] for r in res["paper"]}
-    if name == "sam-lr-search":
-        assert ours["learning-rate combinations searched"] == res["grid"]["cells"] == 2
-        assert ours["eta_Vbar / eta_W"] == pytest.approx(res["grid"]["ratios"][3] / res["grid"]["ratios"][0])
-    else:
-        psd = ours["H = Vbar Vbar^T positive semidefinite at every probe"]
-        assert psd == ("yes" if res["psd_everywhere"] else "no")
-        cos = [r["cos_sgd_mean"] for r in res["rows"]]  # one seed: the per-layer means are these
-        key = "SAM update has a positive inner product with the SGD update (mean cos > 0, every layer)"
-        assert ours[key] == ("yes" if min(cos) > 0 else "no")
-        for r in res["rows"]:  # the probe's largest / mean eigenvalue of H against numpy on the stored final H
-            H = np.asarray(res["after"][f"VbarVbarT_{r['layer'] - 1}"])
-            assert r["h_max_eig_final"] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-3)
-            assert r["h_mean_eig_final"] == pytest.approx(np.trace(H) / len(H), rel=1e-3)
-
+# ----------------------------------------------------------------------------- claims when nothing was measured
 
 @pytest.mark.parametrize("name", ["sam-width", "sam-ablation", "sam-scalar-error", "sam-analysis", "sam-lr-search"])
-def test_paper_rows_when_data_unavailable(tmp_path, name, monkeypatch):
-    """Missing data still give a full paper table: every 'ours' says why nothing was measured."""
+def test_claims_when_data_unavailable(tmp_path, name, monkeypatch):
+    """Missing data: the run still finishes, with no measurements, and every claim of it says "not measured"
+    with the inputs it lacks (never "agrees")."""
+    from plasticlab.claims import claims_for
     from plasticlab.experiments import run_experiment
 
     monkeypatch.setenv("PLASTICLAB_OFFLINE", "1")
     res = run_experiment(name, tmp_path / name, progress=False, plots=False, data_dir=tmp_path / "no-data",
                          overrides={"dataset": "svhn"})
-    _check_paper_rows(res["paper"])
-    why = [r for r in res["paper"] if "svhn" in str(r["ours"]) or "not run" in str(r["ours"])
-           or "unavailable" in str(r["ours"])]
-    # only sam-lr-search has rows that need no data (its fixed rate ratios)
-    assert why and (len(why) == len(res["paper"]) or name == "sam-lr-search")
+    assert res["rows"][0]["status"].startswith("unavailable:") and res["measurements"] == {}
+    assert len(res["claims"]) == len(claims_for(name)) > 0
+    for r in res["claims"]:
+        assert r["verdict"] == "not measured" and r["detail"].startswith("no finite values for")
+    assert "paper" not in res
 
 
 def test_score_or_reason_names_divergence():

@@ -1,26 +1,34 @@
-"""sam-lr-search: the paper's search over 64 (overall learning rate, weight decay) combinations, fixed ratios.
+"""sam-lr-search: the paper's search over 64 (overall learning rate, weight decay) combinations, then (SAM) over the
+rate ratios.
 
-All cells of the grid (and all seeds) train at once under one jit/vmap; diverging cells are
-recorded as diverged (with step and matrix) instead of stopping the search. The best cell by
-final validation metric is reported. Validation is a held-out part of the training set
-(``val_fraction``), so the test set stays untouched by the search.
+Stage 1: all cells of the (lr, decay) grid at the fixed ratios (and all seeds) train at once under one jit/vmap;
+diverging cells are recorded as diverged (with step and matrix) instead of stopping the search. Stage 2 (SAM
+only): at the best (lr, decay), eta_W = eta_Wbar = lr and every (eta_V, eta_Vbar) / lr of ``v_ratios`` x
+``vbar_ratios`` (App. C.4: eta_Vbar "usually four times that of W"; Fig. S2: best "when eta_V is the smallest").
+Both stages select on ``Dataset.validation_split`` of the training data inside ``search_context``, so reading the
+test split there raises; the chosen setting is then trained once on the whole training split and scored on the
+test split, outside the search. The claims (``plasticlab.claims.sam``) read the stage-2 scores per seed.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data import Dataset
+from ..claims import sam as K
+from ..data import search_context
 from ..plotting import figure, save
 from ..settings import setting
 from . import _sam_common as C
 from ._sam_common import sam_setting
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from .base import Experiment, RunContext, register
 from .sam_table1 import hyper_from
+
+SEARCH = "sam-lr-search"
 
 
 @dataclass
@@ -44,7 +52,9 @@ class SamLrSearchConfig:
     val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the (subset) training split held out for "
                                                       "validation (at least 1 sample)")
     sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios,
-                                                doc="SAM's fixed rate ratios of (W, Wbar, V, Vbar), exactly 4")
+                                                doc="SAM's rate ratios of (W, Wbar, V, Vbar) in stage 1, exactly 4")
+    vbar_ratios: tuple[float, ...] = setting((1.0, 2.0, 4.0, 8.0), gt=0, doc="stage 2 (sam): eta_Vbar / eta_W tried")
+    v_ratios: tuple[float, ...] = setting((0.25, 1.0, 4.0), gt=0, doc="stage 2 (sam): eta_V / eta_W tried")
     sam_decay_scaling: str = sam_setting("sam_decay_scaling", "none")
     sam_vbar_scale: float = sam_setting("sam_vbar_scale", 1.0)
     use_bias: bool = sam_setting("use_bias", False)
@@ -56,87 +66,107 @@ class SamLrSearchConfig:
         C.check_ratios(self.sam_ratios)
 
 
-def _split(data: Dataset, frac: float, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(data.x_train))
-    n_val = max(1, int(round(frac * len(idx))))
-    va, tr = np.sort(idx[:n_val]), np.sort(idx[n_val:])
-    return Dataset(data.name, data.x_train[tr], data.y_train[tr], data.x_train[va], data.y_train[va],
-                   data.n_classes, data.task, data.image_shape, dict(data.meta, split="train/validation"))
+def _score_rows(res, grid, data, method, metric, **extra) -> list[dict]:
+    fin = res.final(C.metric_name(data)) * 100
+    return [{"dataset": data.name, "method": method, "lr": lr, "decay": dec, **extra, "seed": s,
+             metric: (None if not np.isfinite(fin[c, i]) else float(fin[c, i])), "status": res.diverged[c] or "ok"}
+            for c, (lr, dec) in enumerate(grid) for i, s in enumerate(res.seeds)]
+
+
+def _train(cfg, data, hp, grid, ratios=None):
+    has_decay = cfg.method in ("sam", "kp")
+    if ratios is not None:
+        hp = C.Hyper(**{**hp.__dict__, "sam_ratios": tuple(ratios)})
+    net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
+    rule = C.make_rule(cfg.method, hp, decay_scaling=cfg.sam_decay_scaling,
+                       vbar_scale=cfg.sam_vbar_scale)  # sam_kw: ignored by baselines
+    tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
+    return C.train_grid(tr, data, lrs=[g[0] for g in grid], decays=[g[1] for g in grid] if has_decay else None,
+                        seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=1,
+                        on_divergence="record", lr_schedule=cfg.lr_schedule, lr_warmup=cfg.lr_warmup)
+
+
+def _best(rows: list[dict], metric: str, key) -> tuple | None:
+    means: dict = {}
+    for r in rows:
+        if r[metric] is not None:
+            means.setdefault(key(r), []).append(r[metric])
+    return max(means, key=lambda k: np.mean(means[k])) if means else None
+
+
+def ratio_measurements(rows: list[dict], metric: str) -> dict[str, list[float]]:
+    """Per seed, from the stage-2 rows (eta_W = eta_Wbar = 1, ``v`` and ``vbar`` the other two ratios): log2 of
+    the best cell's eta_Vbar / eta_W, and the best validation score over the cells where eta_V is (not) strictly
+    the smallest rate and where eta_Vbar is (not) strictly the largest (NaN where a seed has no finite cell)."""
+    seeds = sorted({r["seed"] for r in rows})
+    out: dict[str, list[float]] = {}
+    groups = {K.LR_V_SMALLEST: lambda r: r["v"] < min(1.0, r["vbar"]),
+              K.LR_V_NOT_SMALLEST: lambda r: not r["v"] < min(1.0, r["vbar"]),
+              K.LR_VBAR_LARGEST: lambda r: r["vbar"] > max(1.0, r["v"]),
+              K.LR_VBAR_NOT_LARGEST: lambda r: not r["vbar"] > max(1.0, r["v"])}
+    for name, sel in groups.items():
+        if any(sel(r) for r in rows):
+            out[name] = [max((r[metric] for r in rows if r["seed"] == s and sel(r) and r[metric] is not None),
+                             default=math.nan) for s in seeds]
+    best = []
+    for s in seeds:
+        fin = [r for r in rows if r["seed"] == s and r[metric] is not None]
+        best.append(math.log2(max(fin, key=lambda r: r[metric])["vbar"]) if fin else math.nan)
+    out[K.LR_BEST_LOG2_VBAR_W] = best
+    return out
 
 
 def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
-    data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, normalize=cfg.normalize)
-    if data is None:
+    full, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, normalize=cfg.normalize)
+    if full is None:
         ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
-        return {"rows": [{"dataset": cfg.dataset, "status": reason}],
-                "paper": paper_rows(cfg.method, 0, 0, None, "", tuple(cfg.sam_ratios), unavailable=reason)}
-    data = _split(data, cfg.val_fraction)
+        return {"rows": [{"dataset": cfg.dataset, "status": reason}], "measurements": {}}
+    data = full.validation_split(cfg.val_fraction, seed=0)
     hp = hyper_from(cfg)
-    metric = C.metric_name(data).replace("test_", "val_")
+    metric = C.metric_name(full).replace("test_", "val_")
     has_decay = cfg.method in ("sam", "kp")
     grid = list(itertools.product(cfg.lrs, cfg.decays if has_decay else (0.0,)))
+    ratio_grid = list(itertools.product(cfg.v_ratios, cfg.vbar_ratios)) if cfg.method == "sam" else []
 
-    def unit():
-        net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
-        rule = C.make_rule(cfg.method, hp, decay_scaling=cfg.sam_decay_scaling,
-                           vbar_scale=cfg.sam_vbar_scale)  # sam_kw: ignored by baselines
-        tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
-        res = C.train_grid(tr, data, lrs=[g[0] for g in grid], decays=[g[1] for g in grid] if has_decay else None,
-                           seeds=cfg.seeds, epochs=cfg.epochs, batch_size=cfg.batch_size, evals=1,
-                           on_divergence="record", lr_schedule=cfg.lr_schedule, lr_warmup=cfg.lr_warmup)
-        fin = res.final(C.metric_name(data)) * 100
-        return [{"dataset": data.name, "method": cfg.method, "lr": lr, "decay": dec, "seed": s,
-                 metric: (None if res.diverged[c] else float(fin[c, i])), "status": res.diverged[c] or "ok"}
-                for c, (lr, dec) in enumerate(grid) for i, s in enumerate(res.seeds)]
-
-    ctx.log(f"searching {len(grid)} (lr, decay) cells for {cfg.method} on {data.name}")
-    rows = ctx.unit("grid", unit)
-    means = {}
-    for r in rows:
-        if r[metric] is not None:
-            means.setdefault((r["lr"], r["decay"]), []).append(r[metric])
-    best = max(means, key=lambda k: np.mean(means[k])) if means else None
+    with search_context(SEARCH):  # from here to the choice, a read of a test split raises TestSplitRead
+        ctx.log(f"searching {len(grid)} (lr, decay) cells for {cfg.method} on {data.name} (validation split)")
+        rows = ctx.unit("grid", lambda: _score_rows(_train(cfg, data, hp, grid), grid, data, cfg.method, metric))
+        best = _best(rows, metric, lambda r: (r["lr"], r["decay"]))
+        ratio_rows = []
+        if best is not None:
+            for v, vb in ratio_grid:
+                label = f"ratios/lr={best[0]:g}/decay={best[1]:g}/v={v:g}/vbar={vb:g}"
+                ctx.log(f"stage 2: eta_V = {v:g} eta_W, eta_Vbar = {vb:g} eta_W")
+                ratio_rows += ctx.unit(label, lambda v=v, vb=vb: _score_rows(
+                    _train(cfg, data, hp, [best], ratios=(1.0, 1.0, v, vb)), [best], data, cfg.method, metric,
+                    v=v, vbar=vb))
+        best_ratio = _best(ratio_rows, metric, lambda r: (r["v"], r["vbar"])) if ratio_rows else None
     n_div = len({(r["lr"], r["decay"]) for r in rows if r["status"] != "ok"})
-    ctx.log(f"grid: lrs={list(cfg.lrs)} decays={list(cfg.decays) if has_decay else [0.0]} "
-            f"ratios(W,Wbar,V,Vbar)={list(cfg.sam_ratios)}; {n_div} of {len(grid)} cells diverged; best "
-            + (f"lr={best[0]:g} decay={best[1]:g} with {metric} {np.mean(means[best]):.2f}" if best else "none"))
-    best_row = {"lr": best[0], "decay": best[1], metric: float(np.mean(means[best]))} if best else None
-    return {"rows": rows, "grid": {"lrs": list(cfg.lrs), "decays": list(cfg.decays) if has_decay else [0.0],
-                                   "ratios": list(cfg.sam_ratios), "cells": len(grid)},
-            "best": best_row, "metric": metric,
-            "paper": paper_rows(cfg.method, len(grid), n_div, best_row, metric, tuple(cfg.sam_ratios))}
+    ctx.log(f"grid: lrs={list(cfg.lrs)} decays={list(cfg.decays) if has_decay else [0.0]}; {n_div} of {len(grid)} "
+            "cells diverged; best " + (f"lr={best[0]:g} decay={best[1]:g}" if best else "none")
+            + (f"; best ratios eta_V = {best_ratio[0]:g}, eta_Vbar = {best_ratio[1]:g} (x eta_W)" if best_ratio else ""))
 
+    def mean_of(sel, key, metric=metric):
+        vals = [r[metric] for r in sel if key(r) and r[metric] is not None]
+        return float(np.mean(vals)) if vals else None
 
-def paper_rows(method: str, cells: int, n_diverged: int, best: dict | None, metric: str,
-               ratios: tuple[float, ...], unavailable: str | None = None) -> list[dict]:
-    """App. A / C.4 and Fig. S2 beside ours: 64 (rate, decay) combinations searched at fixed rate ratios, eta_Vbar
-    about 4 x eta_W, eta_V the smallest rate (Fig. S2: the best performance is when eta_V is smallest).
-
-    Our search keeps the ratios fixed, as the paper's did; the ratio rows state our setting, Fig. S2's
-    variation of the individual rates is not rerun.
-    """
-    eta = dict(zip(("W", "Wbar", "V", "Vbar"), ratios))
-    if method != "sam":
-        ratio_vbar_w: float | str = f"not a SAM search (method={method})"
-        v_smallest = ratio_vbar_w
-    else:
-        ratio_vbar_w = eta["Vbar"] / eta["W"]
-        v_smallest = verdict(eta["V"] < min(v for k, v in eta.items() if k != "V"))
-    if unavailable is not None:
-        search = f"not run: {unavailable}"
-    else:
-        search = f"{n_diverged} of {cells} cells diverged; best " + (
-            f"lr {best['lr']:g}, decay {best['decay']:g} ({metric} {best[metric]:.1f})" if best else "none")
-    rates = "fixed ratios (W, Wbar, V, Vbar) = (" + ", ".join(f"{v:g}" for v in ratios) + ")"
-    return [
-        paper_entry("learning-rate combinations searched", 64, cells if unavailable is None else "not run",
-                    tolerance=0, where="App. A", note="ours: overall rate x weight decay at fixed ratios; " + search),
-        paper_entry("eta_Vbar / eta_W", 4.0, ratio_vbar_w, tolerance=0.5,
-                    where="App. C.4 (Vbar 'usually four times that of W')", note=rates),
-        paper_entry("eta_V the smallest of the four rates", "yes", v_smallest,
-                    where="Fig. S2 (best when eta_V is smallest)", note=rates + "; Fig. S2's rate variation not rerun"),
-    ]
+    best_row = None
+    if best is not None:
+        ratios = (1.0, 1.0, *best_ratio) if best_ratio else tuple(cfg.sam_ratios)
+        best_row = {"lr": best[0], "decay": best[1], "ratios": list(ratios),
+                    metric: mean_of(ratio_rows, lambda r: (r["v"], r["vbar"]) == best_ratio) if best_ratio
+                    else mean_of(rows, lambda r: (r["lr"], r["decay"]) == best)}
+        # the choice is made: train it once on the whole training split and read the test split (outside the search)
+        res = ctx.unit(f"final/lr={best[0]:g}/decay={best[1]:g}/ratios={','.join(f'{x:g}' for x in ratios)}",
+                       lambda: _score_rows(_train(cfg, full, hp, [best], ratios=ratios if cfg.method == "sam"
+                                                  else None), [best], full, cfg.method, C.metric_name(full)))
+        best_row[C.metric_name(full)] = mean_of(res, lambda r: True, C.metric_name(full))
+    measurements = ratio_measurements(ratio_rows, metric) if ratio_rows else {}
+    return {"rows": rows, "ratio_rows": ratio_rows,
+            "grid": {"lrs": list(cfg.lrs), "decays": list(cfg.decays) if has_decay else [0.0],
+                     "ratios": list(cfg.sam_ratios), "cells": len(grid), "diverged": n_div,
+                     "ratio_cells": [list(g) for g in ratio_grid]},
+            "best": best_row, "metric": metric, "measurements": measurements}
 
 
 def plot(results: dict, out: Path) -> None:
@@ -159,7 +189,8 @@ def plot(results: dict, out: Path) -> None:
     save(fig, out / "lr_grid.png")
 
 
-register(Experiment("sam-lr-search", "the paper's 64-cell search over overall learning rate x weight decay at fixed "
-                    "rate ratios (grid vmapped)", SamLrSearchConfig, run, plot, paper="sam",
+register(Experiment("sam-lr-search", "the paper's 64-cell search over overall learning rate x weight decay (grid "
+                    "vmapped), then over SAM's rate ratios, on a validation split", SamLrSearchConfig, run, plot, paper="sam",
                     quick={"dataset": "digits", "lrs": (0.03, 0.1, 0.3), "decays": (1e-4, 1e-3), "epochs": 2.0,
-                           "batch_size": 64, "n_train": None, "hidden": (64, 64, 64)}))
+                           "batch_size": 64, "n_train": None, "hidden": (64, 64, 64), "seeds": 2,
+                           "vbar_ratios": (1.0, 4.0), "v_ratios": (0.25, 1.0)}))
