@@ -243,12 +243,13 @@ def ledger(
         summary.add_row(*[str(r[k]) for k in ("paper", "claims", *L._STATUSES)])
     console.print(summary)
     colors = {"agrees": "green", "differs": "red", "not run": "dim"}
-    table = Table("claim", "where", "paper value", "ours", "verdict", "size", title="claims")
-    for r in rows:
-        c = colors.get(r["verdict"], "yellow")
-        table.add_row(escape(r["claim"]), escape(r["where"]), escape(r["paper value"]), escape(r["ours"]),
-                      f"[{c}]{escape(r['verdict'])}[/{c}]", escape(r["size"]))
-    console.print(table)
+    for paper_tag in dict.fromkeys(r["paper"] for r in rows):  # one line per claim: greppable, never truncated
+        console.print(f"\n[bold]{escape(paper_tag)}[/bold]")
+        for r in (r for r in rows if r["paper"] == paper_tag):
+            c = colors.get(r["verdict"], "yellow")
+            console.print(f"  [{c}]{r['verdict']:<14}[/{c}] {escape(r['claim'])}  ({escape(r['where'])}; "
+                          f"{escape(r['experiment'])})  paper: {escape(r['paper value'])}  ours: {escape(r['ours'])}"
+                          + (f"  [{escape(r['size'])}]" if r["size"] != "-" else ""), soft_wrap=True, highlight=False)
 
 
 from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help text

@@ -121,7 +121,9 @@ class Numeric(Claim):
         return (self.measure,)
 
     def paper_value(self) -> str:
-        return _g(self.value) + (f" +- {_g(self.spread)} (SD)" if self.spread is not None else " (spread not reported)")
+        if self.spread is not None:
+            return f"{_g(self.value)} +- {_g(self.spread)} (SD)"
+        return f"{_g(self.value)} (no spread reported; tolerance {_g(self.tolerance)})"
 
     def bound(self, se: float) -> float:
         if self.tolerance is not None:
