@@ -147,7 +147,10 @@ def test_theory_quick_run_measures_eq26_and_lemma1(tmp_path):
     assert m[HC.THEORY_LEMMA1] == pytest.approx([max(abs(r["C_measured"] / r["C_closed_form"] - 1)
                                                      for r in res["rows"])])
     assert len(m[HC.THEORY_EQ26]) == 1 and math.isfinite(m[HC.THEORY_EQ26][0])
-    assert {r["verdict"] for r in res["claims"]} == {"not comparable"}
+    verdicts = {r["claim"]: r["verdict"] for r in res["claims"]}
+    assert {v for k, v in verdicts.items() if k != "hebb.theory.c_positive"} == {"not comparable"}  # numbers
+    assert m[HC.THEORY_MIN_C] == [min(r["C_measured"] for r in res["rows"])]
+    assert verdicts["hebb.theory.c_positive"] == ("agrees" if m[HC.THEORY_MIN_C][0] > 0 else "differs")  # relational
 
 
 def test_sweeps_and_fig3_measurements_name_their_claims_inputs():

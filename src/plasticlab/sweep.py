@@ -429,7 +429,6 @@ def run_sweep(experiment: str, grid: dict[str, list] | list[dict] | None, out: s
     out = Path(out)
     base = dict(base_overrides or {})
     prepared = _prepare_cells(experiment, expand_grid(grid), quick=quick, seeds=seeds, base=base)
-    cells = [p[0] for p in prepared]
     for cell, _, cdict in prepared:
         _check_cell_dir(out / "cells" / cell.dirname, experiment, cdict, cell.id, exp.config)
     if out.exists() and not out.is_dir():

@@ -10,6 +10,7 @@ measurements by name and judges them:
 - :class:`Trend`: "rises with gamma": the pooled least-squares slope of the values against x, whose CI must
   exclude 0 on the stated side.
 - :class:`Exponent`: "gamma ~ sigma^p": the fitted log-log slope, whose CI must contain the paper's exponent.
+- :class:`Bound`: "x > 0": the CI of the mean over seeds lies strictly on the stated side of a constant.
 
 A verdict is ``agrees``, ``differs``, ``not measured`` (with the reason) or ``not comparable`` (a numeric claim
 judged on a quick run, which is never scored against full-size numbers). Every claim can produce measurements
@@ -24,13 +25,13 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["Verdict", "Claim", "Numeric", "Greater", "Trend", "Exponent", "register", "all_claims",
+__all__ = ["Verdict", "Claim", "Numeric", "Greater", "Trend", "Exponent", "Bound", "register", "all_claims",
            "claims_for", "judge_all", "VERDICTS"]
 
 VERDICTS = ("agrees", "differs", "not measured", "not comparable")
@@ -313,6 +314,50 @@ class Exponent(Claim):
 
         return points(self.exponent), [points(self.exponent + 3 + 3 * self.spread),
                                        points(self.exponent - 3 - 3 * self.spread)]
+
+
+@dataclass(frozen=True)
+class Bound(Claim):
+    """"x is above (below) a constant": the CI (at ``level``) of the mean over our seeds lies strictly above
+    (below) ``bound``; with one value (a deterministic measurement) the value itself must."""
+
+    measure: str = ""
+    bound: float = 0.0
+    side: str = "above"
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.side not in ("above", "below"):
+            raise ValueError(f"claim {self.id}: side is 'above' or 'below'")
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.measure,)
+
+    def paper_value(self) -> str:
+        return f"{self.measure} {'>' if self.side == 'above' else '<'} {_g(self.bound)}"
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        miss = _missing(self.inputs(), m)
+        if miss:
+            return miss
+        v = _values(m, self.measure)
+        if v.size > 1 and np.ptp(v) > 0:
+            res = stats.bootstrap((v,), np.mean, confidence_level=self.level, n_resamples=2000,
+                                  method="percentile", random_state=np.random.default_rng(0))
+            lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        else:
+            lo = hi = float(v.mean())
+        tol = 1e-9 * (1 + abs(self.bound))
+        ok = lo > self.bound + tol if self.side == "above" else hi < self.bound - tol
+        return Verdict("agrees" if ok else "differs", f"{_g(float(v.mean()))} [{_g(lo)}, {_g(hi)}] (n={v.size})",
+                       f"{int(self.level * 100)}% bootstrap CI of the mean {'above' if self.side == 'above' else 'below'}"
+                       f" {_g(self.bound)}: {'yes' if ok else 'no'}")
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        sign = 1.0 if self.side == "above" else -1.0
+        noise = (0.01, -0.01, 0.02, 0.0)
+        return ({self.measure: [self.bound + sign * (1.0 + n) for n in noise]},
+                [{self.measure: [self.bound - sign * (1.0 + n) for n in noise]}, {self.measure: [self.bound] * 4}])
 
 
 # ----------------------------------------------------------------------------- registry

@@ -16,7 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
-from . import Exponent, Greater, Numeric, Trend, register
+from . import Bound, Exponent, Greater, Numeric, Trend, register
 
 PAPER = "hebb"
 SD_FLOOR = 0.005  # half the last printed digit of Table 1
@@ -134,6 +134,12 @@ def _fig4() -> list:
             where=f"Fig. 4 right (Varying Weight Decay), sigma = {s:g}",
             statement="higher weight decays lead to higher Hebbian alignment (eq. 18: -sigma^2 c0 + gamma c1)",
             measures=tuple(cell(g, s) for g in FIG4_GAMMAS), xs=FIG4_GAMMAS, direction="increasing", log_x=True))
+    for g in FIG4_GAMMAS:
+        out.append(Bound(
+            id=f"hebb.fig4.anti_hebbian_at_large_noise.gamma={g:g}", paper=PAPER, experiment="hebb-fig4",
+            where=f"Fig. 4, eq. 17, gamma = {g:g}, sigma = {FIG4_SIGMAS[-1]:g}",
+            statement="large noise makes the learning signal anti-Hebbian (alignment < 0 at the largest sigma)",
+            measure=cell(g, FIG4_SIGMAS[-1]), bound=0.0, side="below"))
     return out
 
 
@@ -166,6 +172,7 @@ THEORY_EQ26 = "eq26/worst_rel_gap"  # max over (gamma, seed, layer) of |E[dl/dh_
 THEORY_LEMMA1 = "lemma1/worst_rel_gap"  # max over (gamma, seed, layer) of |C(W*) / (gamma c_a ||W*||^2) - 1|
 THEORY_EQ26_RATIOS = "eq26/lhs_over_rhs"  # the per-case ratios (for the record; the claims read the worst gap)
 THEORY_LEMMA1_RATIOS = "lemma1/C_over_closed_form"
+THEORY_MIN_C = "lemma1/min_C"  # the smallest C(W*) over (gamma, seed, layer): "> 0 at every stationary point"
 
 
 def _theory() -> list:
@@ -187,6 +194,11 @@ def _theory() -> list:
                              "only approximately (Gaussian inputs: ||x||^2 varies by sqrt(2/d) = 25% at d = 32); "
                              "the paper states no size for the gap, 10% is the bound the experiment used before "
                              "these claims"),
+        Bound(
+            id="hebb.theory.c_positive", paper=PAPER, experiment="hebb-theory", where="Appendix C.5, Lemma 1",
+            statement="C(W*) > 0 at every stationary point: the learning signal is Hebbian-aligned (smallest C over "
+                      "gammas, seeds and layers)",
+            measure=THEORY_MIN_C, bound=0.0, side="above"),
     ]
 
 

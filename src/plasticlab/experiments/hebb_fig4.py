@@ -13,7 +13,7 @@ from ..settings import setting
 from . import _hebb_common as H
 from ..claims.hebb import BOUNDARY_GAMMA, BOUNDARY_SIGMA, FIG4_GAMMAS, FIG4_SIGMAS, PAPER_EXPONENT, cell
 from ._hebb_common import run_grid, spec_for, sre_data
-from .base import Experiment, RunContext, paper_entry, register, verdict
+from .base import Experiment, RunContext, register
 
 NOISES = ("weight", "input")
 
@@ -140,21 +140,8 @@ def run(cfg: HebbFig4Config, ctx: RunContext) -> dict:
              "val_loss": float(units[k]["val_loss"][i][j]), "collapsed": bool(units[k]["collapsed"][i][j])}
             for k in range(cfg.seeds) for i, g in enumerate(cfg.gammas) for j, s in enumerate(cfg.sigmas)]
     return {"rows": rows, "align": align.tolist(), "val_loss": val.tolist(), "boundary_points": pts, "fit": fit,
-            "n_steps": units[0]["n_steps"], "paper": paper_rows(cfg, align),
+            "n_steps": units[0]["n_steps"],
             "measurements": {**grid_measurements(cfg, units), **boundary_measurements(cfg, units, keep)}}
-
-
-def paper_rows(cfg: HebbFig4Config, align: np.ndarray) -> list[dict]:
-    """The one Fig. 4 statement not yet a claim (plasticlab.claims.hebb has the boundary exponent and the two
-    slices): the alignment is negative (anti-Hebbian) at the largest noise for every gamma (eq. 17); the claim
-    types have no "below a constant" test."""
-    a = np.asarray(align, float)
-    where = f"Fig. 4 ({cfg.noise} noise, {cfg.rule.upper()}, {cfg.seeds} seed(s) per cell)"
-    s_hi = int(np.argmax(cfg.sigmas))
-    neg = a[:, s_hi] < 0
-    return [paper_entry(f"large noise makes learning anti-Hebbian (alignment < 0 at sigma = {cfg.sigmas[s_hi]:g}, "
-                        "every gamma)", "yes", verdict(bool(np.all(neg))), where=f"{where}; eq. 17",
-                        note="alignment at the largest sigma: " + ", ".join(f"{v:.2f}" for v in a[:, s_hi]))]
 
 
 def plot(results: dict, out: Path) -> None:
