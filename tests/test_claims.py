@@ -146,12 +146,27 @@ def _block(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def test_readme_ledger_table_equals_the_rendered_ledger():
-    """The README's claims summary is `plasticlab ledger --markdown --summary`, so it cannot drift."""
-    readme = (ROOT / "README.md").read_text()
-    block = _block(readme)
+def test_readme_and_docs_ledger_tables_equal_the_rendered_ledger():
+    """README's summary is `plasticlab ledger --markdown --summary` and docs/ledger.md is `plasticlab ledger
+    --markdown`, both rendered from the committed records, so neither can drift."""
+    from plasticlab.report import PAPERS
+
+    block = _block((ROOT / "README.md").read_text())
     assert block is not None, "README has no ledger block"
-    real = [c for c in all_claims() if c.paper != "testpaper"]
-    rows = [r for r in L.ledger_rows(ROOT / "reproductions") if r["paper"] != "testpaper"]
+    real = [c for c in all_claims() if c.paper in PAPERS]
+    rows = [r for r in L.ledger_rows(ROOT / "reproductions") if r["paper"] in PAPERS]
     assert len(rows) == len(real)
-    assert block == L._md_table(L.summary_rows(rows), ["paper", "claims", *L._STATUSES])
+    assert block == L.markdown(ROOT / "reproductions", summary_only=True, papers=PAPERS)
+    docs = (ROOT / "docs" / "ledger.md").read_text()
+    assert _block(docs) == L.markdown(ROOT / "reproductions", papers=PAPERS)
+
+
+def test_readme_sam_table_equals_its_ledger_record():
+    """The README's SAM Table 1 row is the committed record's measurements (mean +- SD (n)), so it cannot drift."""
+    rec = json.loads((ROOT / "reproductions" / "sam" / "sam-table1.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| ours |") and "(5)" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")[1:]]
+    for method, cell in zip(("sgd", "fa", "wm", "kp", "sam"), cells):
+        m = rec["measurements"][f"mnist/{method}/test_accuracy"]
+        assert cell == f"{m['mean']:.2f} +- {m['sd']:.2f} ({m['n']})", (method, cell)

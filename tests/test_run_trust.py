@@ -110,7 +110,7 @@ def test_on_divergence_change_reuses_every_finished_unit(tmp_path):
     the finished SGD unit and computing only the diverged one."""
     out = tmp_path / "S"
     args = ["run", "sam-table1", "--quick", "--no-plots", "--out", str(out), "--set", "methods=[sgd,sam]",
-            "--set", "epochs=1", "--set", "sam_lr=5"]
+            "--set", "epochs=1", "--set", "sam_lr=5", "--set", "on_divergence=stop"]
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
     payload = _results(out)
@@ -127,5 +127,5 @@ def test_on_divergence_change_reuses_every_finished_unit(tmp_path):
         [r for r in done["rows"] if r.get("method") == "sgd"]
     assert {r["status"] for r in done["rows"] if r.get("method") == "sam"} == {"diverged"}
     # and back to stop: still nothing recomputed (both units finished, on_divergence is presentation-only)
-    res = runner.invoke(app, args + ["--set", "on_divergence=stop"])
+    res = runner.invoke(app, args)
     assert res.exit_code == 0 and _results(out)["meta"]["units_computed"] == 0

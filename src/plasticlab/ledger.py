@@ -129,9 +129,11 @@ def _md_table(rows: list[dict], cols: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(root: str | Path | None = None, *, summary_only: bool = False) -> str:
-    """The ledger as Markdown: the per-paper summary, then (unless ``summary_only``) one table per paper."""
-    rows = ledger_rows(root)
+def markdown(root: str | Path | None = None, *, summary_only: bool = False,
+             papers: tuple[str, ...] | None = None) -> str:
+    """The ledger as Markdown: the per-paper summary, then (unless ``summary_only``) one table per paper
+    (``papers``: only these paper tags)."""
+    rows = [r for r in ledger_rows(root) if papers is None or r["paper"] in papers]
     text = _md_table(summary_rows(rows), ["paper", "claims", *_STATUSES])
     if summary_only:
         return text
