@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 __all__ = ["Constraint", "SettingError", "setting", "constraint_of", "default_constraint", "validate",
-           "result_fields", "describe", "type_name", "KINDS"]
+           "result_fields", "describe", "type_name", "strip_optional", "KINDS"]
 
 _META = "plasticlab"
 
@@ -180,7 +180,8 @@ def constraint_of(f: dataclasses.Field, tp: Any) -> Constraint:
     return c if c is not None else default_constraint(f.name, tp)
 
 
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
+def strip_optional(tp: Any) -> tuple[Any, bool]:
+    """``T | None`` -> (T, True); any other type -> (it, False)."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         inner = [a for a in args if a is not type(None)]
@@ -189,7 +190,7 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def _elem_type(tp: Any) -> Any:
-    tp, _ = _strip_optional(tp)
+    tp, _ = strip_optional(tp)
     if typing.get_origin(tp) in (tuple, list):
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         return args[0] if args else str
@@ -198,7 +199,7 @@ def _elem_type(tp: Any) -> Any:
 
 def type_name(tp: Any) -> str:
     """A short human name of a field type: ``int``, ``list of float``, ``str or none``."""
-    inner, optional = _strip_optional(tp)
+    inner, optional = strip_optional(tp)
     if typing.get_origin(inner) in (tuple, list):
         name = f"list of {_elem_type(inner).__name__}"
     else:
@@ -215,7 +216,7 @@ def result_fields(cfg_type: type) -> list[str]:
 def describe(f: dataclasses.Field, tp: Any) -> str:
     """What a field allows, in words (for errors and ``plasticlab show``)."""
     c = constraint_of(f, tp)
-    inner, optional = _strip_optional(tp)
+    inner, optional = strip_optional(tp)
     is_seq = typing.get_origin(inner) in (tuple, list)
     base = _elem_type(tp)
     parts = []
@@ -280,7 +281,7 @@ def check_value(f: dataclasses.Field, tp: Any, value: Any) -> None:
     """Raise :class:`SettingError` if ``value`` is not allowed for field ``f`` of type ``tp``."""
     c = constraint_of(f, tp)
     allowed = describe(f, tp)
-    inner, optional = _strip_optional(tp)
+    inner, optional = strip_optional(tp)
     if value is None:
         if optional:
             return

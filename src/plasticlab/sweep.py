@@ -43,8 +43,8 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 from rich.markup import escape
 
-from .experiments.base import (REGISTRY, ConfigError, Experiment, RunFolderLock, config_clash, config_dict, prepare,
-                               write_json)
+from .experiments.base import (REGISTRY, ConfigError, Experiment, RunFolderLock, split_items, config_clash,
+                               config_dict, prepare, write_json)
 
 EXECUTORS = ("local", "ray", "serial")
 
@@ -84,23 +84,6 @@ class Cell:
 
 # ----------------------------------------------------------------------------- grids
 
-def _split_top(text: str) -> list[str]:
-    """Split on commas outside brackets: 'a,[b,c],d' -> ['a', '[b,c]', 'd']."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    return [p.strip() for p in parts if p.strip()]
-
-
 def parse_sweep(items: Iterable[str]) -> dict[str, list[str]]:
     """``['lr=0.01,0.1', 'rules=[bp,fa],[kp]']`` -> ``{'lr': ['0.01', '0.1'], 'rules': ['[bp,fa]', '[kp]']}``.
 
@@ -112,7 +95,7 @@ def parse_sweep(items: Iterable[str]) -> dict[str, list[str]]:
         if "=" not in it:
             raise ConfigError(f"--sweep expects key=v1,v2,..., got {it!r} (example: --sweep lr=0.01,0.02)")
         key, vals = (s.strip() for s in it.split("=", 1))
-        values = _split_top(vals)
+        values = [v for v in split_items(vals) if v]  # commas outside brackets and quotes separate values
         if not key or not values:
             raise ConfigError(f"--sweep {it!r}: give a key and at least one value (example: --sweep lr=0.01,0.02)")
         if key in grid:

@@ -110,7 +110,7 @@ def get_experiment(name: str) -> Experiment:
 
 # ----------------------------------------------------------------------------- config overrides
 
-def _split_items(text: str) -> list[str]:
+def split_items(text: str) -> list[str]:
     """Split on commas outside brackets, parentheses and quotes: 'bp(lr=1,x=2),fa' -> ['bp(lr=1,x=2)', 'fa']."""
     parts, depth, cur, quote = [], 0, "", None
     for ch in text:
@@ -146,21 +146,19 @@ def _enclosed(text: str, open_: str, close: str) -> bool:
 
 def _convert(text: str, tp: Any, key: str, allowed: str) -> Any:
     """A --set string as a value of type ``tp``; the value is range-checked later by ``settings.validate``."""
-    from ..settings import SettingError
+    from ..settings import SettingError, strip_optional
 
     text = text.strip()
+    tp, optional = strip_optional(tp)
+    if optional and text.lower() in ("none", "null"):
+        return None
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if text.lower() in ("none", "null") and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(text, inner[0], key, allowed)
     if origin in (tuple, list):
         inner = args[0] if args else str
         body = text
         if _enclosed(body, "[", "]") or (inner is not str and _enclosed(body, "(", ")")):
             body = body[1:-1].strip()
-        items = _split_items(body) if body else []
+        items = split_items(body) if body else []
         if items and items[-1] == "":  # one trailing comma is allowed: 'bp(lr=0.05),'
             items = items[:-1]
         if any(it == "" for it in items):
@@ -203,12 +201,12 @@ def _convert(text: str, tp: Any, key: str, allowed: str) -> Any:
 
 def _coerce(val: Any, tp: Any) -> Any:
     """A parsed value (from JSON, TOML or Python) in the field's container type: lists -> tuples, int -> float."""
+    from ..settings import strip_optional
+
+    tp, optional = strip_optional(tp)
+    if val is None and optional:
+        return None
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if val is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(val, inner[0]) if len(inner) == 1 else val
     if origin in (tuple, list) and isinstance(val, (list, tuple)):
         inner = args[0] if args else Any
         vals = [_coerce(v, inner) for v in val]
@@ -368,21 +366,23 @@ class RunContext:
         self.finished: list[tuple[str, Any]] = []  # (label, result) of every unit, in order
         self.failed: dict | None = None  # the unit that raised DivergenceError, with its partial curves
 
-    def log(self, msg: str) -> None:
+    def log(self, msg: str, style: str | None = None) -> None:
+        """Print ``msg`` verbatim (rule specs and lists keep their brackets), in ``style`` (e.g. "yellow")."""
         if self.console is not None:
-            self.console.print(msg, markup=False, highlight=False)
+            self.console.print(msg, markup=False, highlight=False, style=style)
 
-    def _digest(self, key: str) -> str:
-        return hashlib.sha256(f"{self.fingerprint}\0{key}".encode()).hexdigest()
+    def _slot(self, key: str) -> str:
+        """The file-system name of unit ``key``: its label made safe, plus the hash of fingerprint and label."""
+        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
+        digest = hashlib.sha256(f"{self.fingerprint}\0{key}".encode()).hexdigest()
+        return f"{safe}-{digest[:16]}"
 
     def _unit_path(self, key: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
-        return self.units_dir / f"{safe}-{self._digest(key)[:16]}.json"
+        return self.units_dir / f"{self._slot(key)}.json"
 
     def scratch_dir(self, key: str) -> Path:
         """A folder for a unit's own resumable state (e.g. checkpoints), keyed like the unit's cache file."""
-        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
-        path = self.out / "scratch" / f"{safe}-{self._digest(key)[:16]}"
+        path = self.out / "scratch" / self._slot(key)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -588,13 +588,10 @@ def _write_partial(out: Path, name: str, cdict: dict, ctx: RunContext, err: Exce
     pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
     part = failed.get("partial_curves")
     if part and part.get("curves"):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from ..plotting import figure, save
 
         keys = [k for k in part["curves"] if k.startswith("eval_")] or list(part["curves"])
-        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+        fig, axes = figure(1, len(keys), size=(4, 3))
         for ax, k in zip(axes[0], keys):
             arr = np.asarray(part["curves"][k], dtype=float)
             for seed, curve in zip(part["seeds"], arr):
@@ -604,9 +601,7 @@ def _write_partial(out: Path, name: str, cdict: dict, ctx: RunContext, err: Exce
         axes[0][0].legend(fontsize=7)
         fig.suptitle(f"{failed['unit']}: curves up to the divergence (step {failed.get('step')}, "
                      f"seed {failed.get('seed')})", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(out / "divergence.png", dpi=100)
-        plt.close(fig)
+        save(fig, out / "divergence.png")
 
 
 def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = False, seeds: int | None = None,

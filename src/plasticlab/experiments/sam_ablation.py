@@ -57,7 +57,7 @@ class SamAblationConfig:
 def run(cfg: SamAblationConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
-        ctx.log(f"[yellow]{cfg.dataset}: {reason} (try --set dataset=mnist)[/yellow]")
+        ctx.log(f"{cfg.dataset}: {reason} (try --set dataset=mnist)", style="yellow")
         return {"rows": [{"dataset": cfg.dataset, "status": reason}], "measurements": {}}
     hp = hyper_from(cfg)
     metric = C.metric_name(data)

@@ -131,7 +131,7 @@ def _matrices(state, seed_index: int = 0) -> dict:
 def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
-        ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
+        ctx.log(f"{cfg.dataset}: {reason}", style="yellow")
         return {"rows": [{"dataset": cfg.dataset, "status": reason}], "measurements": {}}
     hp = hyper_from(cfg)
 

@@ -119,7 +119,7 @@ def ratio_measurements(rows: list[dict], metric: str) -> dict[str, list[float]]:
 def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
     full, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, normalize=cfg.normalize)
     if full is None:
-        ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
+        ctx.log(f"{cfg.dataset}: {reason}", style="yellow")
         return {"rows": [{"dataset": cfg.dataset, "status": reason}], "measurements": {}}
     data = full.validation_split(cfg.val_fraction, seed=0)
     hp = hyper_from(cfg)

@@ -56,7 +56,7 @@ class SamScalarErrorConfig:
 def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
     data, reason = C.data_or_reason(cfg.dataset, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test)
     if data is None:
-        ctx.log(f"[yellow]{cfg.dataset}: {reason}[/yellow]")
+        ctx.log(f"{cfg.dataset}: {reason}", style="yellow")
         return {"rows": [{"dataset": cfg.dataset, "status": reason}], "measurements": {}}
     hp = hyper_from(cfg)
     metric = C.metric_name(data)

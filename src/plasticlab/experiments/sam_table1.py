@@ -113,7 +113,7 @@ def run(cfg: SamTable1Config, ctx: RunContext) -> dict:
         data, reason = C.data_or_reason(name, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test,
                                           normalize=cfg.normalize)
         if data is None:
-            ctx.log(f"[yellow]{name}: {reason}[/yellow]")
+            ctx.log(f"{name}: {reason}", style="yellow")
             rows.append({"dataset": name, "method": "all", "status": reason})
             table.append({"dataset": name, "method": "all", "status": reason})
             continue
