@@ -375,13 +375,14 @@ def register(*claims: Claim) -> None:
 
 
 def all_claims() -> list[Claim]:
-    """Every declared claim (imports each ``plasticlab.claims.<paper>`` module once)."""
+    """Every declared claim, grouped by paper (imports each ``plasticlab.claims.<paper>`` module once)."""
     global _LOADED
     if not _LOADED:
         for mod in pkgutil.iter_modules(__path__):
             importlib.import_module(f"{__name__}.{mod.name}")
         _LOADED = True
-    return list(_REGISTRY.values())
+    # by paper tag, each paper in declaration order: the same order whichever module imported its claims first
+    return sorted(_REGISTRY.values(), key=lambda c: c.paper)
 
 
 def claims_for(experiment: str | None = None, paper: str | None = None) -> list[Claim]:
