@@ -24,7 +24,7 @@ import optax
 
 from .losses import Loss, get_loss
 from .networks.mlp import MLP, Params
-from .rules.base import Rule, Signals
+from .rules.base import Rule, Signals, Sum
 
 
 class DivergenceError(RuntimeError):
@@ -68,7 +68,7 @@ class Trainer(eqx.Module):
     def signals(self, params: Params, rule_state: Any, x: jax.Array, t: jax.Array) -> Signals:
         fwd = self.net.forward(params, x)
         e_out = self.loss.error(fwd, t)
-        return Signals(fwd, self.rule.feedback(self.net, params, rule_state, fwd, e_out), e_out)
+        return Signals(fwd, self.rule.feedback(self.net, params, rule_state, fwd, e_out), e_out, x, t)
 
     def step(self, state: TrainState, x: jax.Array, t: jax.Array) -> tuple[TrainState, dict]:
         """One learning step on the batch (x, t); returns the new state and the batch loss / accuracy."""
@@ -97,26 +97,112 @@ class Trainer(eqx.Module):
         return out
 
 
-def _scan_chunk(trainer: Trainer, state: TrainState, idx: jax.Array, x: jax.Array, t: jax.Array, check: bool = False):
-    """lax.scan of ``trainer.step`` over the batches x[idx[i]]; with ``check``, also per-step finiteness per layer."""
+def scale_rates(rule: Rule, factor) -> Rule:
+    """``rule`` with every summand's ``lr`` multiplied by ``factor`` (a rate schedule's value at one step)."""
+    if isinstance(rule, Sum):
+        return Sum(tuple(scale_rates(r, factor) for r in rule.rules))
+    if hasattr(rule, "lr"):
+        return eqx.tree_at(lambda r: r.lr, rule, rule.lr * factor)
+    return rule
 
-    def body(s, i):
-        s, m = trainer.step(s, x[i], t[i])
+
+def _matrices(state: TrainState) -> list[jax.Array]:
+    """The matrices the divergence check watches: every weight matrix (parameters with ndim >= 2), then every
+    non-empty matrix of the rule state (feedback weights, SAM's Wbar / V / Vbar, ...)."""
+    return ([m for m in jax.tree.leaves(state.params) if m.ndim >= 2]
+            + [m for m in jax.tree.leaves(state.rule_state) if m.ndim == 2 and m.size])
+
+
+def _state_ok(state: TrainState) -> jax.Array:
+    """(matrices,) flags: all entries finite and below 1e6 in magnitude."""
+    return jnp.stack([jnp.all(jnp.isfinite(m) & (jnp.abs(m) < 1e6)) for m in _matrices(state)])
+
+
+def _matrix_name(trainer: Trainer, state: TrainState, index: int) -> str:
+    """What matrix ``index`` of ``_matrices`` is, for divergence messages."""
+    n_params = len([m for m in jax.tree.leaves(state.params) if m.ndim >= 2])
+    if index < n_params:
+        return f"W of layer {index + 1}" if isinstance(trainer.net, MLP) else f"weight matrix #{index + 1}"
+    from .rules.sam import SAM
+
+    rule = trainer.rule.rules if isinstance(trainer.rule, Sum) else (trainer.rule,)
+    if any(isinstance(r, SAM) for r in rule):
+        return f"a downstream/inter-stream matrix (rule-state matrix #{index - n_params})"
+    return f"feedback matrix #{index - n_params}"
+
+
+class _Cells(NamedTuple):
+    """Trainers that differ only in numbers (rates, decays): the template, which leaves vary, their values
+    (``values[0]`` is the cell index 0..C-1, so that the cells axis exists even when no leaf varies)."""
+
+    template: Trainer
+    varying: tuple[int, ...]
+    values: tuple[jax.Array, ...]
+    names: tuple[str, ...]
+
+    def trainer(self, values) -> Trainer:
+        leaves, treedef = jax.tree.flatten(self.template)
+        for i, v in zip(self.varying, values[1:]):
+            leaves[i] = v
+        return jax.tree.unflatten(treedef, leaves)
+
+    def describe(self, c: int) -> str:
+        return ", ".join(f"{n}={float(v[c]):g}" for n, v in zip(self.names, self.values[1:]))
+
+
+def _cells(trainers: list[Trainer]) -> _Cells:
+    """Stack the numeric leaves in which ``trainers`` differ (their structure and static settings must agree)."""
+    template = trainers[0]
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = []
+    for t in trainers:
+        lv, td = jax.tree.flatten(t)
+        if td != jax.tree.structure(template):
+            raise ValueError("the trainers of a grid must differ only in numbers (rates, decays): same network, "
+                             f"rule and static settings; {t.rule.name} differs from {template.rule.name} in structure")
+        leaves.append(lv)
+    varying = tuple(i for i in range(len(flat))
+                    if any(not np.array_equal(np.asarray(lv[i]), np.asarray(leaves[0][i])) for lv in leaves))
+    values = (jnp.arange(len(trainers)),) + tuple(jnp.stack([jnp.asarray(lv[i]) for lv in leaves]) for i in varying)
+    names = tuple(str(getattr(flat[i][0][-1], "name", flat[i][0][-1])) for i in varying)
+    return _Cells(template, varying, values, names)
+
+
+def _scan_chunk(trainer: Trainer, state: TrainState, idx: jax.Array, t0: jax.Array, x: jax.Array, t: jax.Array,
+                n_steps: int, schedule: Callable | None, check: bool):
+    """lax.scan of ``trainer.step`` over the batches x[idx[i]] (global steps t0 + i); with ``schedule``, the
+    rule's rates at step k are scaled by ``schedule(k, n_steps)``; with ``check``, per-step divergence flags."""
+
+    def body(s, it):
+        i, k = it
+        tr = trainer if schedule is None else eqx.tree_at(lambda q: q.rule, trainer,
+                                                          scale_rates(trainer.rule, schedule(k, n_steps)))
+        s, m = tr.step(s, x[i], t[i])
         if check:
-            m["finite"] = jnp.stack([jnp.all(jnp.isfinite(w)) for w in s.params.W])
+            m["ok"] = _state_ok(s)
         return s, m
 
-    return jax.lax.scan(body, state, idx)
+    return jax.lax.scan(body, state, (idx, t0 + jnp.arange(idx.shape[0])))
 
 
 @dataclass
 class History:
-    """Learning curves: arrays of shape (seeds, evaluations), evaluated after ``samples[j]`` samples."""
+    """Learning curves: arrays of shape (seeds, evaluations), or (cells, seeds, evaluations) for a grid of
+    trainers, evaluated after ``samples[j]`` samples.
+
+    ``diverged``: per cell (one entry without a grid) None or the message of the first diverged seed;
+    ``seed_diverged``: (cells, seeds) flags (with ``on_divergence="record"`` those seeds' curves are NaN);
+    ``final_state`` / ``init_state``: the vmapped TrainState at the end / start (``init_state`` with
+    ``keep_init``)."""
 
     seeds: list[int]
     samples: list[int] = field(default_factory=list)
     curves: dict[str, list] = field(default_factory=dict)
     final_state: TrainState | None = None
+    init_state: TrainState | None = None
+    cells: int | None = None
+    diverged: list[str | None] = field(default_factory=list)
+    seed_diverged: np.ndarray | None = None
 
     def append(self, n_samples: int, values: dict[str, np.ndarray]) -> None:
         self.samples.append(int(n_samples))
@@ -124,11 +210,11 @@ class History:
             self.curves.setdefault(k, []).append(np.asarray(v, dtype=float))
 
     def array(self, key: str) -> np.ndarray:
-        """Curve ``key`` as an array of shape (seeds, evaluations)."""
-        return np.stack(self.curves[key], axis=1)
+        """Curve ``key`` as an array of shape (seeds, evaluations) (with a grid: (cells, seeds, evaluations))."""
+        return np.stack(self.curves[key], axis=-1)
 
     def final(self, key: str) -> np.ndarray:
-        return self.array(key)[:, -1]
+        return self.array(key)[..., -1]
 
 
 def sample_order(seed: int, n_train: int, n_steps: int, batch_size: int) -> np.ndarray:
@@ -142,16 +228,32 @@ def sample_order(seed: int, n_train: int, n_steps: int, batch_size: int) -> np.n
 _CHUNK_CACHE: dict = {}
 
 
-def _compiled(trainer: Trainer, check: bool):
-    """Jitted, seed-vmapped chunk runner and evaluator for ``trainer`` (cached)."""
-    key = (trainer, check)
+def _default_evaluate(trainer: Trainer, state: TrainState, x: jax.Array, t: jax.Array) -> dict:
+    return trainer.evaluate(state.params, x, t)
+
+
+def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | None, evaluate: Callable):
+    """Jitted chunk runner (cells x seeds vmapped), evaluator and divergence flags for ``cells`` (cached)."""
+    n_steps = n_steps if schedule is not None else 0  # only a schedule reads the run's length
+    key = (cells.template, cells.varying, check, n_steps, schedule, evaluate)
     try:
         return _CHUNK_CACHE[key]
     except (KeyError, TypeError):
         pass
-    run = jax.jit(jax.vmap(lambda s, i, x, t: _scan_chunk(trainer, s, i, x, t, check), in_axes=(0, 0, None, None)))
-    ev = jax.jit(jax.vmap(trainer.evaluate, in_axes=(0, None, None)))
-    out = (run, ev)
+
+    def chunk(vals, s, i, t0, x, t):
+        return _scan_chunk(cells.trainer(vals), s, i, t0, x, t, n_steps, schedule, check)
+
+    def ev(vals, s, x, t):
+        return evaluate(cells.trainer(vals), s, x, t)
+
+    seeds = (None, 0, 0, None, None, None)
+    run = jax.jit(jax.vmap(jax.vmap(chunk, in_axes=seeds), in_axes=(0, 0, None, None, None, None)))
+    evaluator = jax.jit(jax.vmap(jax.vmap(ev, in_axes=(None, 0, None, None)), in_axes=(0, 0, None, None)))
+    flags = jax.jit(jax.vmap(jax.vmap(_state_ok)))
+    init = jax.jit(jax.vmap(jax.vmap(lambda vals, k: cells.trainer(vals).init(k), in_axes=(None, 0)),
+                            in_axes=(0, None)))
+    out = (run, evaluator, flags, init)
     try:
         _CHUNK_CACHE[key] = out
     except TypeError:
@@ -159,25 +261,49 @@ def _compiled(trainer: Trainer, check: bool):
     return out
 
 
-def _finite_layers(params: Params) -> np.ndarray:
-    """(seeds, layers) booleans: all weights finite and below 1e6 in magnitude."""
-    return np.stack([np.asarray(jnp.all(jnp.isfinite(w) & (jnp.abs(w) < 1e6), axis=(-2, -1))) for w in params.W], axis=1)
+def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] | int = 1,
+        n_samples: int | None = None, epochs: float = 1.0, batch_size: int = 1, eval_every: int | None = None,
+        evals: int | None = None, x_eval=None, y_eval=None, evaluate: Callable | None = None,
+        on_eval: Callable[[dict], dict] | None = None, callback: Callable[[TrainState, int], dict] | None = None,
+        progress: bool | str = True, init_state: TrainState | None = None,
+        rate_schedule: Callable[[jax.Array, int], jax.Array] | None = None, on_divergence: str = "stop",
+        keep_init: bool = False) -> History:
+    """Train ``trainer`` on (x_train, y_train) for every seed at once (vmapped): the library's one driver.
 
+    Args:
+        trainer: a ``Trainer``, or a list of trainers that differ only in numbers (rates, decays: a grid of
+            cells, vmapped with the seeds and compiled once).
+        x_train, y_train: training inputs (n, ...) and targets (n, ...).
+        seeds: a count (seeds 0..n-1) or a list. Each seed draws its own initial weights, rule state and data
+            order, so seed s gives the same numbers whether run alone or among others.
+        n_samples / epochs: samples to train on (default ``epochs * n``); steps = n_samples // batch_size.
+        batch_size: samples per step (1: online learning).
+        eval_every / evals: samples between evaluations, or the number of evaluations over the run (one
+            jitted ``lax.scan`` chunk each).
+        x_eval, y_eval: evaluation data; ``evaluate(trainer, state, x, y) -> dict`` (default: mean loss and
+            accuracy) is vmapped over cells and seeds; ``on_eval(values) -> values`` post-processes each
+            evaluation on the host (e.g. an AUC from the outputs).
+        callback: ``callback(state, samples) -> dict`` adds host-side metrics after every chunk.
+        init_state: start from this vmapped TrainState instead of fresh weights (no grid).
+        rate_schedule: ``schedule(step, n_steps)`` multiplies every rule rate ``lr`` at each step.
+        on_divergence: "stop" raises ``DivergenceError`` naming the seed, the step and the matrix, with the
+            history up to the last good evaluation; "record" keeps going, NaNs the diverged seeds' curves and
+            stores the message per cell in ``History.diverged``.
+        keep_init: keep the initial state in ``History.init_state``.
 
-def fit(trainer: Trainer, x_train, y_train, *, seeds: list[int] | int = 1, n_samples: int | None = None,
-        epochs: float = 1.0, batch_size: int = 1, eval_every: int | None = None, x_eval=None, y_eval=None,
-        callback: Callable[[TrainState, int], dict] | None = None, progress: bool | str = True,
-        init_state: TrainState | None = None) -> History:
-    """Train ``trainer`` on (x_train, y_train) for every seed at once (vmapped).
-
-    Each seed draws its own initial weights, rule state and data order, so seed s
-    gives the same numbers whether run alone or among others. Training runs in
-    jitted ``lax.scan`` chunks of ``eval_every`` samples; after each chunk the
-    model is evaluated on (x_eval, y_eval) (if given), ``callback(state, samples)``
-    may add metrics, and the weights are checked: a non-finite or exploding weight
-    raises ``DivergenceError`` naming the seed, the step and the layer, with the
-    history up to the last good evaluation attached.
+    Returns:
+        A ``History``: curves ``eval_<metric>`` (from ``evaluate``), ``train_<metric>`` (step metrics averaged
+        over each chunk) and the callback's keys, each (seeds, evaluations), or (cells, seeds, evaluations)
+        for a grid; ``samples`` seen at each evaluation; the final state.
     """
+    if on_divergence not in ("stop", "record"):
+        raise ValueError(f"on_divergence must be 'stop' or 'record', got {on_divergence!r}")
+    grid = isinstance(trainer, (list, tuple))
+    trainers = list(trainer) if grid else [trainer]
+    if not trainers:
+        raise ValueError("fit needs at least one trainer")
+    cells = _cells(trainers)
+    base = cells.template
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     x_train = jnp.asarray(x_train, jnp.float32)
     y_train = jnp.asarray(y_train)
@@ -186,63 +312,102 @@ def fit(trainer: Trainer, x_train, y_train, *, seeds: list[int] | int = 1, n_sam
         raise ValueError(f"x_train has {n_train} samples but y_train has {y_train.shape[0]}")
     n_samples = int(n_samples if n_samples is not None else round(epochs * n_train))
     n_steps = max(1, n_samples // batch_size)
-    steps_per_chunk = max(1, (eval_every or n_samples) // batch_size)
+    if evals is not None:
+        steps_per_chunk = max(1, -(-n_steps // max(1, evals)))
+    else:
+        steps_per_chunk = max(1, (eval_every or n_samples) // batch_size)
     order = np.stack([sample_order(s, n_train, n_steps, batch_size) for s in seed_list])
-    run, ev = _compiled(trainer, False)
-    state = init_state if init_state is not None else jax.vmap(trainer.init)(jnp.stack([jax.random.PRNGKey(s) for s in seed_list]))
-    hist = History(seed_list)
+    run, ev, flags, init = _compiled(cells, False, n_steps, rate_schedule, evaluate or _default_evaluate)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
+    if init_state is not None:
+        if grid:
+            raise ValueError("init_state is for a single trainer, not a grid")
+        state = jax.tree.map(lambda a: a[None], init_state)
+    else:
+        state = init(cells.values, keys)
+    n_cells = len(trainers)
+    hist = History(seed_list, cells=n_cells if grid else None, diverged=[None] * n_cells,
+                   init_state=(state if grid else jax.tree.map(lambda a: a[0], state)) if keep_init else None)
+    seed_bad = np.zeros((n_cells, len(seed_list)), bool)
     if x_eval is not None:
         x_eval, y_eval = jnp.asarray(x_eval, jnp.float32), jnp.asarray(y_eval)
+    unstack = (lambda a: a) if grid else (lambda a: a[0])
 
     def record(st: TrainState, done: int, train_metrics: dict | None) -> None:
         vals = {}
         if x_eval is not None:
-            vals.update({f"eval_{k}": v for k, v in ev(st.params, x_eval, y_eval).items()})
+            out = ev(cells.values, st, x_eval, y_eval)
+            out = {k: np.asarray(v) for k, v in out.items()}
+            if on_eval is not None:
+                out = on_eval(out)
+            vals.update({f"eval_{k}": unstack(v) for k, v in out.items()})
         if train_metrics is not None:
-            vals.update({f"train_{k}": np.asarray(v).mean(axis=1) for k, v in train_metrics.items()})
+            vals.update({f"train_{k}": unstack(np.asarray(v).mean(axis=2)) for k, v in train_metrics.items()})
         if callback is not None:
-            vals.update(callback(st, done))
+            vals.update(callback(jax.tree.map(unstack, st), done))
         hist.append(done, vals)
 
     record(state, 0, None)
     starts = list(range(0, n_steps, steps_per_chunk))
-    bar = _progress(len(starts), progress, f"{trainer.rule.name} x{len(seed_list)} seeds")
+    bar = _progress(len(starts), progress, f"{base.rule.name} x{len(seed_list)} seeds"
+                    + (f" x{n_cells} cells" if grid else ""))
     for c0 in starts:
         idx = jnp.asarray(order[:, c0:c0 + steps_per_chunk])
-        new_state, metrics = run(state, idx, x_train, y_train)
-        ok = _finite_layers(new_state.params)
-        if not ok.all():
-            _raise_divergence(trainer, state, idx, x_train, y_train, c0, batch_size, seed_list, hist)
+        new_state, metrics = run(cells.values, state, idx, jnp.asarray(c0), x_train, y_train)
+        ok = np.asarray(flags(new_state)).all(axis=-1)  # (cells, seeds)
+        fresh = ~ok & ~seed_bad
+        if fresh.any():
+            err = _divergence(cells, state, idx, c0, x_train, y_train, n_steps, rate_schedule, batch_size,
+                              seed_list, fresh, hist, grid)
+            if on_divergence == "stop":
+                raise err
+        seed_bad |= ~ok
         state = new_state
         record(state, (c0 + idx.shape[1]) * batch_size, metrics)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    hist.final_state = state
+    if seed_bad.any():
+        for k, v in hist.curves.items():
+            for j, a in enumerate(v):
+                a = np.array(a, dtype=float)
+                a[seed_bad if grid else seed_bad[0]] = np.nan
+                v[j] = a
+    hist.seed_diverged = seed_bad
+    hist.final_state = jax.tree.map(unstack, state)
     return hist
 
 
-def _raise_divergence(trainer, state, idx, x, t, c0, batch_size, seeds, hist):
-    """Replay the failing chunk step by step to name the first bad step, layer and seed."""
-    run, _ = _compiled(trainer, True)
-    _, m = run(state, idx, x, t)
-    finite = np.asarray(m["finite"])  # (seeds, steps, layers)
-    bad = np.argwhere(~finite)
-    if len(bad):
-        s, step, layer = min(bad.tolist(), key=lambda r: (r[1], r[2], r[0]))
-        what = "became non-finite (NaN/inf)"
-    else:  # exploded past 1e6 without NaN: report the chunk
-        ok = _finite_layers(jax.tree.map(lambda a: a, run(state, idx, x, t)[0].params))
-        s, layer = map(int, np.argwhere(~ok)[0])
-        step, what = idx.shape[1] - 1, "exceeded 1e6 in magnitude"
-    global_step = c0 + int(step) + 1
-    raise DivergenceError(
-        f"training diverged: weights of layer {int(layer) + 1} {what} at step {global_step} "
-        f"(sample {global_step * batch_size}) for seed {seeds[int(s)]} with rule {trainer.rule.name}. "
-        "Lower the learning rate(s), add weight decay, or change the initialisation; "
-        f"{len(hist.samples)} evaluations before the failure are kept.",
-        step=global_step, layer=int(layer) + 1, seed=seeds[int(s)], history=hist)
+def _divergence(cells: _Cells, state, idx, c0, x, t, n_steps, schedule, batch_size, seeds, fresh, hist,
+                grid) -> DivergenceError:
+    """Replay the failing chunk step by step to name, per newly diverged cell, the first bad step, seed and
+    matrix; store the messages in ``hist.diverged`` and return the error of the first."""
+    run, _, _, _ = _compiled(cells, True, n_steps, schedule, _default_evaluate)
+    _, m = run(cells.values, state, idx, jnp.asarray(c0), x, t)
+    ok = np.asarray(m["ok"])  # (cells, seeds, steps, matrices)
+    first = None
+    for c in range(ok.shape[0]):
+        if not fresh[c].any() or hist.diverged[c] is not None:
+            continue
+        bad = [r for r in np.argwhere(~ok[c]).tolist() if fresh[c, r[0]]]
+        if not bad:  # flagged at the chunk's end only (e.g. a value just past 1e6): name the chunk's last step
+            s = int(np.argwhere(fresh[c])[0][0])
+            step, mat = ok.shape[2] - 1, 0
+        else:
+            s, step, mat = min(bad, key=lambda r: (r[1], r[0], r[2]))
+        global_step = c0 + int(step) + 1
+        tr = cells.trainer([v[c] for v in cells.values])
+        one = jax.tree.map(lambda a: a[c, s], state)
+        where = f" ({cells.describe(c)})" if grid and cells.varying else ""
+        msg = (f"diverged at step {global_step} (sample {global_step * batch_size}): "
+               f"{_matrix_name(tr, one, int(mat))} became non-finite or exceeded 1e6 for seed {seeds[s]} with rule "
+               f"{tr.rule.name}{where}. Lower the learning rate(s), add weight decay, or change the "
+               f"initialisation; {len(hist.samples)} evaluations before the failure are kept.")
+        hist.diverged[c] = msg
+        if first is None:
+            first = DivergenceError(msg, step=global_step, layer=int(mat) + 1, seed=seeds[s], history=hist)
+    return first
 
 
 class _LineProgress:

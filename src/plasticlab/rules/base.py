@@ -27,11 +27,17 @@ State = Any
 
 
 class Signals(NamedTuple):
-    """What a rule may use at one step: forward signals, layer errors e[l-1] = e_l, output error e_L."""
+    """What a rule may use at one step: forward signals, layer errors e[l-1] = e_l, output error e_L, the
+    input batch x and the target batch t (for rules that run a pass of their own, e.g. BPTT), and ``aux``:
+    whatever the rule's ``feedback`` computed besides the errors (e.g. SAM's downstream pass), so that no
+    rule recomputes a pass."""
 
     fwd: Forward
     e: tuple[jax.Array, ...] | None
     e_out: jax.Array
+    x: jax.Array | None = None
+    t: jax.Array | None = None
+    aux: Any = None
 
 
 def zeros_like_params(params: Params) -> Params:
