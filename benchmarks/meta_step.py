@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from plasticlab.rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, init_theta, meta_objective, xavier_init
-from plasticlab.experiments._meta_common import build_loop
+from plasticlab.meta_learning import build_loop
 
 
 def main() -> None:

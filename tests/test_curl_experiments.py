@@ -9,10 +9,11 @@ import pytest
 
 from plasticlab.claims import Numeric, claims_for
 from plasticlab.experiments import ConfigError, run_experiment
-from plasticlab.experiments import curl_fig2, curl_fig5
-from plasticlab.experiments._curl_common import phase_measurements
+from plasticlab.experiments.curl import fig2 as curl_fig2
+from plasticlab.experiments.curl import speed as curl_fig5
+from plasticlab.experiments.curl.common import phase_measurements
 from plasticlab.experiments.base import RunContext, prepare
-from plasticlab.experiments.curl_ei import measurements as ei_measurements
+from plasticlab.experiments.curl.ei import measurements as ei_measurements
 from plasticlab.report import paper_table, write_report
 
 

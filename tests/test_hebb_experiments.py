@@ -11,7 +11,7 @@ import pytest
 def test_stationary_point_satisfies_eq26_and_lemma1_when_norms_are_constant():
     """At an L-BFGS stationary point E[dl/dh_b . h_b] = -gamma ||W||^2 (eq. 26) holds exactly; with
     inputs of constant norm (Assumption 2 for layer 1) C(W*) equals gamma c_a ||W*||^2 (Lemma 1)."""
-    from plasticlab.experiments.hebb_theory import measure, stationary_point
+    from plasticlab.experiments.hebb.theory import measure, stationary_point
     from plasticlab.networks.mlp import init_weight
 
     rng = np.random.default_rng(0)
@@ -31,7 +31,7 @@ def test_stationary_point_satisfies_eq26_and_lemma1_when_norms_are_constant():
 
 
 def test_boundary_fit_recovers_a_known_power_law():
-    from plasticlab.experiments.hebb_fig4 import fit_boundary, zero_crossings
+    from plasticlab.experiments.hebb.fig4 import fit_boundary, zero_crossings
 
     gammas = np.array([1e-4, 1e-3, 1e-2])
     sigmas = np.logspace(-4, 0, 41)
@@ -45,7 +45,7 @@ def test_boundary_fit_recovers_a_known_power_law():
 def test_sce_experiment_reports_missing_cifar10(tmp_path):
     from plasticlab.data.base import DataError
     from plasticlab.experiments.base import RunContext
-    from plasticlab.experiments.hebb_fig3 import HebbFig3Config, run
+    from plasticlab.experiments.hebb.fig3 import HebbFig3Config, run
 
     with pytest.raises(DataError):
         run(HebbFig3Config(dataset="cifar10"), RunContext(tmp_path, tmp_path / "no-data"))
@@ -58,7 +58,7 @@ def test_fig4_tiny_run_measures_its_claims(tmp_path):
     from plasticlab.claims import claims_for
     from plasticlab.claims.hebb import BOUNDARY_GAMMA, BOUNDARY_SIGMA, cell
     from plasticlab.experiments import run_experiment
-    from plasticlab.experiments.hebb_fig4 import fit_boundary
+    from plasticlab.experiments.hebb.fig4 import fit_boundary
 
     tiny = {"n_train": 256, "n_val": 64, "d": 8, "hidden": (8, 8), "epochs": 2.0, "batch_size": 32,
             "log_every": 4, "window": 8, "gammas": (3e-3, 3e-2), "sigmas": (1e-2, 0.1, 0.3), "lr": 0.2}

@@ -1,4 +1,4 @@
-"""Rules of the Hebbian-alignment paper (rules.hebb_optim, rules.random_nn) and the transformer front end."""
+"""Rules of the Hebbian-alignment paper (rules.hebb_optim's trainers, rules.random_nn) and the transformer front end."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from plasticlab.rules.random_nn import RandomNNState, clip_global_norm, random_n
 HP0 = {"lr": 0.1, "gamma": 0.01, "sigma": 0.0, "input_noise": 0.0, "l1": 0.0}
 
 
-def _state(spec, n, seed=0):
-    st = ho.init_run(spec, jax.random.PRNGKey(seed), n)
-    return ho.RunState(st.params, st.opt_state, st.rule_state, st.masks, st.key, jnp.arange(n), st.step)
+def _state(spec, hp=HP0, seed=0):
+    """The run's Trainer (hebb_optim.trainer) and its initial state."""
+    tr = ho.trainer(spec, **hp)
+    return tr, tr.init(jax.random.PRNGKey(seed))
 
 
 def _data(n=32, d_in=5, d_out=2, seed=0):
@@ -27,50 +28,51 @@ def _data(n=32, d_in=5, d_out=2, seed=0):
 
 def test_sgd_step_equals_plasticlab_trainer_with_bp_and_coupled_l2():
     """d_out = 2 makes torch's mean-over-units MSE equal plasticlab's 0.5 * sum MSE."""
-    from plasticlab.networks import MLP, Params
+    from plasticlab.networks import MLP
     from plasticlab.rules import BP
     from plasticlab.training import TrainState, Trainer
 
     x, t = _data()
     spec = ho.HebbSpec(sizes=(5, 8, 2), rule="sgd", batch_size=16, neuron_layer=0)
-    st = _state(spec, 32)
-    new, _ = ho.train_step(spec, st, HP0, x, t)
+    hebb, st = _state(spec)
+    new, _ = hebb.step(st, x[:16], t[:16])
     tr = Trainer(MLP((5, 8, 2), activation="tanh"), BP(lr=1.0), loss=get_loss("mse"),
                  optimizer=optax.sgd(0.1), weight_decay=0.01)
-    p = Params(tuple(st.params["W"]))
-    ref, _ = tr.step(TrainState(p, (), tr.optimizer.init(p), jax.random.PRNGKey(1)), x[:16], t[:16])
-    for a, b in zip(new.params["W"], ref.params.W):
+    ref, _ = tr.step(TrainState(st.params, (), tr.optimizer.init(st.params), jax.random.PRNGKey(1)), x[:16], t[:16])
+    for a, b in zip(new.params.W, ref.params.W):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_dfa_signal_equals_plasticlab_dfa_update():
-    from plasticlab.networks import MLP, Params
-    from plasticlab.rules import DFA
-    from plasticlab.rules.base import Signals
-
-    x, t = _data(16, 5, 2)
-    spec = ho.HebbSpec(sizes=(5, 7, 6, 2), rule="dfa", use_bias=True, batch_size=16, neuron_layer=0)
-    st = _state(spec, 16)
-    g, taps, _ = ho.learning_signal(spec, st.params, st.rule_state, x, t, None)
-    net = MLP((5, 7, 6, 2), activation="tanh", use_bias=True)
-    p = Params(tuple(st.params["W"]), tuple(st.params["b"]))
-    rule, B = DFA(lr=1.0), tuple(st.rule_state[1:])
-    fwd = net.forward(p, x)
-    e_out = get_loss("mse").error(fwd, t)
-    d, _ = rule.update(net, p, B, Signals(fwd, rule.feedback(net, p, B, fwd, e_out), e_out), None)
-    for a, b in zip(g["W"] + g["b"], d.W + d.b):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+def test_dfa_signal_equals_the_dfa_equation():
+    """g_W_l = -<delta_l h_{l-1}^T>, delta_L = 2 (y_L - t) / d_L, delta_l = (B_l delta_L) * f'(y_l), in numpy."""
+    x, t = _data(16, 5, 3)
+    spec = ho.HebbSpec(sizes=(5, 7, 6, 3), rule="dfa", use_bias=True, batch_size=16, neuron_layer=0)
+    tr, st = _state(spec)
+    sig = tr.signals(st.params, st.rule_state, x, t)
+    g, _ = tr.rule.update(tr.net, st.params, st.rule_state, sig, None)
+    W, b, B = [np.asarray(w) for w in st.params.W], [np.asarray(v) for v in st.params.b], st.rule_state
+    hs = [np.asarray(x)]
+    for w, v in zip(W[:-1], b[:-1]):
+        hs.append(np.tanh(hs[-1] @ w.T + v))
+    e = 2 * (hs[-1] @ W[-1].T + b[-1] - np.asarray(t)) / 3
+    deltas = [(e @ np.asarray(B[l - 1]).T) * (1 - hs[l] ** 2) for l in (1, 2)] + [e]
+    for l, d in enumerate(deltas):
+        np.testing.assert_allclose(g.W[l], -d.T @ hs[l] / 16, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g.b[l], -d.mean(0), rtol=1e-5, atol=1e-6)
 
 
 def test_adam_first_step_is_lr_times_sign_of_the_penalised_gradient():
     x, t = _data()
     spec = ho.HebbSpec(sizes=(5, 8, 2), rule="adam", batch_size=16, neuron_layer=0)
-    st = _state(spec, 32)
-    hp = dict(HP0, lr=1e-3, gamma=0.05)
-    g, _, _ = ho.learning_signal(spec, st.params, (), x[:16], t[:16], None)
-    new, _ = ho.train_step(spec, st, hp, x, t)
-    for w0, w1, gg in zip(st.params["W"], new.params["W"], g["W"]):
-        np.testing.assert_allclose(w1 - w0, -1e-3 * np.sign(-gg + 0.05 * w0), atol=2e-6)
+    tr, st = _state(spec, dict(HP0, lr=1e-3, gamma=0.05))
+
+    def loss(W):  # torch MSELoss of the tanh MLP
+        return jnp.mean((jnp.tanh(x[:16] @ W[0].T) @ W[1].T - t[:16]) ** 2)
+
+    grads = jax.grad(loss)(st.params.W)
+    new, _ = tr.step(st, x[:16], t[:16])
+    for w0, w1, gg in zip(st.params.W, new.params.W, grads):
+        np.testing.assert_allclose(w1 - w0, -1e-3 * np.sign(gg + 0.05 * w0), atol=2e-6)
 
 
 def test_noise_modes_masks_and_sparsity():
@@ -78,20 +80,21 @@ def test_noise_modes_masks_and_sparsity():
     hp = dict(HP0, lr=0.0, gamma=0.0, sigma=0.1)
     for mode, moved in (("persistent", True), ("perturbed", False)):
         spec = ho.HebbSpec(sizes=(5, 8, 2), batch_size=16, neuron_layer=0, noise_mode=mode)
-        st = _state(spec, 32)
-        new, _ = ho.train_step(spec, st, hp, x, t)
-        assert bool(jnp.any(new.params["W"][0] != st.params["W"][0])) == moved
+        tr, st = _state(spec, hp)
+        new, _ = tr.step(st, x[:16], t[:16])
+        assert bool(jnp.any(new.params.W[0] != st.params.W[0])) == moved
     spec = ho.HebbSpec(sizes=(5, 8, 2), batch_size=16, neuron_layer=0, sparsity=0.5)
-    st = _state(spec, 32)
-    new, _ = ho.train_step(spec, st, dict(HP0, sigma=0.1), x, t)
-    m = np.asarray(st.masks["W"][0])
+    tr, st = _state(spec, dict(HP0, sigma=0.1))
+    new, _ = tr.step(st, x[:16], t[:16])
+    m = np.asarray(st.mask.W[0])
     assert 0 < m.mean() < 1
-    assert np.all(np.asarray(new.params["W"][0])[m == 0] == 0)
+    assert np.all(np.asarray(st.params.W[0])[m == 0] == 0) and np.all(np.asarray(new.params.W[0])[m == 0] == 0)
     spec = ho.HebbSpec(sizes=(5, 8, 2), batch_size=16, neuron_layer=0, frozen=0.5)
-    st = _state(spec, 32)
-    new, _ = ho.train_step(spec, st, dict(HP0, sigma=0.1), x, t)
-    m = np.asarray(st.masks["W"][0])
-    np.testing.assert_array_equal(np.asarray(new.params["W"][0])[m == 0], np.asarray(st.params["W"][0])[m == 0])
+    tr, st = _state(spec, dict(HP0, sigma=0.1))
+    new, _ = tr.step(st, x[:16], t[:16])
+    m = np.asarray(st.mask.W[0])
+    np.testing.assert_array_equal(np.asarray(new.params.W[0])[m == 0], np.asarray(st.params.W[0])[m == 0])
+    assert np.all(np.asarray(new.params.W[0])[m == 1] != np.asarray(st.params.W[0])[m == 1])
     with pytest.raises(ValueError, match="noise_mode"):
         ho.HebbSpec(noise_mode="sometimes")
     with pytest.raises(ValueError, match="unknown rule"):

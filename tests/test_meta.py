@@ -202,7 +202,7 @@ def test_meta_gradient_matches_finite_differences():
 
 def test_meta_train_resumes_from_checkpoint_and_masks(tmp_path):
     """An interrupted meta-training continues from its last checkpoint to the same theta; masks freeze terms."""
-    from plasticlab.experiments import _meta_common as mc
+    from plasticlab.experiments.meta import common as mc
 
     data = _id_dataset(n_classes=4, per_class=10, d=6)
     data.x_train[:, 0] = data.x_train[:, 1]  # drop the id feature (its scale is useless for learning)
@@ -246,7 +246,7 @@ def test_init_theta_and_xavier():
 
 def test_dataset_head_keeps_original_labels():
     """head="dataset" (the reference code's head): one output per class, episodes keep the original labels."""
-    from plasticlab.experiments import _meta_common as mc
+    from plasticlab.experiments.meta import common as mc
 
     data = _id_dataset(n_classes=6, per_class=12, d=5)
     sampler = EpisodeSampler(data, n_way=3, k_shot=4, n_query=2, seed=1)
@@ -293,8 +293,8 @@ def test_plastic_feedback_meta_learns_on_digits():
     """The default meta-fig6 setting (plastic B, dataset head, guard) in --quick size learns within 100 episodes:
     the query loss falls below ln 5 (within-task discrimination, not only the 5 task classes) and the
     meta-accuracy is far above chance. With the N-output head the same run stays at ln 5 (docs/meta.md)."""
-    from plasticlab.experiments import _meta_common as mc
-    from plasticlab.experiments.meta_fig6 import MetaFig6Config
+    from plasticlab.experiments.meta import common as mc
+    from plasticlab.experiments.meta.fig6 import MetaFig6Config
 
     cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5)
     train_s, _, data = mc.make_samplers(cfg.dataset, None, cfg.n_way, cfg.k_shot, cfg.n_query)
@@ -313,8 +313,8 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     its maximum), the curve survives a resume, and the validation tasks come from the meta-train split, past the
     meta-training episodes, sharing no image with the held-out tasks (digits has no duplicate across its splits)."""
 
-    from plasticlab.experiments import _meta_common as mc
-    from plasticlab.experiments.meta_fig6 import HELDOUT_SEED, MetaFig6Config, _meta_run
+    from plasticlab.experiments.meta import common as mc
+    from plasticlab.experiments.meta.fig6 import HELDOUT_SEED, MetaFig6Config, _meta_run
 
     cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5, n_episodes=12, lr_meta=1e-2,
                          select_every=3, n_val_tasks=4, eval_batch=4, ckpt_every=3, n_eval_tasks=8)

@@ -12,7 +12,7 @@ from plasticlab.analysis.representations import (activation_norms, omega_squared
                                                  optimal_linear_maps, pca_cumulative, reconstruct, residuals,
                                                  step_sizes)
 from plasticlab.analysis.stats import bootstrap_ci
-from plasticlab.experiments._oja_common import ci, hebbian_layers, make_rule
+from plasticlab.experiments.oja.common import ci, hebbian_layers, make_rule
 from plasticlab.rules import Oja, Sanger
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from plasticlab.data import DataError
 from plasticlab.experiments import discover, run_experiment
-from plasticlab.experiments._oja_common import OjaFFConfig, load_data, rule_eta
+from plasticlab.experiments.oja.common import OjaFFConfig, load_data, rule_eta
 
 TINY = {"dataset": "digits", "n_train": 40, "n_test": 60, "seeds": 2, "evals": 1, "depth": 5, "probe_size": 20}
 
@@ -65,7 +65,7 @@ def test_fig5_tiny_run_judges_its_claims(tmp_path):
     assert all(r["verdict"] in ("agrees", "differs") for r in got.values())  # judged (not a quick run: no Numeric skip)
     # without BPTT+Oja the comparisons say "not measured" instead of a verdict
     from plasticlab.claims import judge_all
-    from plasticlab.experiments.oja_fig5 import OjaFig5Config, fig5_measurements
+    from plasticlab.experiments.oja.fig5 import OjaFig5Config, fig5_measurements
 
     alone = fig5_measurements({"bptt": {**res["rules"]["bptt"], "pev": np.zeros((2, 8, 4))}},
                               OjaFig5Config(**tiny, rules=("bptt",)))

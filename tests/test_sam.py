@@ -309,7 +309,7 @@ def test_table1_reports_unavailable_data(tmp_path, monkeypatch):
 
 def test_table1_wires_its_sam_and_data_settings(tmp_path, monkeypatch):
     """sam-table1's defaults reach the rule and the data: centred inputs, biases, rate-scaled decay, vbar_scale."""
-    from plasticlab.experiments import _sam_common as C
+    from plasticlab.experiments.sam import common as C
     from plasticlab.experiments import run_experiment
 
     seen = {}
@@ -364,7 +364,7 @@ def test_table1_claims_judge_measured_diverged_and_unavailable_cells():
     only on a --quick run."""
     from plasticlab.claims import claims_for
     from plasticlab.claims.sam import t1
-    from plasticlab.experiments.sam_table1 import measurements
+    from plasticlab.experiments.sam.table1 import measurements
 
     def rows(ds, m, vals):
         return [{"dataset": ds, "method": m, "seed": i, "test_accuracy": v,
@@ -393,7 +393,7 @@ def test_table1_claims_judge_measured_diverged_and_unavailable_cells():
 def test_divergence_stops_with_step_and_layer():
     """A far too large rate stops with a DivergenceError naming step, layer and rate; the other cell is unharmed."""
     from plasticlab.data import load_dataset
-    from plasticlab.experiments import _sam_common as C
+    from plasticlab.experiments.sam import common as C
 
     data = load_dataset("digits").subset(256, 64)
     net = pl.MLP((64, 16, 10), activation="relu")
@@ -409,7 +409,7 @@ def test_effective_rank_roy_vetterli():
     """exp(entropy of normalised singular values): n for the identity, 1 for rank one, scipy for a random matrix."""
     from scipy.stats import entropy
 
-    from plasticlab.experiments.sam_analysis import effective_rank
+    from plasticlab.experiments.sam.analysis import effective_rank
 
     assert abs(float(effective_rank(jnp.eye(6))) - 6.0) < 1e-4
     assert abs(float(effective_rank(jnp.outer(jnp.arange(1.0, 5.0), jnp.ones(3)))) - 1.0) < 1e-4
@@ -439,7 +439,7 @@ def test_claims_when_data_unavailable(tmp_path, name, monkeypatch):
 
 def test_score_or_reason_names_divergence():
     """A variant whose cell diverged is reported by its divergence step, and a verdict on it by that reason."""
-    from plasticlab.experiments._sam_common import score_or_reason, verdict_on
+    from plasticlab.experiments.sam.common import score_or_reason, verdict_on
 
     rows = [{"plastic": "W", "seed": 0, "test_accuracy": 50.0, "status": "ok"},
             {"plastic": "W", "seed": 1, "test_accuracy": 60.0, "status": "ok"},

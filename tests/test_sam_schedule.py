@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from plasticlab.data import load_dataset
-from plasticlab.experiments import _sam_common as C
+from plasticlab.experiments.sam import common as C
 from plasticlab.networks import MLP
 from plasticlab.rules.sam import SAM
 from plasticlab.training import sample_order

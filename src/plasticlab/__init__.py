@@ -14,11 +14,18 @@ Quick use::
 __version__ = "0.2.0"
 
 from .data import Dataset, load_dataset
+from .experiments import run_experiment
 from .losses import get_loss
 from .networks import MLP, Forward, Params
-from .rules import BP, DFA, FA, KP, WM, Hebb, Oja, Rule, Sanger, parse_rule
+from .networks.rnn import LeakyRNN
+from .networks.two_stream import TwoStream
+from .results import RunResults, load_results
+from .rules import (BP, BPTT, DFA, FA, KP, SAM, WM, Curl, Hebb, MetaPlasticity, Oja, OjaRec, RandomNN, Rule, Sanger,
+                    Signals, Sum, parse_rule)
 from .training import DivergenceError, History, Trainer, TrainState, fit
 
-__all__ = ["Dataset", "load_dataset", "get_loss", "MLP", "Forward", "Params", "BP", "DFA", "FA", "KP", "WM", "Hebb",
-           "Oja", "Rule", "Sanger", "parse_rule", "DivergenceError", "History", "Trainer", "TrainState", "fit",
-           "__version__"]
+__all__ = ["Dataset", "load_dataset", "get_loss", "MLP", "Forward", "Params", "LeakyRNN", "TwoStream",
+           "Rule", "Signals", "Sum", "BP", "FA", "DFA", "KP", "WM", "SAM", "Curl", "RandomNN", "Hebb", "Oja", "Sanger",
+           "MetaPlasticity", "BPTT", "OjaRec",
+           "parse_rule", "Trainer", "TrainState", "fit", "History", "DivergenceError", "run_experiment",
+           "load_results", "RunResults", "__version__"]

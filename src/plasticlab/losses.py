@@ -51,6 +51,17 @@ def _mse_error(fwd: Forward, t: jax.Array) -> jax.Array:
     return (fwd.out - _as_targets(t, fwd.out.shape[-1])) * fwd.df[-1]
 
 
+def _mse_mean_value(fwd: Forward, t: jax.Array) -> jax.Array:
+    d = fwd.out - _as_targets(t, fwd.out.shape[-1])
+    return jnp.mean(d * d)
+
+
+def _mse_mean_error(fwd: Forward, t: jax.Array) -> jax.Array:
+    """e_L = 2 (h_L - t) * f'(y_L) / d_L (the per-sample error of the mean over batch and units)."""
+    out = fwd.out
+    return 2.0 * (out - _as_targets(t, out.shape[-1])) * fwd.df[-1] / out.shape[-1]
+
+
 def _bce_value(fwd: Forward, t: jax.Array) -> jax.Array:
     y = fwd.y[-1]
     return jnp.mean(jnp.sum(jax.nn.softplus(y) - t * y, axis=-1))
@@ -64,6 +75,8 @@ def _bce_error(fwd: Forward, t: jax.Array) -> jax.Array:
 LOSSES: dict[str, Loss] = {
     "cross_entropy": Loss("cross_entropy", _ce_value, _ce_error, True),
     "mse": Loss("mse", _mse_value, _mse_error, False),
+    # torch's MSELoss: the squared error averaged over the batch *and* the output units
+    "mse_mean": Loss("mse_mean", _mse_mean_value, _mse_mean_error, False),
     "bce": Loss("bce", _bce_value, _bce_error, False),
 }
 

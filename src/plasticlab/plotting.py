@@ -30,6 +30,18 @@ def curve_with_ci(ax, x, values, label: str | None = None, level: float = 0.98, 
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+def accuracy_panel(ax, curves: dict, xlabel: str, ylabel: str, title: str, color=None) -> None:
+    """One learning curve per rule (``curves[rule] = {"samples", "accuracy": (seeds, evals)}``), mean and 98%
+    bootstrap band over seeds; ``color(rule)`` picks each line's colour (None: the default cycle)."""
+    for spec, c in curves.items():
+        curve_with_ci(ax, np.asarray(c["samples"]), np.asarray(c["accuracy"]), label=spec,
+                      **({"color": color(spec)} if color else {}))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+
+
 def save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)

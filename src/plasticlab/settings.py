@@ -26,14 +26,15 @@ verbosity): it is left out of the cache key of a run's units, so changing it reu
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
-__all__ = ["Constraint", "SettingError", "setting", "constraint_of", "default_constraint", "validate",
+__all__ = ["settings_dataclass", "with_default", "Constraint", "SettingError", "setting", "constraint_of", "default_constraint", "validate",
            "result_fields", "describe", "type_name", "strip_optional", "KINDS"]
 
 _META = "plasticlab"
@@ -306,3 +307,33 @@ def validate(cfg: Any) -> None:
     own = getattr(cfg, "validate", None)
     if callable(own):
         own()
+
+
+def settings_dataclass(shared: type, order: Sequence[str]) -> Callable[[type], type]:
+    """A class decorator that stands for ``@dataclass`` on the sibling configs of one paper.
+
+    ``shared`` is a plain class (not a dataclass) whose annotated attributes are the settings the siblings share,
+    each with its usual default (``setting(...)``); the decorated class (a subclass of ``shared``) gets every one of
+    them it does not declare itself; one it declares again replaces the shared default or doc. All fields are then
+    listed in ``order``, which names every setting of the siblings: ``plasticlab show`` and config.json list a
+    config's settings in field order, and a dataclass base would put all of its fields before the subclass's own.
+    """
+    def build(cls: type) -> type:
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        for name, tp in shared.__annotations__.items():
+            if name not in own:
+                own[name] = tp
+                setattr(cls, name, copy.copy(shared.__dict__[name]))  # a field object of its own per config
+        unplaced = [name for name in own if name not in order]
+        if unplaced:
+            raise TypeError(f"{cls.__name__}: settings {unplaced} have no place in the settings order")
+        cls.__annotations__ = {name: own[name] for name in order if name in own}
+        return dataclass(cls)
+
+    return build
+
+
+def with_default(shared: dataclasses.Field, default: Any) -> Any:
+    """A setting of a ``settings_dataclass`` base (e.g. ``MetaConfig.k_shot``) with another default: the same
+    constraint and doc."""
+    return dataclasses.field(default=default, metadata=shared.metadata)

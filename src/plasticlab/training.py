@@ -9,10 +9,21 @@ With the default optimizer the rule's own rates are the step sizes, so
 ``weight_decay`` is the fraction of W removed per step. Pass an optax
 optimizer (e.g. ``optax.adam(1e-3)`` with rule ``lr=1``) to treat the rule's
 update as a (negative) gradient; ``weight_decay`` is then an L2 coefficient.
+
+Optional parts of the step (``Trainer`` fields; all off by default), in their order:
+    x += input_noise * N(0, 1);  W += weight_noise * N(0, 1) first (``weight_noise_mode="before"``), or only
+    where the signals are computed (``"perturb"``: forward and rule at W + noise, the step from the clean W);
+    the network's ``forward_train(params, x, key)`` when it has one (dropout, pullbacks);
+    Delta W clipped to global L2 norm ``clip_norm`` (over all parameters) before the decay is added (torch's
+    ``clip_grad_norm_`` then ``SGD(weight_decay)``);  g += l1 * sign(W);
+    the optimizer's update (and the weight noise) multiplied by the network's ``update_mask`` (drawn at init,
+    ``TrainState.mask``: pruned or frozen weights);
+    ``step_metrics(trainer, signals, deltas, updates, params) -> dict`` on the steps ``fit(log_every=...)`` logs.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -40,15 +51,37 @@ class TrainState(NamedTuple):
     rule_state: Any
     opt_state: Any
     key: jax.Array
+    mask: Any = None  # the network's update mask (1: the weight learns), None when every weight does
 
 
+def _active(value) -> bool:
+    """Whether a numeric Trainer setting acts: a traced or array value (a grid's cells) or a non-zero number."""
+    return not isinstance(value, (int, float)) or value != 0
+
+
+NOISE_MODES = ("after", "before", "perturb")
+
+
+@functools.cache
 def identity_optimizer() -> optax.GradientTransformation:
-    """W <- W - g: the rule's update is applied as it is."""
+    """W <- W - g: the rule's update is applied as it is (one shared instance, so that trainers built apart
+    compare equal, compile once and can form a grid)."""
     return optax.sgd(1.0)
 
 
 class Trainer(eqx.Module):
-    """Everything that defines how one network learns (all static except float fields)."""
+    """Everything that defines how one network learns (all static except float fields).
+
+    Besides the step of the module docstring: ``input_noise`` (std of Gaussian noise added to float inputs at
+    every step), ``weight_noise_mode`` ("after": W += noise after the step; "before": before it, so the step
+    sees the noisy W; "perturb": the signals and the rule see W + noise, the step starts from the clean W),
+    ``clip_norm`` (None or the maximum global L2 norm of Delta W before the decay), ``l1`` (g += l1 sign(W)),
+    ``step_metrics`` (a hashable callable ``(trainer, signals, deltas, updates, params) -> dict`` evaluated on
+    the logged steps; ``updates`` is what the optimizer added to the weights, ``params`` the weights after it).
+    The network may define ``forward_train(params, x, key)`` (used by the step) and ``update_mask(key,
+    params)`` (drawn by ``init`` from the weights' key). A step that calls ``forward_train`` or draws input
+    noise splits its key in five (key, rule, weight noise, input noise, forward), any other in three.
+    """
 
     net: MLP
     rule: Rule
@@ -58,35 +91,88 @@ class Trainer(eqx.Module):
     weight_noise: float = 0.0
     init_method: str = eqx.field(static=True, default="xavier")
     init_scale: float = eqx.field(static=True, default=1.0)
+    input_noise: float = 0.0
+    l1: float = 0.0
+    clip_norm: float | None = None
+    weight_noise_mode: str = eqx.field(static=True, default="after")
+    step_metrics: Callable | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self) -> None:
+        if self.weight_noise_mode not in NOISE_MODES:
+            raise ValueError(f"weight_noise_mode must be one of {NOISE_MODES}, got {self.weight_noise_mode!r}")
 
     def init(self, key: jax.Array) -> TrainState:
-        """Fresh weights, rule state and optimizer state from one key."""
+        """Fresh weights, rule state and optimizer state (and the network's update mask) from one key."""
         k_w, k_r, k_s = jax.random.split(key, 3)
         params = self.net.init(k_w, self.init_method, self.init_scale)
-        return TrainState(params, self.rule.init(k_r, self.net, params), self.optimizer.init(params), k_s)
+        mask = self.net.update_mask(k_w, params) if hasattr(self.net, "update_mask") else None
+        return TrainState(params, self.rule.init(k_r, self.net, params), self.optimizer.init(params), k_s, mask)
 
-    def signals(self, params: Params, rule_state: Any, x: jax.Array, t: jax.Array) -> Signals:
-        fwd = self.net.forward(params, x)
+    def signals(self, params: Params, rule_state: Any, x: jax.Array, t: jax.Array,
+                key: jax.Array | None = None) -> Signals:
+        """Forward (the network's ``forward_train`` when it has one, with ``key``), output and layer errors, and
+        what the feedback pass computed besides them (``Signals.aux``, read by the rule's update)."""
+        if hasattr(self.net, "forward_train"):
+            fwd = self.net.forward_train(params, x, key)
+        else:
+            fwd = self.net.forward(params, x)
         e_out = self.loss.error(fwd, t)
-        return Signals(fwd, self.rule.feedback(self.net, params, rule_state, fwd, e_out), e_out, x, t)
+        errors, aux = self.rule.feedback_with_aux(self.net, params, rule_state, fwd, e_out)
+        return Signals(fwd, errors, e_out, x, t, aux)
 
-    def step(self, state: TrainState, x: jax.Array, t: jax.Array) -> tuple[TrainState, dict]:
-        """One learning step on the batch (x, t); returns the new state and the batch loss / accuracy."""
-        key, k_rule, k_noise = jax.random.split(state.key, 3)
-        sig = self.signals(state.params, state.rule_state, x, t)
-        deltas, rule_state = self.rule.update(self.net, state.params, state.rule_state, sig, k_rule)
-        grads = jax.tree.map(lambda d, w: -d + self.weight_decay * w, deltas, state.params)
-        upd, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, upd)
-        if self.weight_noise:
-            leaves, tree = jax.tree.flatten(params)
-            keys = jax.random.split(k_noise, len(leaves))
-            params = jax.tree.unflatten(tree, [p + self.weight_noise * jax.random.normal(k, p.shape)
-                                               for p, k in zip(leaves, keys)])
+    def _noisy(self, params: Params, mask: Any, key: jax.Array) -> Params:
+        """params + weight_noise * N(0, 1) (times the update mask when there is one), one key per leaf."""
+        leaves, tree = jax.tree.flatten(params)
+        keys = jax.random.split(key, len(leaves))
+        if mask is None:
+            return jax.tree.unflatten(tree, [p + self.weight_noise * jax.random.normal(k, p.shape)
+                                             for p, k in zip(leaves, keys)])
+        return jax.tree.unflatten(tree, [p + self.weight_noise * m * jax.random.normal(k, p.shape)
+                                         for p, m, k in zip(leaves, jax.tree.leaves(mask), keys)])
+
+    def step(self, state: TrainState, x: jax.Array, t: jax.Array, measure=False) -> tuple[TrainState, dict]:
+        """One learning step on the batch (x, t); returns the new state and the batch loss / accuracy, and with
+        ``step_metrics`` and ``measure`` (a bool, or a traced one: evaluated under ``lax.cond``) its metrics
+        under "logged"."""
+        if hasattr(self.net, "forward_train") or _active(self.input_noise):
+            key, k_rule, k_noise, k_input, k_forward = jax.random.split(state.key, 5)
+        elif self.rule.stochastic or _active(self.weight_noise):
+            (key, k_rule, k_noise), k_input, k_forward = jax.random.split(state.key, 3), None, None
+        else:  # nothing in this step draws random numbers: no key split (it would cost a hash per step)
+            key, k_rule, k_noise, k_input, k_forward = state.key, None, None, None, None
+        noise = _active(self.weight_noise)
+        params = state.params
+        if noise and self.weight_noise_mode == "before":
+            params = self._noisy(params, state.mask, k_noise)
+        at = self._noisy(params, state.mask, k_noise) if noise and self.weight_noise_mode == "perturb" else params
+        if _active(self.input_noise):
+            x = x + self.input_noise * jax.random.normal(k_input, x.shape)
+        sig = self.signals(at, state.rule_state, x, t, k_forward)
+        deltas, rule_state = self.rule.update(self.net, at, state.rule_state, sig, k_rule)
+        if self.clip_norm is not None:
+            deltas, _ = optax.clip_by_global_norm(self.clip_norm).update(deltas, optax.EmptyState())
+        grads = jax.tree.map(lambda d, w: -d + self.weight_decay * w, deltas, params)
+        if _active(self.l1):
+            grads = jax.tree.map(lambda g, w: g + self.l1 * jnp.sign(w), grads, params)
+        upd, opt_state = self.optimizer.update(grads, state.opt_state, params)
+        if state.mask is not None:
+            upd = jax.tree.map(jnp.multiply, upd, state.mask)
+        params = optax.apply_updates(params, upd)
         metrics = {"loss": self.loss.value(sig.fwd, t)}
         if self.loss.classification:
             metrics["correct"] = jnp.mean(jnp.argmax(sig.fwd.out, -1) == t)
-        return TrainState(params, rule_state, opt_state, key), metrics
+        if self.step_metrics is not None and measure is not False:
+            def logged() -> dict:
+                return self.step_metrics(self, sig, deltas, upd, params)
+
+            if measure is True:
+                metrics["logged"] = logged()
+            else:
+                zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(logged))
+                metrics["logged"] = jax.lax.cond(measure, logged, lambda: zeros)
+        if noise and self.weight_noise_mode == "after":
+            params = self._noisy(params, state.mask, k_noise)
+        return TrainState(params, rule_state, opt_state, key, state.mask), metrics
 
     def evaluate(self, params: Params, x: jax.Array, t: jax.Array) -> dict:
         """Mean loss (and accuracy for classification) on a data set."""
@@ -138,7 +224,6 @@ class _Cells(NamedTuple):
     template: Trainer
     varying: tuple[int, ...]
     values: tuple[jax.Array, ...]
-    names: tuple[str, ...]
 
     def trainer(self, values) -> Trainer:
         leaves, treedef = jax.tree.flatten(self.template)
@@ -146,38 +231,36 @@ class _Cells(NamedTuple):
             leaves[i] = v
         return jax.tree.unflatten(treedef, leaves)
 
-    def describe(self, c: int) -> str:
-        return ", ".join(f"{n}={float(v[c]):g}" for n, v in zip(self.names, self.values[1:]))
-
 
 def _cells(trainers: list[Trainer]) -> _Cells:
     """Stack the numeric leaves in which ``trainers`` differ (their structure and static settings must agree)."""
     template = trainers[0]
-    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    n_leaves = len(jax.tree.leaves(template))
     leaves = []
     for t in trainers:
         lv, td = jax.tree.flatten(t)
         if td != jax.tree.structure(template):
             raise ValueError("the trainers of a grid must differ only in numbers (rates, decays): same network, "
-                             f"rule and static settings; {t.rule.name} differs from {template.rule.name} in structure")
+                             f"rule and static settings; {t.rule.name} differs from {template.rule.name} in structure "
+                             "(an optax optimizer must be one shared object, not one built per trainer)")
         leaves.append(lv)
-    varying = tuple(i for i in range(len(flat))
+    varying = tuple(i for i in range(n_leaves)
                     if any(not np.array_equal(np.asarray(lv[i]), np.asarray(leaves[0][i])) for lv in leaves))
     values = (jnp.arange(len(trainers)),) + tuple(jnp.stack([jnp.asarray(lv[i]) for lv in leaves]) for i in varying)
-    names = tuple(str(getattr(flat[i][0][-1], "name", flat[i][0][-1])) for i in varying)
-    return _Cells(template, varying, values, names)
+    return _Cells(template, varying, values)
 
 
 def _scan_chunk(trainer: Trainer, state: TrainState, idx: jax.Array, t0: jax.Array, x: jax.Array, t: jax.Array,
-                n_steps: int, schedule: Callable | None, check: bool):
+                n_steps: int, schedule: Callable | None, check: bool, log_every: int | None = None):
     """lax.scan of ``trainer.step`` over the batches x[idx[i]] (global steps t0 + i); with ``schedule``, the
-    rule's rates at step k are scaled by ``schedule(k, n_steps)``; with ``check``, per-step divergence flags."""
+    rule's rates at step k are scaled by ``schedule(k, n_steps)``; with ``check``, per-step divergence flags;
+    with ``log_every``, the trainer's ``step_metrics`` on the global steps k + 1 = log_every, 2 log_every, ..."""
 
     def body(s, it):
         i, k = it
         tr = trainer if schedule is None else eqx.tree_at(lambda q: q.rule, trainer,
                                                           scale_rates(trainer.rule, schedule(k, n_steps)))
-        s, m = tr.step(s, x[i], t[i])
+        s, m = tr.step(s, x[i], t[i], measure=False if log_every is None else (k + 1) % log_every == 0)
         if check:
             m["ok"] = _state_ok(s)
         return s, m
@@ -193,7 +276,8 @@ class History:
     ``diverged``: per cell (one entry without a grid) None or the message of the first diverged seed;
     ``seed_diverged``: (cells, seeds) flags (with ``on_divergence="record"`` those seeds' curves are NaN);
     ``final_state`` / ``init_state``: the vmapped TrainState at the end / start (``init_state`` with
-    ``keep_init``)."""
+    ``keep_init``); ``logs`` / ``log_steps``: with ``fit(log_every=...)``, the step metrics of the logged steps
+    as they are (``logged(key)``: (seeds, logs, ...) or (cells, seeds, logs, ...)) and those steps (1-based)."""
 
     seeds: list[int]
     samples: list[int] = field(default_factory=list)
@@ -203,6 +287,8 @@ class History:
     cells: int | None = None
     diverged: list[str | None] = field(default_factory=list)
     seed_diverged: np.ndarray | None = None
+    logs: dict[str, list] = field(default_factory=dict)
+    log_steps: list[int] = field(default_factory=list)
 
     def append(self, n_samples: int, values: dict[str, np.ndarray]) -> None:
         self.samples.append(int(n_samples))
@@ -215,6 +301,10 @@ class History:
 
     def final(self, key: str) -> np.ndarray:
         return self.array(key)[..., -1]
+
+    def logged(self, key: str) -> np.ndarray:
+        """Step metric ``key`` at ``log_steps``: (seeds, logs, ...) (with a grid: (cells, seeds, logs, ...))."""
+        return np.concatenate(self.logs[key], axis=1 if self.cells is None else 2)
 
 
 def sample_order(seed: int, n_train: int, n_steps: int, batch_size: int) -> np.ndarray:
@@ -232,27 +322,52 @@ def _default_evaluate(trainer: Trainer, state: TrainState, x: jax.Array, t: jax.
     return trainer.evaluate(state.params, x, t)
 
 
-def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | None, evaluate: Callable):
-    """Jitted chunk runner (cells x seeds vmapped), evaluator and divergence flags for ``cells`` (cached)."""
+def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | None, evaluate: Callable,
+              log_every: int | None = None, compiler_options: dict | None = None, grid: bool = True):
+    """Jitted chunk runner, evaluator, divergence flags and init for ``cells`` (cached).
+
+    With ``grid`` the state carries (cells, seeds) axes and everything is vmapped twice; without, the state
+    carries the seeds axis only (one vmap: cheaper to compile and run). Metrics, flags and evaluations come
+    back with a leading cells axis either way."""
     n_steps = n_steps if schedule is not None else 0  # only a schedule reads the run's length
-    key = (cells.template, cells.varying, check, n_steps, schedule, evaluate)
+    options = tuple(sorted((compiler_options or {}).items()))
+    key = (cells.template, cells.varying, check, n_steps, schedule, evaluate, log_every, options, grid)
     try:
         return _CHUNK_CACHE[key]
     except (KeyError, TypeError):
         pass
 
     def chunk(vals, s, i, t0, x, t):
-        return _scan_chunk(cells.trainer(vals), s, i, t0, x, t, n_steps, schedule, check)
+        return _scan_chunk(cells.trainer(vals), s, i, t0, x, t, n_steps, schedule, check, log_every)
 
     def ev(vals, s, x, t):
         return evaluate(cells.trainer(vals), s, x, t)
 
+    def jit(f):
+        return jax.jit(f, compiler_options=compiler_options)
+
+    def lift(tree):
+        return jax.tree.map(lambda a: a[None], tree)
+
     seeds = (None, 0, 0, None, None, None)
-    run = jax.jit(jax.vmap(jax.vmap(chunk, in_axes=seeds), in_axes=(0, 0, None, None, None, None)))
-    evaluator = jax.jit(jax.vmap(jax.vmap(ev, in_axes=(None, 0, None, None)), in_axes=(0, 0, None, None)))
-    flags = jax.jit(jax.vmap(jax.vmap(_state_ok)))
-    init = jax.jit(jax.vmap(jax.vmap(lambda vals, k: cells.trainer(vals).init(k), in_axes=(None, 0)),
+    if grid:
+        run = jit(jax.vmap(jax.vmap(chunk, in_axes=seeds), in_axes=(0, 0, None, None, None, None)))
+        evaluator = jit(jax.vmap(jax.vmap(ev, in_axes=(None, 0, None, None)), in_axes=(0, 0, None, None)))
+        flags = jit(jax.vmap(jax.vmap(_state_ok)))
+        init = jit(jax.vmap(jax.vmap(lambda vals, k: cells.trainer(vals).init(k), in_axes=(None, 0)),
                             in_axes=(0, None)))
+    else:  # one cell: ``vals`` hold it with a leading axis of 1
+        first = lambda vals: tuple(v[0] for v in vals)  # noqa: E731
+        run_seeds = jax.vmap(chunk, in_axes=seeds)
+
+        def run(vals, s, i, t0, x, t):
+            s, m = run_seeds(first(vals), s, i, t0, x, t)
+            return s, lift(m)
+
+        run = jit(run)
+        evaluator = jit(lambda vals, s, x, t: lift(jax.vmap(ev, in_axes=(None, 0, None, None))(first(vals), s, x, t)))
+        flags = jit(lambda s: jax.vmap(_state_ok)(s)[None])
+        init = jit(lambda vals, k: jax.vmap(lambda kk: cells.trainer(first(vals)).init(kk))(k))
     out = (run, evaluator, flags, init)
     try:
         _CHUNK_CACHE[key] = out
@@ -267,7 +382,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         on_eval: Callable[[dict], dict] | None = None, callback: Callable[[TrainState, int], dict] | None = None,
         progress: bool | str = True, init_state: TrainState | None = None,
         rate_schedule: Callable[[jax.Array, int], jax.Array] | None = None, on_divergence: str = "stop",
-        keep_init: bool = False) -> History:
+        keep_init: bool = False, log_every: int | None = None, compiler_options: dict | None = None) -> History:
     """Train ``trainer`` on (x_train, y_train) for every seed at once (vmapped): the library's one driver.
 
     Args:
@@ -290,11 +405,16 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
             history up to the last good evaluation; "record" keeps going, NaNs the diverged seeds' curves and
             stores the message per cell in ``History.diverged``.
         keep_init: keep the initial state in ``History.init_state``.
+        log_every: keep the metrics of every ``log_every``-th step as they are (steps log_every, 2 log_every,
+            ... counted from 1): the batch loss / accuracy and the trainer's ``step_metrics`` (computed on
+            those steps only) in ``History.logs`` / ``History.log_steps`` (NaN for diverged seeds, as curves).
+        compiler_options: XLA options for ``jax.jit`` (e.g. a lower optimisation level for small,
+            compile-bound runs; results are unchanged).
 
     Returns:
         A ``History``: curves ``eval_<metric>`` (from ``evaluate``), ``train_<metric>`` (step metrics averaged
         over each chunk) and the callback's keys, each (seeds, evaluations), or (cells, seeds, evaluations)
-        for a grid; ``samples`` seen at each evaluation; the final state.
+        for a grid; ``samples`` seen at each evaluation; the logged steps' metrics; the final state.
     """
     if on_divergence not in ("stop", "record"):
         raise ValueError(f"on_divergence must be 'stop' or 'record', got {on_divergence!r}")
@@ -317,17 +437,18 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     else:
         steps_per_chunk = max(1, (eval_every or n_samples) // batch_size)
     order = np.stack([sample_order(s, n_train, n_steps, batch_size) for s in seed_list])
-    run, ev, flags, init = _compiled(cells, False, n_steps, rate_schedule, evaluate or _default_evaluate)
+    run, ev, flags, init = _compiled(cells, False, n_steps, rate_schedule, evaluate or _default_evaluate, log_every,
+                                     compiler_options, grid)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
     if init_state is not None:
         if grid:
             raise ValueError("init_state is for a single trainer, not a grid")
-        state = jax.tree.map(lambda a: a[None], init_state)
+        state = init_state
     else:
-        state = init(cells.values, keys)
+        state = init(cells.values, keys)  # (cells, seeds, ...) for a grid, (seeds, ...) for one trainer
     n_cells = len(trainers)
     hist = History(seed_list, cells=n_cells if grid else None, diverged=[None] * n_cells,
-                   init_state=(state if grid else jax.tree.map(lambda a: a[0], state)) if keep_init else None)
+                   init_state=state if keep_init else None)
     seed_bad = np.zeros((n_cells, len(seed_list)), bool)
     if x_eval is not None:
         x_eval, y_eval = jnp.asarray(x_eval, jnp.float32), jnp.asarray(y_eval)
@@ -342,9 +463,10 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
                 out = on_eval(out)
             vals.update({f"eval_{k}": unstack(v) for k, v in out.items()})
         if train_metrics is not None:
-            vals.update({f"train_{k}": unstack(np.asarray(v).mean(axis=2)) for k, v in train_metrics.items()})
+            vals.update({f"train_{k}": unstack(np.asarray(v).mean(axis=2)) for k, v in train_metrics.items()
+                         if k != "logged"})
         if callback is not None:
-            vals.update(callback(jax.tree.map(unstack, st), done))
+            vals.update(callback(st, done))
         hist.append(done, vals)
 
     record(state, 0, None)
@@ -358,32 +480,55 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         fresh = ~ok & ~seed_bad
         if fresh.any():
             err = _divergence(cells, state, idx, c0, x_train, y_train, n_steps, rate_schedule, batch_size,
-                              seed_list, fresh, hist, grid)
+                              seed_list, fresh, hist, grid, log_every, compiler_options)
             if on_divergence == "stop":
                 raise err
         seed_bad |= ~ok
         state = new_state
         record(state, (c0 + idx.shape[1]) * batch_size, metrics)
+        if log_every is not None:
+            _keep_logs(hist, metrics, c0, log_every, unstack)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     if seed_bad.any():
-        for k, v in hist.curves.items():
+        for v in (*hist.curves.values(), *hist.logs.values()):
             for j, a in enumerate(v):
                 a = np.array(a, dtype=float)
                 a[seed_bad if grid else seed_bad[0]] = np.nan
                 v[j] = a
     hist.seed_diverged = seed_bad
-    hist.final_state = jax.tree.map(unstack, state)
+    hist.final_state = state
     return hist
 
 
+def _keep_logs(hist: History, metrics: dict, c0: int, log_every: int, unstack: Callable) -> None:
+    """Append the chunk's logged steps (global steps c0 + j + 1 divisible by ``log_every``) to ``hist.logs``."""
+    n = np.shape(metrics["loss"])[2]
+    sel = [j for j in range(n) if (c0 + j + 1) % log_every == 0]
+    if not sel:
+        return
+    hist.log_steps += [c0 + j + 1 for j in sel]
+    step = {k: v for k, v in metrics.items() if k != "logged"} | metrics.get("logged", {})
+    for k, v in step.items():
+        hist.logs.setdefault(k, []).append(unstack(np.asarray(v)[:, :, sel]))
+
+
+def _rates(rule: Rule) -> str:
+    """'lr=0.05, decay=0.0001' for a rule (every summand's rate and decay), for messages."""
+    parts = []
+    for r in rule.rules if isinstance(rule, Sum) else (rule,):
+        parts += [f"{k}={float(getattr(r, k)):g}" for k in ("lr", "decay") if isinstance(getattr(r, k, None),
+                                                                                     (int, float, jax.Array))]
+    return ", ".join(parts)
+
+
 def _divergence(cells: _Cells, state, idx, c0, x, t, n_steps, schedule, batch_size, seeds, fresh, hist,
-                grid) -> DivergenceError:
+                grid, log_every=None, compiler_options=None) -> DivergenceError:
     """Replay the failing chunk step by step to name, per newly diverged cell, the first bad step, seed and
     matrix; store the messages in ``hist.diverged`` and return the error of the first."""
-    run, _, _, _ = _compiled(cells, True, n_steps, schedule, _default_evaluate)
+    run, _, _, _ = _compiled(cells, True, n_steps, schedule, _default_evaluate, log_every, compiler_options, grid)
     _, m = run(cells.values, state, idx, jnp.asarray(c0), x, t)
     ok = np.asarray(m["ok"])  # (cells, seeds, steps, matrices)
     first = None
@@ -398,8 +543,8 @@ def _divergence(cells: _Cells, state, idx, c0, x, t, n_steps, schedule, batch_si
             s, step, mat = min(bad, key=lambda r: (r[1], r[0], r[2]))
         global_step = c0 + int(step) + 1
         tr = cells.trainer([v[c] for v in cells.values])
-        one = jax.tree.map(lambda a: a[c, s], state)
-        where = f" ({cells.describe(c)})" if grid and cells.varying else ""
+        one = jax.tree.map(lambda a: a[c, s] if grid else a[s], state)
+        where = f" ({_rates(tr.rule)})" if _rates(tr.rule) else ""
         msg = (f"diverged at step {global_step} (sample {global_step * batch_size}): "
                f"{_matrix_name(tr, one, int(mat))} became non-finite or exceeded 1e6 for seed {seeds[s]} with rule "
                f"{tr.rule.name}{where}. Lower the learning rate(s), add weight decay, or change the "

@@ -21,11 +21,13 @@ whose closed form at a stationary point of E[l] + gamma/2 ||W||^2 (no bias) is
 C(W*) = gamma c_a ||W*||_F^2 with c_a = E||h_a||^2 (Lemma 1).
 
 All functions are pure JAX and work under jit/vmap; ``rule_alignment`` and
-``alignment_callback`` apply them to any plasticlab ``Rule``/``Trainer``.
+``alignment_callback`` apply them to any plasticlab ``Rule``/``Trainer``, ``StepAlignment`` logs them at the
+steps themselves (``Trainer(step_metrics=StepAlignment())`` with ``fit(log_every=...)``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import jax
@@ -102,6 +104,35 @@ def rule_alignment(params, sig, deltas) -> dict[str, jax.Array]:
     """
     taps = [(h, y) for h, y in zip(sig.fwd.h[:-1], sig.fwd.y)]
     return layer_alignments(list(deltas.W), taps)
+
+
+@dataclass(frozen=True)
+class StepAlignment:
+    """A ``Trainer.step_metrics``: the Hebbian alignment of a step's learning signal and of its full update.
+
+    With H_l = <y_l h_{l-1}^T> from the step's own forward (pre-activation y_l, input h_{l-1} of layer l):
+        align[l]      = cos(Delta W_l, H_l)   (the rule's update, before clipping, decay and optimiser; any
+                                               clipping scales every layer by the same factor, so its cosines
+                                               are those of the clipped signal)
+        align_full[l] = cos(U_l, H_l)         (U: the weight change the optimiser applied, decay included)
+        align_all     = cos(concat_l Delta W_l, concat_l H_l),   wnorm[l] = ||W_l||_F after the step
+        neuron, neuron_full: the per-neuron (row) cosines of layer ``neuron_layer`` (1-based; 0: not kept)
+    """
+
+    neuron_layer: int = 0
+
+    def __call__(self, trainer, sig, deltas, updates, params) -> dict[str, jax.Array]:
+        Hs = [hebbian_update(y, h) for h, y in zip(sig.fwd.h[:-1], sig.fwd.y)]
+        m = {"align": jnp.stack([cosine(d, H) for d, H in zip(deltas.W, Hs)]),
+             "align_full": jnp.stack([cosine(u, H) for u, H in zip(updates.W, Hs)]),
+             "align_all": cosine(jnp.concatenate([d.ravel() for d in deltas.W]),
+                                 jnp.concatenate([H.ravel() for H in Hs])),
+             "wnorm": jnp.stack([jnp.linalg.norm(w) for w in params.W])}
+        if self.neuron_layer:
+            l = self.neuron_layer - 1
+            m["neuron"] = row_cosines(deltas.W[l], Hs[l])
+            m["neuron_full"] = row_cosines(updates.W[l], Hs[l])
+        return m
 
 
 def alignment_callback(trainer, x, t, batch_size: int = 256, n_batches: int = 4, seed: int = 0,

@@ -176,24 +176,22 @@ THEORY_MIN_C = "lemma1/min_C"  # the smallest C(W*) over (gamma, seed, layer): "
 
 
 def _theory() -> list:
+    def zero_gap(name: str, where: str, identity: str, measure: str, tolerance: float, reason: str) -> Numeric:
+        """``identity`` holds at every stationary point: its worst relative gap over gammas, seeds and layers is 0."""
+        return Numeric(id=f"hebb.theory.{name}", paper=PAPER, experiment="hebb-theory", where=where,
+                       statement=f"{identity} (worst relative gap over gammas, seeds and layers: 0)", measure=measure,
+                       value=0.0, tolerance=tolerance, tolerance_reason=reason)
+
     return [
-        Numeric(
-            id="hebb.theory.eq26", paper=PAPER, experiment="hebb-theory", where="Appendix C.5, eq. 26",
-            statement="At a stationary point E_x[grad_{h_b} l . h_b] = -gamma ||W*||_F^2 (worst relative gap over "
-                      "gammas, seeds and layers: 0)",
-            measure=THEORY_EQ26, value=0.0, tolerance=0.01,
-            tolerance_reason="an exact identity at a stationary point: only the optimiser's residual penalised "
-                             "gradient (required below 1e-4) separates the sides, which moves the ratio by well "
-                             "under 1%"),
-        Numeric(
-            id="hebb.theory.lemma1", paper=PAPER, experiment="hebb-theory", where="Appendix C.5, Lemma 1",
-            statement="Under Assumptions 1-2, C(W*) = gamma c_a ||W*||_F^2 at a stationary point (worst relative "
-                      "gap over gammas, seeds and layers: 0)",
-            measure=THEORY_LEMMA1, value=0.0, tolerance=0.1,
-            tolerance_reason="exact only under Assumption 2 (||h_a||^2 = c_a for every input), which the SRE meets "
-                             "only approximately (Gaussian inputs: ||x||^2 varies by sqrt(2/d) = 25% at d = 32); "
-                             "the paper states no size for the gap, 10% is the bound the experiment used before "
-                             "these claims"),
+        zero_gap("eq26", "Appendix C.5, eq. 26", "At a stationary point E_x[grad_{h_b} l . h_b] = -gamma ||W*||_F^2",
+                 THEORY_EQ26, 0.01, "an exact identity at a stationary point: only the optimiser's residual penalised "
+                                    "gradient (required below 1e-4) separates the sides, which moves the ratio by well "
+                                    "under 1%"),
+        zero_gap("lemma1", "Appendix C.5, Lemma 1",
+                 "Under Assumptions 1-2, C(W*) = gamma c_a ||W*||_F^2 at a stationary point", THEORY_LEMMA1, 0.1,
+                 "exact only under Assumption 2 (||h_a||^2 = c_a for every input), which the SRE meets only "
+                 "approximately (Gaussian inputs: ||x||^2 varies by sqrt(2/d) = 25% at d = 32); the paper states no "
+                 "size for the gap, 10% is the bound the experiment used before these claims"),
         Bound(
             id="hebb.theory.c_positive", paper=PAPER, experiment="hebb-theory", where="Appendix C.5, Lemma 1",
             statement="C(W*) > 0 at every stationary point: the learning signal is Hebbian-aligned (smallest C over "

@@ -114,12 +114,12 @@ def _table1() -> list:
             out.append(Greater(f"sam.table1.{ds}.sam_gt_{base}", PAPER, "sam-table1", f"Table 1, {name}; App. C.1",
                                f"SAM outperforms {METHOD_NAMES[base]} on {name} (\"SOTA among biologically "
                                "plausible algorithms on all datasets\")",
-                               a=t1(ds, "sam"), b=t1(ds, base), paired=True))
+                               a=t1(ds, "sam"), b=t1(ds, base)))
         if ds != "chestmnist":  # "outperforms ... backpropagation on six out of the seven datasets"
             out.append(Greater(f"sam.table1.{ds}.sam_gt_sgd", PAPER, "sam-table1", f"Table 1, {name}; App. C.1",
                                f"SAM outperforms SGD on {name} (\"outperforms models trained with backpropagation on "
                                "six out of the seven datasets\"; the exception is ChestMNIST)",
-                               a=t1(ds, "sam"), b=t1(ds, "sgd"), paired=True))
+                               a=t1(ds, "sam"), b=t1(ds, "sgd")))
     return out
 
 
@@ -135,11 +135,11 @@ def _lr_search() -> list:
         Greater("sam.lr_search.vbar_largest_best", PAPER, "sam-lr-search", "App. C.4",
                 "the Vbar matrices require the largest learning rates: the best validation score with eta_Vbar the "
                 "largest of the four rates beats the best with it not the largest",
-                a=LR_VBAR_LARGEST, b=LR_VBAR_NOT_LARGEST, paired=True),
+                a=LR_VBAR_LARGEST, b=LR_VBAR_NOT_LARGEST),
         Greater("sam.lr_search.v_smallest_best", PAPER, "sam-lr-search", "Fig. S2",
                 "\"the best performance is achieved when eta_V is the smallest\": the best validation score with "
                 "eta_V the smallest rate beats the best with it not the smallest",
-                a=LR_V_SMALLEST, b=LR_V_NOT_SMALLEST, paired=True),
+                a=LR_V_SMALLEST, b=LR_V_NOT_SMALLEST),
     ]
 
 
@@ -151,23 +151,18 @@ def _analysis() -> list:
                 "Delta_SAM W = H Delta_sgd W + O(eps) with H positive (semi)definite: SAM's W update has a positive "
                 "inner product with the SGD update in every layer (min over layers of cos, mean over training, "
                 "above the cos with a fixed random direction)",
-                a=AN_COS_SGD, b=AN_COS_RANDOM, paired=True),
-        Trend("sam.analysis.dvbar_shrinks", PAPER, "sam-analysis", "Fig. S1b, App. B",
-              "\"Delta Vbar approaches zero during training\" (||Delta Vbar|| of the hidden levels falls with the "
-              "training time)",
-              measures=tuple(an_at(f, "dvbar_norm") for f in AN_FRACS), xs=AN_FRACS, direction="decreasing"),
-        Trend("sam.analysis.loss_shrinks", PAPER, "sam-analysis", "Fig. S1b, App. B",
-              "the fall of Delta Vbar \"accompanies the decrease\" of the loss (probe loss falls with the training "
-              "time)",
-              measures=tuple(an_at(f, "loss") for f in AN_FRACS), xs=AN_FRACS, direction="decreasing"),
-        Greater("sam.analysis.vbar_low_rank", PAPER, "sam-analysis", "Fig. S1a, App. C.3",
-                "the matrices \"become effectively low-rank\" (Roy & Vetterli effective rank of the hidden Vbar "
-                "lower after training than before)",
-                a=an_erank("Vbar", "before"), b=an_erank("Vbar", "after"), paired=True),
-        Greater("sam.analysis.w_low_rank", PAPER, "sam-analysis", "Fig. S1a, App. C.3",
-                "the matrices \"become effectively low-rank\" (effective rank of the hidden W lower after training "
-                "than before)",
-                a=an_erank("W", "before"), b=an_erank("W", "after"), paired=True),
+                a=AN_COS_SGD, b=AN_COS_RANDOM),
+        *[Trend(f"sam.analysis.{name}", PAPER, "sam-analysis", "Fig. S1b, App. B", statement,
+                measures=tuple(an_at(f, what) for f in AN_FRACS), xs=AN_FRACS, direction="decreasing")
+          for name, what, statement in (
+              ("dvbar_shrinks", "dvbar_norm", "\"Delta Vbar approaches zero during training\" (||Delta Vbar|| of the "
+                                              "hidden levels falls with the training time)"),
+              ("loss_shrinks", "loss", "the fall of Delta Vbar \"accompanies the decrease\" of the loss (probe loss "
+                                       "falls with the training time)"))],
+        *[Greater(f"sam.analysis.{m.lower()}_low_rank", PAPER, "sam-analysis", "Fig. S1a, App. C.3",
+                  f"the matrices \"become effectively low-rank\" ({rank} of the hidden {m} lower after training than "
+                  "before)", a=an_erank(m, "before"), b=an_erank(m, "after"))
+          for m, rank in (("Vbar", "Roy & Vetterli effective rank"), ("W", "effective rank"))],
     ]
 
 
@@ -196,7 +191,7 @@ def _ablation() -> list:
                 tolerance_reason="the text gives 'roughly 46%', no spread: a whole percent either way"),
         Greater("sam.ablation.vbar_gain", PAPER, "sam-ablation", where,
                 "making Vbar plastic improves on W alone (\"from 40% to roughly 46%\")",
-                a=ab(ds, "W+Vbar"), b=ab(ds, "W"), paired=True),
+                a=ab(ds, "W+Vbar"), b=ab(ds, "W")),
         Numeric("sam.ablation.w_only_as_linear", PAPER, "sam-ablation", where,
                 "\"Only updating W works but only works as well as the linear model\" (W alone minus the linear net "
                 "by SGD, paired by seed, is 0)",
@@ -208,14 +203,14 @@ def _ablation() -> list:
         out.append(Greater(f"sam.ablation.vbar_best_single_vs_{other.split('+')[1].lower()}", PAPER, "sam-ablation",
                            where, f"\"If only one additional connection is made plastic, Vbar is the most important "
                                   f"one\": W+Vbar beats {other}",
-                           a=ab(ds, "W+Vbar"), b=ab(ds, other), paired=True))
+                           a=ab(ds, "W+Vbar"), b=ab(ds, other)))
     for other in plastic_subsets():
         if other == all4:
             continue
         out.append(Greater(f"sam.ablation.all_four_vs_{other.replace('+', '_').lower()}", PAPER, "sam-ablation",
                            where, f"\"Making all four connections plastic improves the performance further\": all "
                                   f"four beat {other}",
-                           a=ab(ds, all4), b=ab(ds, other), paired=True))
+                           a=ab(ds, all4), b=ab(ds, other)))
     return out
 
 
@@ -247,7 +242,7 @@ def _scalar_error() -> list:
     return [Greater(f"sam.scalar_error.vector_gt_{mode}", PAPER, "sam-scalar-error", "Sec. 2.2, Methods",
                     f"\"Collapsing the vector signal substantially degrades learning\": the vector feedback beats its "
                     f"per-layer {mode}",
-                    a=se("vector"), b=se(mode), paired=True)
+                    a=se("vector"), b=se(mode))
             for mode in ("mean", "norm")]
 
 

@@ -1,6 +1,9 @@
-"""Experiments: one module per paper figure or table, found automatically.
+"""Experiments: one package per paper (``oja``, ``meta``, ``sam``, ``hebb``, ``curl``), one module per figure or
+table, found automatically.
 
-Each module in this package calls ``register(Experiment(...))`` at import time;
+Each experiment module calls ``register(Experiment(...))`` at import time; shared pieces of a paper live in
+``<paper>/common.py`` (its base settings and helpers) or a named shared module (``curl/phase.py``,
+``curl/speed.py``, ``hebb/grid.py``) that registers nothing. No experiment module imports another.
 ``discover()`` imports them all.
 """
 
@@ -18,9 +21,9 @@ def discover() -> dict[str, Experiment]:
     """Import every experiment module of this package and return the registry."""
     global _DISCOVERED
     if not _DISCOVERED:
-        for mod in pkgutil.iter_modules(__path__):
-            if mod.name not in ("base",) and not mod.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{mod.name}")
+        for mod in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+            if not mod.ispkg and mod.name.rsplit(".", 1)[-1] != "base":
+                importlib.import_module(mod.name)
         _DISCOVERED = True
     return REGISTRY
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..analysis.stats import summarize
 from ..data import load_dataset
 from ..networks import MLP
-from ..plotting import curve_with_ci, figure, save
+from ..plotting import accuracy_panel, figure, save
 from ..rules import parse_rule
 from ..settings import setting
 from ..training import Trainer, fit
-from ._oja_common import classification_datasets
+from .oja.common import classification_datasets
 from .base import Experiment, RunContext, register
 
 
@@ -68,13 +66,8 @@ def run(cfg: QuickstartConfig, ctx: RunContext) -> dict:
 
 def plot(results: dict, out: Path) -> None:
     fig, ax = figure(size=(6, 4))
-    ax = ax[0, 0]
-    for spec, c in results["curves"].items():
-        curve_with_ci(ax, np.asarray(c["samples"]), np.asarray(c["accuracy"]), label=spec)
-    ax.set_xlabel("training samples seen (online)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"{results['config']['dataset']}: mean and 98% bootstrap CI over seeds")
-    ax.legend()
+    accuracy_panel(ax[0, 0], results["curves"], "training samples seen (online)", "test accuracy",
+                   f"{results['config']['dataset']}: mean and 98% bootstrap CI over seeds")
     save(fig, out / "learning_curves.png")
 
 

@@ -91,6 +91,11 @@ class MLP(eqx.Module):
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
+    @property
+    def input_width(self) -> int:
+        """Features of one input sample (d_0)."""
+        return self.sizes[0]
+
     def act(self, layer: int):
         """Activation of layer ``layer`` (1-based, as in the equations)."""
         name = self.output_activation if layer == self.n_layers else self.activation

@@ -2,7 +2,7 @@
 
 Student and teacher: y = W2 f(W1 x), W1 of shape (N, M), W2 of shape (N,) (scalar output). One step of
 curl descent on a batch of n samples (e = y_hat - y, h = f(W1 x), feedback vector b = W2 for GD-style
-feedback or a fixed random b for DFA):
+feedback or a fixed random b for DFA), computed by the kernels of ``plasticlab.rules.curl``:
 
     Delta W1 = -eta <(b e) * f'(W1 x) x^T> D1,     Delta W2 = -eta <e h^T> D2,
 
@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..rules import curl as curl_rule
 from .activations import get_activation
 
 
@@ -149,38 +150,27 @@ def stack(items):
 
 def _renorm(net: Net, W1: jax.Array, W2: jax.Array, rescale: bool) -> Net:
     if rescale:
-        W1 = W1 * (net.n1 / jnp.maximum(jnp.linalg.norm(W1), 1e-30))
-        W2 = W2 * (net.n2 / jnp.maximum(jnp.linalg.norm(W2), 1e-30))
+        W1, W2 = curl_rule.renormalised(W1, net.n1), curl_rule.renormalised(W2, net.n2)
     return net._replace(W1=W1, W2=W2)
 
 
-def curl_delta(net: Net, x: jax.Array, y: jax.Array, cfg: SimConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(Delta W1, Delta W2, batch MSE) of eq. 5 on samples x (n, M), y (n,).
+def _feedback(net: Net, cfg: SimConfig) -> jax.Array:
+    """b: the readout W2 (GD-style feedback) or the fixed random DFA vector."""
+    return net.W2 if cfg.feedback == "gd" else net.fb
 
-    Linear networks use the same update in factored form (v = W2 W1, e = x v - y, g = <e x>,
-    <e h> = W1 g): O(NM + nM) instead of O(nNM) per step.
-    """
-    b = net.W2 if cfg.feedback == "gd" else net.fb
-    n = x.shape[0]
-    if cfg.activation == "linear":
-        e = x @ (net.W2 @ net.W1) - y
-        g = e @ x / n
-        return -cfg.lr * jnp.outer(b, g) * net.d1[None, :], -cfg.lr * (net.W1 @ g) * net.d2, jnp.mean(e ** 2)
-    act = get_activation(cfg.activation)
-    a = x @ net.W1.T
-    h = act.f(a)
-    e = h @ net.W2 - y
-    delta = (e[:, None] * b[None, :]) * act.df(a)
-    dW1 = -cfg.lr * (delta.T @ x / n) * net.d1[None, :]
-    dW2 = -cfg.lr * (e @ h / n) * net.d2
+
+def curl_delta(net: Net, x: jax.Array, y: jax.Array, cfg: SimConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(Delta W1, Delta W2, batch MSE) of eq. 5 on samples x (n, M), y (n,): ``rules.curl.two_layer_delta``
+    (linear networks in factored form, O(NM + nM) instead of O(nNM) per step)."""
+    dW1, dW2, e = curl_rule.two_layer_delta(net.W1, net.W2, _feedback(net, cfg), net.d1, net.d2, x, y, cfg.lr,
+                                            cfg.activation)
     return dW1, dW2, jnp.mean(e ** 2)
 
 
 def curl_delta_stats(net: Net, C: jax.Array, r: jax.Array, cfg: SimConfig) -> tuple[jax.Array, jax.Array]:
-    """Linear full-batch step from C = <x x^T>, r = <x y>: g = C v - r, v = W2 W1."""
-    g = C @ (net.W2 @ net.W1) - r
-    b = net.W2 if cfg.feedback == "gd" else net.fb
-    return -cfg.lr * jnp.outer(b, g) * net.d1[None, :], -cfg.lr * (net.W1 @ g) * net.d2
+    """Linear full-batch step from C = <x x^T>, r = <x y>: g = C v - r, v = W2 W1 (``rules.curl``)."""
+    g = curl_rule.linear_gradient_stats(net.W1, net.W2, C, r)
+    return curl_rule.linear_delta(net.W1, _feedback(net, cfg), net.d1, net.d2, g, cfg.lr)
 
 
 def _validate(cfg: SimConfig) -> None:

@@ -6,12 +6,15 @@ import re
 
 from .base import Rule, Signals, Sum, add_params, layer_selected, outer_mean, zeros_like_params
 from .feedback import BP, DFA, FA, KP, WM, ErrorDriven, chain_errors, pseudo_gradient
+from .bptt import BPTT, OjaRec
 from .curl import Curl
 from .hebbian import Hebb, Oja, Sanger
+from .meta import MetaPlasticity
 from .random_nn import RandomNN
+from .sam import SAM
 
 RULES: dict[str, type[Rule]] = {"bp": BP, "fa": FA, "dfa": DFA, "kp": KP, "wm": WM, "oja": Oja, "sanger": Sanger, "hebb": Hebb,
-                              "curl": Curl, "randomnn": RandomNN}
+                              "curl": Curl, "randomnn": RandomNN, "sam": SAM, "meta": MetaPlasticity, "bptt": BPTT, "oja_rec": OjaRec}
 
 
 def rule_help() -> dict[str, str]:
@@ -190,6 +193,6 @@ def rule_parameters(cls: type[Rule]) -> dict[str, object]:
     return {k: p.default for k, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-__all__ = ["RuleSyntaxError", "rule_parameters", "Rule", "Signals", "Sum", "BP", "FA", "DFA", "KP", "WM", "Oja", "Sanger", "Hebb", "Curl", "RandomNN", "ErrorDriven", "RULES",
-           "parse_rule", "rule_help", "chain_errors", "pseudo_gradient", "add_params", "zeros_like_params",
-           "outer_mean", "layer_selected"]
+__all__ = ["Rule", "Signals", "Sum", "ErrorDriven", "BP", "FA", "DFA", "KP", "WM", "Oja", "Sanger", "Hebb", "Curl",
+           "RandomNN", "SAM", "MetaPlasticity", "BPTT", "OjaRec", "RULES", "parse_rule", "rule_help", "rule_parameters",
+           "RuleSyntaxError"]

@@ -64,11 +64,25 @@ class Rule(eqx.Module):
     def provides_feedback(self) -> bool:
         return False
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether ``update`` draws random numbers from its key (the step then splits one off for it)."""
+        return False
+
     def feedback(self, net: MLP, params: Params, state: State, fwd: Forward, e_out: jax.Array) -> tuple[jax.Array, ...] | None:
         """Layer errors (e_1, ..., e_L), or None for rules without a feedback pathway."""
         return None
 
-    def update(self, net: MLP, params: Params, state: State, sig: Signals, key: jax.Array) -> tuple[Params, State]:
+    def feedback_with_aux(self, net: MLP, params: Params, state: State, fwd: Forward, e_out: jax.Array
+                          ) -> tuple[tuple[jax.Array, ...] | None, Any]:
+        """(layer errors, aux): ``feedback``'s errors and whatever else that pass computed, which the step hands to
+        ``update`` as ``Signals.aux`` so that it is not computed twice (SAM: the downstream pass; the meta rule:
+        the errors with e_0). Default: no aux."""
+        return self.feedback(net, params, state, fwd, e_out), None
+
+    def update(self, net: MLP, params: Params, state: State, sig: Signals, key: jax.Array | None
+               ) -> tuple[Params, State]:
+        """(Delta W, new state); ``key`` is None unless the rule is ``stochastic``."""
         raise NotImplementedError
 
     @property
@@ -97,6 +111,10 @@ class Sum(Rule):
         return any(r.provides_feedback for r in self.rules)
 
     @property
+    def stochastic(self) -> bool:
+        return any(r.stochastic for r in self.rules)
+
+    @property
     def name(self) -> str:
         return "+".join(r.name for r in self.rules)
 
@@ -105,13 +123,16 @@ class Sum(Rule):
         return tuple(r.init(k, net, params) for r, k in zip(self.rules, keys))
 
     def feedback(self, net, params, state, fwd, e_out):
+        return self.feedback_with_aux(net, params, state, fwd, e_out)[0]
+
+    def feedback_with_aux(self, net, params, state, fwd, e_out):
         for r, s in zip(self.rules, state):
             if r.provides_feedback:
-                return r.feedback(net, params, s, fwd, e_out)
-        return None
+                return r.feedback_with_aux(net, params, s, fwd, e_out)
+        return None, None
 
     def update(self, net, params, state, sig, key):
-        keys = jax.random.split(key, len(self.rules))
+        keys = [None] * len(self.rules) if key is None else jax.random.split(key, len(self.rules))
         total, new_state = None, []
         for r, s, k in zip(self.rules, state, keys):
             d, s = r.update(net, params, s, sig, k)

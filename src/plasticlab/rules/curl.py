@@ -10,8 +10,21 @@ drawn once in ``init`` by fractions ``alphas[l-1]`` (alpha_h = alphas[0] over th
 alphas[1] over the N hidden neurons) or given by explicit ``flips`` indices. Biases follow the unflipped rule.
 
 With ``rescale=True`` each weight matrix is brought back to its initial Frobenius norm after the step
-(W_l + Delta W_l) ||W_l(0)|| / ||W_l + Delta W_l|| (the authors' code); the returned update is the difference,
-so this assumes the default identity optimiser and no weight decay.
+(W_l + Delta W_l) ||W_l(0)|| / ||W_l + Delta W_l|| (the authors' code); the initial norms ||W_l(0)|| are part of
+the rule state (taken in ``init``), and the returned update is the difference, so this assumes the default
+identity optimiser and no weight decay.
+
+This module is the one home of the update's arithmetic. Besides the rule, it holds the kernels of the
+vectorised student-teacher simulator (``networks.student_teacher``), written for y = w2 . f(W1 x) with a
+vector readout w2 (N,) and a feedback vector b (b = w2 for GD, fixed random for DFA):
+
+    general:     Delta W1 = -lr <((b e) * f'(W1 x)) x^T> D1,   Delta w2 = -lr <e h^T> D2   (``two_layer_delta``)
+    linear:      v = w2 W1, e = x v - y, g = <e x>                                       (``linear_gradient``)
+                 Delta W1 = -lr (b g^T) D1,  Delta w2 = -lr (W1 g) D2                     (``linear_delta``)
+    full batch:  g = C v - r from C = <x x^T>, r = <x y>                                  (``linear_gradient_stats``)
+
+The linear forms are the same matrices as the general one, in O(NM + nM) per step instead of O(nNM); the
+rule uses them itself when the network is a linear 2-layer MLP with one output and no biases.
 """
 
 from __future__ import annotations
@@ -20,9 +33,57 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..networks.activations import get_activation
 from ..networks.mlp import MLP, Params, init_weight
-from .base import Rule, outer_mean
+from .base import Rule, Signals, outer_mean
 from .feedback import chain_errors
+
+
+def flipped_update(e: jax.Array, h: jax.Array, d: jax.Array, lr) -> jax.Array:
+    """One layer of eq. 5: Delta W = -lr <e h^T> D, D = diag(d), for errors e (n, d_post), inputs h (n, d_pre)."""
+    return -lr * outer_mean(e, h) * d[None, :]
+
+
+def renormalised(w: jax.Array, norm) -> jax.Array:
+    """w ||W(0)||_F / ||w||_F: ``w`` brought back to the Frobenius norm ``norm`` (the authors' rescaling)."""
+    return w * (norm / jnp.maximum(jnp.linalg.norm(w), 1e-30))
+
+
+def linear_gradient(W1: jax.Array, w2: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(g, e) of a linear y_hat = w2 W1 x on a batch x (n, M), y (n,): v = w2 W1, e = x v - y, g = <e x>."""
+    e = x @ (w2 @ W1) - y
+    return e @ x / x.shape[0], e
+
+
+def linear_gradient_stats(W1: jax.Array, w2: jax.Array, C: jax.Array, r: jax.Array) -> jax.Array:
+    """g = <e x> over a whole data set from its statistics C = <x x^T>, r = <x y>: g = C v - r, v = w2 W1."""
+    return C @ (w2 @ W1) - r
+
+
+def linear_delta(W1: jax.Array, feedback: jax.Array, d1: jax.Array, d2: jax.Array, g: jax.Array,
+                 lr) -> tuple[jax.Array, jax.Array]:
+    """Eq. 5 for a linear y_hat = w2 W1 x in factored form: Delta W1 = -lr (b g^T) D1, Delta w2 = -lr (W1 g) D2.
+
+    ``feedback`` is b (w2 for GD, the fixed DFA vector otherwise), g = <e x> (``linear_gradient``)."""
+    return -lr * jnp.outer(feedback, g) * d1[None, :], -lr * (W1 @ g) * d2
+
+
+def two_layer_delta(W1: jax.Array, w2: jax.Array, feedback: jax.Array, d1: jax.Array, d2: jax.Array, x: jax.Array,
+                    y: jax.Array, lr, activation: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(Delta W1, Delta w2, e) of eq. 5 for y_hat = w2 . f(W1 x) on a batch x (n, M), y (n,), e = y_hat - y:
+
+        Delta W1 = -lr <((b e) * f'(W1 x)) x^T> D1,   Delta w2 = -lr <e f(W1 x)^T> D2
+
+    (b = ``feedback``); a linear f uses the factored form (``linear_gradient``, ``linear_delta``)."""
+    if activation == "linear":
+        g, e = linear_gradient(W1, w2, x, y)
+        return (*linear_delta(W1, feedback, d1, d2, g, lr), e)
+    act = get_activation(activation)
+    a = x @ W1.T
+    h = act.f(a)
+    e = h @ w2 - y
+    delta = (e[:, None] * feedback[None, :]) * act.df(a)
+    return flipped_update(delta, x, d1, lr), flipped_update(e[:, None], h, d2, lr)[0], e
 
 
 class Curl(Rule):
@@ -34,6 +95,9 @@ class Curl(Rule):
         Delta W_l = -lr <e_l h_{l-1}^T> D_l,  D_l = diag(d_l), d_l in {+1, -1}^{d_{l-1}} drawn once in ``init``
         Delta b_l = -lr <e_l>
         rescale=True: Delta W_l <- (W_l + Delta W_l) ||W_l(0)||_F / ||W_l + Delta W_l||_F - W_l
+
+    For a linear y = W2 W1 x with one output and no biases the same matrices are computed in factored form,
+    g = <e_L x>: Delta W1 = -lr (b g^T) D1, Delta W2 = -lr (W1 g)^T D2, b = W2 (GD) or B_1 (DFA).
 
     Parameters:
         lr: learning rate.
@@ -102,10 +166,29 @@ class Curl(Rule):
         hidden = tuple((e_out @ b.T) * df for b, df in zip(state["B"], fwd.df[:-1]))
         return hidden + (e_out,)
 
+    @staticmethod
+    def factored(net: MLP, params: Params) -> bool:
+        """Whether ``net`` is a linear 2-layer MLP with one output and no biases (``update`` then uses the
+        factored ``linear_delta``, the same matrices at a lower cost)."""
+        return (net.n_layers == 2 and net.sizes[-1] == 1 and params.b is None
+                and net.activation == "linear" and net.output_activation == "linear")
+
+    def general_deltas(self, state, sig: Signals) -> tuple[jax.Array, ...]:
+        """Delta W_l = -lr <e_l h_{l-1}^T> D_l for every layer (any depth and activation)."""
+        return tuple(flipped_update(e, h, d, self.lr) for e, h, d in zip(sig.e, sig.fwd.h[:-1], state["d"]))
+
+    def factored_deltas(self, params: Params, state, sig: Signals) -> tuple[jax.Array, jax.Array]:
+        """The same matrices for a linear y = W2 W1 x with one output: g = <e_L x>, b = W2 (GD) or B_1 (DFA),
+        Delta W1 = -lr (b g^T) D1, Delta W2 = -lr (W1 g)^T D2."""
+        w2 = params.W[1][0]
+        feedback = w2 if self.feedback_mode == "gd" else state["B"][0][:, 0]
+        g = outer_mean(sig.e_out, sig.fwd.h[0])[0]
+        dW1, dw2 = linear_delta(params.W[0], feedback, state["d"][0], state["d"][1], g, self.lr)
+        return dW1, dw2[None, :]
+
     def update(self, net, params, state, sig, key):
-        dW = tuple(-self.lr * outer_mean(e, h) * d[None, :] for e, h, d in zip(sig.e, sig.fwd.h[:-1], state["d"]))
+        dW = self.factored_deltas(params, state, sig) if self.factored(net, params) else self.general_deltas(state, sig)
         if self.rescale:
-            dW = tuple((w + dw) * (n0 / jnp.maximum(jnp.linalg.norm(w + dw), 1e-30)) - w
-                       for w, dw, n0 in zip(params.W, dW, state["norms"]))
+            dW = tuple(renormalised(w + dw, n0) - w for w, dw, n0 in zip(params.W, dW, state["norms"]))
         db = None if params.b is None else tuple(-self.lr * jnp.mean(e, axis=0) for e in sig.e)
         return Params(dW, db), state

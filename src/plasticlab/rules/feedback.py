@@ -83,12 +83,23 @@ class BP(ErrorDriven):
         e_L = dLoss/dy_L,  e_l = (W_{l+1}^T e_{l+1}) * f'(y_l)
         Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
 
+    On a network whose training forward returns a ``pullback`` (``networks.front_mlp.FrontMLP``: an input
+    front, batch norm, dropout), where the chain above is not the gradient, every parameter P follows the exact
+    gradient instead: Delta P = -lr pullback(e_L / B) = -lr dLoss/dP (B: the batch size).
+
     Parameters:
         lr: learning rate; with the default identity optimiser Delta W = -lr dLoss/dW.
     """
 
     def backward_matrices(self, params, state):
         return (None,) + tuple(w.T for w in params.W[1:])
+
+    def update(self, net, params, state, sig, key):
+        pullback = getattr(sig.fwd, "pullback", None)
+        if pullback is None:
+            return pseudo_gradient(params, sig, self.lr), state
+        grads = pullback(sig.e_out / sig.e_out.shape[0])
+        return jax.tree.map(lambda g: -self.lr * g, grads), state
 
 
 class FA(ErrorDriven):
@@ -169,6 +180,10 @@ class WM(FA):
     sigma: float = 1.0
     n_noise: int = eqx.field(static=True, default=16)
 
+    @property
+    def stochastic(self) -> bool:
+        return True
+
     def update(self, net, params, state, sig, key):
         d = pseudo_gradient(params, sig, self.lr)
         keys = jax.random.split(key, net.n_layers)
@@ -188,6 +203,11 @@ class DFA(ErrorDriven):
         e_L = dLoss/dy_L,  e_l = (B_l e_L) * f'(y_l),  B_l fixed random (d_l x d_L),  l = 1..L-1
         Delta W_l = -lr <e_l h_{l-1}^T>,  Delta b_l = -lr <e_l>
 
+    On a network with an input front (``networks.front_mlp.FrontMLP(front=...)``, e.g. a transformer encoder
+    h_0 = front(x)), the front's error e_0 = B_0 e_L (B_0 fixed random, d_0 x d_L, drawn from the first key)
+    is backpropagated inside the front: Delta theta = -lr front_pullback(e_0 / B) (B: the batch size).
+    The state is (B_1, ..., B_{L-1}), then B_0 with a front.
+
     Parameters:
         lr: learning rate of the pseudo-gradient update.
         init_method: distribution of B_l, drawn once in ``init`` (a ``networks.mlp.init_weight`` method).
@@ -198,10 +218,21 @@ class DFA(ErrorDriven):
     init_scale: float = eqx.field(static=True, default=1.0)
 
     def init(self, key, net, params):
+        if getattr(net, "batchnorm", False) or getattr(net, "dropout", 0.0):
+            raise ValueError("DFA supports plain MLP layers only (no batch norm, no dropout)")
         keys = jax.random.split(key, net.n_layers)
+        layers = range(1, net.n_layers) if getattr(net, "front", None) is None else (*range(1, net.n_layers), 0)
         return tuple(init_weight(keys[l], (net.sizes[l], net.sizes[-1]), self.init_method, self.init_scale)
-                     for l in range(1, net.n_layers))
+                     for l in layers)
 
     def feedback(self, net, params, state, fwd, e_out):
         hidden = tuple((e_out @ b.T) * df for b, df in zip(state, fwd.df[:-1]))
         return hidden + (e_out,)
+
+    def update(self, net, params, state, sig, key):
+        d = pseudo_gradient(params, sig, self.lr)
+        if getattr(net, "front", None) is None:
+            return d, state
+        e_front = sig.e_out @ state[-1].T
+        d_front = sig.fwd.front_pullback(e_front / e_front.shape[0])
+        return params._replace(W=d.W, b=d.b, front=jax.tree.map(lambda g: -self.lr * g, d_front)), state

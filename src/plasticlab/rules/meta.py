@@ -275,22 +275,46 @@ def plastic_updates(terms: Sequence[str], b_terms: Sequence[str], theta: Theta, 
     return tuple(dW), tuple(dB)
 
 
-class MetaPlasticity(Rule):
-    """Parameterised rule of eq. 11 as a plasticlab ``Rule`` (state = the feedback matrices B_1..B_L).
+def _theta_array(value) -> jax.Array | None:
+    """Coefficients as an array (a tuple from ``parse_rule``; a traced theta keeps its dtype)."""
+    return None if value is None else jnp.asarray(value)
 
-    Delta W_l = sum_i theta_w[i] F_i, Delta B_l = sum_j theta_b[j] G_j (see the module docstring);
-    errors e_l = (B_{l+1} e_{l+1}) * f'(y_l) with B_{l+1} = sym W_{l+1}^T + (1 - sym) B_{l+1}.
+
+class MetaPlasticity(Rule):
+    """Meta-learned plasticity rule (Oja paper, eq. 11): a weighted sum of candidate terms, state = feedback B.
+
+    Equation:
+        Delta W_l = sum_i theta_w[i] F_i(W_l, h_{l-1}, h_l, e_{l-1}, e_l)
+        Delta B_l = sum_j theta_b[j] G_j(B_l, h_{l-1}, h_l, e_{l-1}, e_l)
+        e_l = (B_{l+1} e_{l+1}) * f'(y_l),  B_{l+1} <- sym W_{l+1}^T + (1 - sym) B_{l+1}
+
     ``sym`` = 1 gives backprop's feedback (and with terms=("pseudo_grad",) exactly BP with lr = theta_w[0]);
-    ``b_terms`` = () keeps B fixed (feedback alignment). The network must have no biases.
+    ``b_terms`` = () keeps B fixed (feedback alignment). The network must have no biases. The terms F_i / G_j
+    are listed in ``plasticlab.rules.meta.TERMS``; theta comes from ``meta-fig6`` (or ``init_theta``).
+
+    Parameters:
+        theta_w: one coefficient per term of ``terms``; None: init_theta (pseudo_grad 1e-3, the others 0).
+        theta_b: one coefficient per term of ``b_terms``; None: init_theta.
+        sym: weight of W^T in the feedback matrices (1: backprop's feedback, 0: the learned B).
+        terms: candidate terms F_i of the weight update.
+        b_terms: candidate terms G_j of the feedback update (empty: B fixed).
+        beta: softplus sharpness of the network the rule was meta-learned on (its f').
+        init_method: distribution of the initial feedback matrices B_l.
     """
 
-    theta_w: jax.Array
-    theta_b: jax.Array
+    theta_w: jax.Array | None = eqx.field(default=None, converter=_theta_array)
+    theta_b: jax.Array | None = eqx.field(default=None, converter=_theta_array)
     sym: jax.Array | float = 0.0
     terms: tuple[str, ...] = eqx.field(static=True, default=DEFAULT_TERMS)
     b_terms: tuple[str, ...] = eqx.field(static=True, default=())
     beta: float = eqx.field(static=True, default=10.0)
     init_method: str = eqx.field(static=True, default="xavier")
+
+    def __post_init__(self) -> None:
+        if self.theta_w is None or self.theta_b is None:
+            theta = init_theta(check_terms(self.terms), check_terms(self.b_terms, "feedback terms"))
+            self.theta_w = theta.w if self.theta_w is None else self.theta_w
+            self.theta_b = theta.b if self.theta_b is None else self.theta_b
 
     def __check_init__(self) -> None:
         check_terms(self.terms)
@@ -326,10 +350,15 @@ class MetaPlasticity(Rule):
     def feedback(self, net, params, state, fwd, e_out):
         return self._errors(params, state, fwd, e_out)[1:]
 
+    def feedback_with_aux(self, net, params, state, fwd, e_out):
+        """((e_1, ..., e_L), (e_0, e_1, ..., e_L)): the terms also read the input layer's e_0."""
+        e = self._errors(params, state, fwd, e_out)
+        return e[1:], e
+
     def update(self, net, params, state, sig, key):
         if params.b is not None:
             raise ValueError("MetaPlasticity is defined for networks without biases: build the MLP with use_bias=False")
-        e = self._errors(params, state, sig.fwd, sig.e_out)
+        e = sig.aux if sig.aux is not None else self._errors(params, state, sig.fwd, sig.e_out)
         dW, dB = plastic_updates(self.terms, self.b_terms, self.theta, params.W, state, sig.fwd, e)
         return Params(dW, None), tuple(b + d for b, d in zip(state, dB))
 

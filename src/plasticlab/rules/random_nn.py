@@ -90,7 +90,8 @@ class RandomNN(Rule):
         Delta P = lr clip_global_norm(g, clip)
 
     ||.|| is the Frobenius norm of the flattened parameter, <.> the batch mean, and the clip scales the
-    whole update (all parameters together) to global L2 norm at most ``clip``.
+    whole update (all parameters together) to global L2 norm at most ``clip``. r reads the network's input
+    batch x (``Signals.x``; token sequences as floats) and P runs over every parameter leaf.
 
     Parameters:
         lr: learning rate.
@@ -107,8 +108,9 @@ class RandomNN(Rule):
     k: int = eqx.field(static=True, default=4)
 
     def init(self, key, net: MLP, params: Params) -> RandomNNState:
-        return init_random_nn(key, net.sizes[0], params, self.hidden, self.k)
+        return init_random_nn(key, net.input_width, params, self.hidden, self.k)
 
     def update(self, net, params, state, sig, key):
-        g = random_nn_signal(params, sig.fwd.h[0], state, self.target_norm, self.clip)
+        x = sig.fwd.h[0] if sig.x is None else sig.x
+        g = random_nn_signal(params, x, state, self.target_norm, self.clip)
         return jax.tree.map(lambda v: self.lr * v, g), state

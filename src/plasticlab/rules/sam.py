@@ -53,12 +53,39 @@ def parse_plastic(spec: str | tuple[str, ...]) -> tuple[str, ...]:
 
 
 class SAM(Rule):
-    """Self-Assembling Motif, eq. 8-11: Delta W = eta_W <(D_u Vbar D_d hbar) a^T> - gamma W (and Wbar, V, Vbar alike)."""
+    """Self-Assembling Motif (SAM paper, eq. 8-11): four heterosynaptic updates of a two-stream circuit.
+
+    Equation:
+        Delta W[k]    = eta_W    < (D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1}) a_k^T > - gamma W[k]
+        Delta Wbar[k] = eta_Wbar < (D_d^k V[k] a_k) (D_d^{k+1} hbar_{k+1})^T >     - gamma Wbar[k]
+        Delta V[k]    = eta_V    < (D_d^k hbar_k) a_k^T >                          - gamma V[k]
+        Delta Vbar[k] = eta_Vbar < a_{k+1} (D_d^{k+1} hbar_{k+1})^T >              - gamma Vbar[k]
+        eta_X = lr * ratio_X,  hbar_n = -e_out,  a_k = D_u^k u_k
+
+    Parameters:
+        lr: overall learning rate; the four rates are lr times ``ratios``.
+        ratios: rate ratios of (W, Wbar, V, Vbar) (Vbar largest, about 4x W).
+        decay: weight decay gamma of every matrix per step (eq. 8-11; see ``decay_scaling``).
+        plastic: the matrices that learn, a subset of W, Wbar, V, Vbar (the others stay at their init).
+        tie_wbar: hard-wire Wbar = W^T (the backprop special case; needs equal widths).
+        down_activation: the downstream gain D_d ("identity", or the forward ReLU Jacobian "relu_jacobian", ...).
+        width_ratio: downstream widths dbar_k = round(width_ratio * d_k) (when down_widths is None).
+        down_widths: explicit hidden downstream widths (dbar_1, ..., dbar_{n-1}).
+        inter_init: initialisation of V and Vbar ("gaussian": V^T V and Vbar Vbar^T near I; "identity").
+        down_init: initialisation of Wbar ("fan_out": N(0, 1/dbar_k), or an init_weight method).
+        vbar_out: "identity" keeps the output level's Vbar = I (the paper), "learn" lets it learn.
+        input_level: also build the input-level downstream layer (Wbar[0], V[0]; it never affects W).
+        scalar_error: None, "mean" or "norm": replace each hidden level's feedback vector by a scalar times 1
+            (the paper's scalar-error ablation).
+        decay_scaling: "none" (every matrix decays by gamma, eq. 8-11) or "rate" (matrix X by eta_X gamma,
+            the earlier paper's Algorithm 1).
+        vbar_scale: scale of the initial Vbar (H = Vbar Vbar^T starts near vbar_scale^2 I).
+    """
 
     lr: float = 0.02
     ratios: tuple[float, float, float, float] = eqx.field(static=True, default=DEFAULT_RATIOS)
     decay: float = 1e-4
-    plastic: tuple[str, ...] = eqx.field(static=True, default=MATRICES)
+    plastic: tuple[str, ...] = eqx.field(static=True, default=MATRICES, converter=parse_plastic)
     tie_wbar: bool = eqx.field(static=True, default=False)
     down_activation: str = eqx.field(static=True, default="identity")
     width_ratio: float = eqx.field(static=True, default=1.0)
@@ -133,9 +160,13 @@ class SAM(Rule):
         return ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
 
     def feedback(self, net, params, state, fwd, e_out):
+        return self.feedback_with_aux(net, params, state, fwd, e_out)[0]
+
+    def feedback_with_aux(self, net, params, state, fwd, e_out):
+        """(e_{k+1} = -D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1} per layer, the downstream pass) for ``Signals.aux``."""
         ts = self.stream(net)
         down = ts.downstream(self._wbar(ts, params, state), fwd, e_out)
-        return tuple(-p for p in ts.w_post(state, fwd, down))
+        return tuple(-p for p in ts.w_post(state, fwd, down)), down
 
     def deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array
                ) -> tuple[tuple[jax.Array, ...], Feedback]:
@@ -143,13 +174,16 @@ class SAM(Rule):
         dW, _, dfb = self._deltas(net, params, fb, fwd, e_out)
         return dW, dfb
 
-    def _deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array
+    def _deltas(self, net: MLP, params: Params, fb: Feedback, fwd: Forward, e_out: jax.Array,
+                down: Downstream | None = None
                 ) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...] | None, Feedback]:
         """(Delta W, Delta b, Delta Feedback). Delta b[k] = eta_W <D_u^{k+1} Vbar[k] D_d^{k+1} hbar_{k+1}> (eq. 8
-        with a constant presynaptic 1, no decay, as the baselines treat biases); None for a bias-free net."""
+        with a constant presynaptic 1, no decay, as the baselines treat biases); None for a bias-free net.
+        ``down``: the downstream pass if the feedback already ran it (``Signals.aux``)."""
         ts = self.stream(net)
         n = ts.n
-        down = ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
+        if down is None:
+            down = ts.downstream(self._wbar(ts, params, fb), fwd, e_out)
         a, hb, g = fwd.h, down.hbar, down.gain
         r = self.rates
         gam = self.decays
@@ -179,7 +213,8 @@ class SAM(Rule):
         return dW, db, Feedback(tuple(dWbar), tuple(dV), tuple(dVbar))
 
     def update(self, net, params, state, sig: Signals, key):
-        dW, db, dfb = self._deltas(net, params, state, sig.fwd, sig.e_out)
+        down = sig.aux if isinstance(sig.aux, Downstream) else None
+        dW, db, dfb = self._deltas(net, params, state, sig.fwd, sig.e_out, down)
         return Params(dW, db), jax.tree.map(jnp.add, state, dfb)
 
 

@@ -1,0 +1,167 @@
+"""hebb-sweeps: alignment vs weight decay while varying batch size, learning rate, model scale, sparsity,
+frozen fraction and other regularisers (L1, batch norm, dropout) (SCE; paper Figs. 7-12, 16)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...plotting import figure, save
+from ...settings import setting
+from . import common as H
+from ...claims.hebb import (BEST_FRACTION, SWEEP_BEST, SWEEP_FROZEN, SWEEP_GAMMAS, SWEEP_REST, SWEEP_SPARSITIES,
+                           SWEEP_WIDTHS, sweep_alignment)
+from .common import hebb_setting, mean_sd, run_grid, safe_float, sce_data, spec_for
+from ..base import Experiment, RunContext, register
+
+SWEEPS = ("batch", "lr", "scale", "sparsity", "frozen", "regularizer")
+REGULARIZERS = ("none", "l1", "batchnorm", "dropout")
+
+
+@dataclass
+class HebbSweepsConfig:
+    """Each sweep value is trained at every gamma (SGD, cross-entropy, MLP; alignment of layer 2)."""
+
+    dataset: str = hebb_setting("dataset", "cifar10")
+    n_train: int | None = hebb_setting("n_train", None)
+    n_test: int | None = hebb_setting("n_test", None)
+    sweeps: tuple[str, ...] = setting(SWEEPS, choices=SWEEPS, doc="which sweeps to run")
+    gammas: tuple[float, ...] = hebb_setting("gammas", SWEEP_GAMMAS,
+                                             doc="weight decays every sweep value is trained at (0: none)")
+    hidden: tuple[int, ...] = hebb_setting("hidden", (128, 128),
+                                           doc="hidden widths of the MLP (the scale sweep replaces every width)")
+    activation: str = setting("tanh", kind="activation", doc="hidden activation")
+    batch_sizes: tuple[int, ...] = setting((32, 64, 256, 1024), ge=1, le=100_000,
+                                           doc="batch sweep: minibatch sizes (same samples seen; logs rescaled)")
+    lrs: tuple[float, ...] = setting((0.001, 0.01, 0.1), gt=0, doc="lr sweep: learning rates")
+    widths: tuple[int, ...] = setting(SWEEP_WIDTHS, ge=1, le=H.MAX_WIDTH, doc="scale sweep: the hidden width")
+    sparsities: tuple[float, ...] = setting(SWEEP_SPARSITIES, ge=0, lt=1,
+                                            doc="sparsity sweep: fraction of MLP weights pruned to 0 at the start")
+    frozen_fractions: tuple[float, ...] = setting(SWEEP_FROZEN, ge=0, lt=1,
+                                                  doc="frozen sweep: fraction of MLP weights kept at their init")
+    regularizers: tuple[str, ...] = setting(("none", "l1", "batchnorm", "dropout"), choices=REGULARIZERS,
+                                            doc="regularizer sweep: extra regularisation besides weight decay")
+    l1: float = setting(1e-4, ge=0, doc="L1 strength of the l1 regularizer run (0: off)")
+    dropout: float = setting(0.5, ge=0, lt=1,
+                             doc="drop probability of the dropout regularizer run (on the hidden activations)")
+    seeds: int = hebb_setting("seeds", 10)
+    epochs: float = hebb_setting("epochs", 50.0)
+    batch_size: int = hebb_setting("batch_size", 256, doc="minibatch size of every sweep but the batch sweep")
+    lr: float = hebb_setting("lr", 0.01, doc="SGD learning rate of every sweep but the lr sweep")
+    log_every: int = hebb_setting("log_every", 10, doc="steps between alignment logs (at batch_size)")
+    window: int = hebb_setting("window", 100, doc="final alignment: mean over the logs of the last this many steps "
+                                                  "(at batch_size)")
+
+    def validate(self) -> None:
+        H.check_batch(self.n_train, self.batch_size)
+        if "batch" in self.sweeps:
+            H.check_batch(self.n_train, self.batch_sizes, "batch_sizes")
+
+
+def _unit(cfg: HebbSweepsConfig, sweep: str, value, data) -> dict:
+    x, y, xv, yv, n_classes = data
+    hidden, batch, lr, kw, hp = tuple(cfg.hidden), cfg.batch_size, cfg.lr, {}, {}
+    if sweep == "batch":
+        batch = int(value)
+    elif sweep == "lr":
+        lr = float(value)
+    elif sweep == "scale":
+        hidden = (int(value),) * len(cfg.hidden)
+    elif sweep == "sparsity":
+        kw["sparsity"] = float(value)
+    elif sweep == "frozen":
+        kw["frozen"] = float(value)
+    elif sweep == "regularizer":
+        if value == "l1":
+            hp["l1"] = cfg.l1
+        elif value == "batchnorm":
+            kw["batchnorm"] = True
+        elif value == "dropout":
+            kw["dropout"] = cfg.dropout
+        elif value != "none":
+            raise ValueError(f"unknown regularizer {value!r}; choose none, l1, batchnorm, dropout")
+    else:
+        raise ValueError(f"unknown sweep {sweep!r}; choose from {SWEEPS}")
+    spec = spec_for("sgd", (x.shape[1], *hidden, n_classes), loss="cross_entropy", activation=cfg.activation,
+                    batch_size=batch, neuron_layer=0, **kw)
+    # same number of samples for every batch size; log roughly as often in samples
+    log_every = max(1, cfg.log_every * cfg.batch_size // batch) if sweep == "batch" else cfg.log_every
+    window = cfg.window * cfg.batch_size // batch if sweep == "batch" else cfg.window
+    res = run_grid(spec, (x, y, xv, yv), seeds=list(range(cfg.seeds)), epochs=cfg.epochs, log_every=log_every,
+                   window=window, hp={"gamma": np.asarray(cfg.gammas), "lr": lr, **hp})
+    return {"rows": [{"sweep": sweep, "value": value, "gamma": cfg.gammas[c], "seed": s,
+                      "alignment": safe_float(a[1] if len(a) > 1 else a[0]), "val_acc": safe_float(acc),
+                      "collapsed": bool(col)}
+                     for c, s, a, acc, col in zip(res["cell"], res["seed"], res["align"], res["val_acc"],
+                                                  res["collapsed"])]}
+
+
+def _values(cfg: HebbSweepsConfig, sweep: str):
+    return {"batch": cfg.batch_sizes, "lr": cfg.lrs, "scale": cfg.widths, "sparsity": cfg.sparsities,
+            "frozen": cfg.frozen_fractions, "regularizer": cfg.regularizers}[sweep]
+
+
+def run(cfg: HebbSweepsConfig, ctx: RunContext) -> dict:
+    data = sce_data(cfg.dataset, ctx.data_dir, cfg.n_train, cfg.n_test)
+    rows, summary = [], []
+    for sweep in cfg.sweeps:
+        for value in _values(cfg, sweep):
+            ctx.log(f"{sweep}={value}")
+            res = ctx.unit(f"{sweep}={value}", lambda: _unit(cfg, sweep, value, data))
+            rows += res["rows"]
+            for g in cfg.gammas:
+                rr = [r for r in res["rows"] if r["gamma"] == g]
+                m, sd = mean_sd([r["alignment"] for r in rr if r["alignment"] is not None])
+                acc, _ = mean_sd([r["val_acc"] for r in rr if r["val_acc"] is not None])
+                summary.append({"sweep": sweep, "value": value, "gamma": g, "alignment_mean": safe_float(m),
+                                "alignment_sd": safe_float(sd), "val_acc": safe_float(acc)})
+                ctx.log(f"  gamma={g:<7g} alignment {m:.3f} +/- {sd:.3f}  val acc {acc:.3f}")
+    return {"rows": rows, "summary": summary, "measurements": measurements(rows, summary)}
+
+
+def measurements(rows: list[dict], summary: list[dict]) -> dict[str, list]:
+    """Per (sweep, value, gamma) every seed's layer-2 alignment, the same pooled over gammas (gamma-major, so two
+    values' lists pair by gamma and seed), and the |alignment| of the best-accuracy fifth of the batch and lr
+    sweep cells (seed means per gamma) and of the others."""
+    out: dict[str, list] = {}
+    for r in rows:
+        a = None if r["collapsed"] else r["alignment"]
+        out.setdefault(sweep_alignment(r["sweep"], r["value"], r["gamma"]), []).append(a)
+        out.setdefault(sweep_alignment(r["sweep"], r["value"]), []).append(a)
+    cells = sorted((s for s in summary if s["sweep"] in ("batch", "lr") and s["val_acc"] is not None
+                    and s["alignment_mean"] is not None), key=lambda s: -s["val_acc"])
+    if cells:
+        n_best = min(max(2, int(round(BEST_FRACTION * len(cells)))), max(0, len(cells) - 2))
+        out[SWEEP_BEST] = [abs(s["alignment_mean"]) for s in cells[:n_best]]
+        out[SWEEP_REST] = [abs(s["alignment_mean"]) for s in cells[n_best:]]
+    return out
+
+
+def plot(results: dict, out: Path) -> None:
+    cfg = results["config"]
+    sweeps = list(dict.fromkeys(s["sweep"] for s in results["summary"]))
+    fig, ax = figure(1, max(1, len(sweeps)), size=(3.8, 3.4))
+    xs = np.arange(len(cfg["gammas"]))
+    for a, sweep in zip(ax[0], sweeps):
+        for value in dict.fromkeys(s["value"] for s in results["summary"] if s["sweep"] == sweep):
+            ss = [s for s in results["summary"] if s["sweep"] == sweep and s["value"] == value]
+            a.errorbar(xs, [np.nan if s["alignment_mean"] is None else s["alignment_mean"] for s in ss],
+                       [s["alignment_sd"] or 0 for s in ss], marker="o", capsize=2, label=f"{value}")
+        a.set_xticks(xs, [f"{g:g}" for g in cfg["gammas"]], fontsize=6)
+        a.axhline(0, color="k", lw=0.5)
+        a.set_title(sweep)
+        a.set_xlabel("gamma")
+        a.legend(fontsize=6)
+    ax[0, 0].set_ylabel("Hebbian alignment (layer 2)")
+    save(fig, out / "sweeps.png")
+
+
+register(Experiment("hebb-sweeps", "Alignment vs weight decay across batch size, learning rate, model scale, "
+                    "sparsity, frozen fraction and L1/batch-norm/dropout (SCE, Figs. 7-12, 16)",
+                    HebbSweepsConfig, run, plot, paper="hebb",
+                    quick={"dataset": "digits", "seeds": 1, "hidden": (32, 32), "gammas": (0.0, 5e-3, 5e-2),
+                           "batch_sizes": (32, 64), "lrs": (0.05,), "widths": (16, 32), "sparsities": (0.0, 0.5),
+                           "frozen_fractions": (0.5,), "regularizers": ("l1", "batchnorm", "dropout"),
+                           "epochs": 6.0, "batch_size": 64, "lr": 0.05, "log_every": 7, "window": 30}))

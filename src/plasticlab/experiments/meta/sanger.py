@@ -1,0 +1,156 @@
+"""meta-sanger: Sanger's rule vs Oja's rule as a meta-learned partner of BP and FA (Oja paper, supplement S6).
+
+For each feedback pathway (BP: B = W^T; FA: fixed random B) three rules are meta-trained
+from theta_0 = 1e-3 (the rest 0) on N-way K-shot tasks:
+
+    pg:         Delta W = theta_0 F_0                         (a meta-learned learning rate)
+    pg+oja:     Delta W = theta_0 F_0 + theta_2 F_2           (Oja's subspace term)
+    pg+sanger:  Delta W = theta_0 F_0 + theta_7 F_7           (Sanger's term, LT(h h^T))
+
+and compared on held-out tasks, together with plain BP / FA whose learning rate is picked
+from a grid on meta-train tasks. S6 reports that Sanger's term brings no gain over BP / FA
+alone while Oja's does. Each meta-trained rule is evaluated with its final theta (rule ``pg``, ``pg+oja``,
+``pg+sanger``) and with the theta of best validation accuracy (``<rule>@val``: scored every
+``select_every`` episodes on ``n_val_tasks`` meta-train selection tasks, those of the learning-rate grid).
+The paper's claims (``plasticlab.claims.meta``) read the final theta, per held-out task. One candidate set (pg, oja, sanger) with frozen coefficients serves all
+three rules, so the whole experiment compiles the inner loop once.
+Paper setting: 50 training and 10 query samples per class, 500 episodes; the paper trains
+BP on a 10-layer and FA on the 5-layer net, here both use the 5-layer net (784-170-130-100-70-N).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from ...analysis.stats import bootstrap_ci, summarize
+from ...plotting import figure, save
+from ...rules.meta import Theta, init_theta
+from ...settings import setting
+from . import common as mc
+from ..base import Experiment, RunContext, register
+
+TERMS = ("pseudo_grad", "oja", "sanger")
+VARIANTS = {"pg": (1.0, 0.0, 0.0), "pg+oja": (1.0, 1.0, 0.0), "pg+sanger": (1.0, 0.0, 1.0)}
+FEEDBACK = {"bp": 1.0, "fa": 0.0}
+HELDOUT_SEED = 12345
+
+
+@mc.meta_config
+class MetaSangerConfig(mc.MetaConfig):
+    """Oja vs Sanger as meta-learned terms next to BP and FA; ``seeds`` meta-training runs per cell."""
+
+    k_shot: int = mc.with_default(mc.MetaConfig.k_shot, 50)
+    feedback: tuple[str, ...] = setting(("bp", "fa"), choices=tuple(FEEDBACK),
+                                        doc="feedback pathways: bp (B = W^T) and / or fa (fixed random B)")
+    variants: tuple[str, ...] = setting(("pg", "pg+oja", "pg+sanger"), choices=tuple(VARIANTS),
+                                        doc="meta-trained rules: pg (pseudo-gradient), pg+oja, pg+sanger")
+    n_episodes: int = mc.with_default(mc.MetaConfig.n_episodes, 500)
+
+
+def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
+    train_s, test_s, data = mc.make_samplers(cfg.dataset, ctx.data_dir, cfg.n_way, cfg.k_shot, cfg.n_query,
+                                             cfg.split_mode)
+    loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), TERMS, (),
+                         cfg.beta, max_growth=cfg.max_growth)
+    learner = mc.MetaLearner(loop, cfg.lr_meta, cfg.clip, head=cfg.head)
+    ctx.log(f"meta-sanger: {train_s}; net {loop.net.sizes}")
+    ev = dict(n_tasks=cfg.n_eval_tasks, seed=HELDOUT_SEED, batch=cfg.eval_batch)
+    rows, curves, final, select, selected = [], {}, {}, {}, {}
+
+    def add_rows(fb, rule, seed, res, lr=float("nan")):
+        rows.extend({"feedback": fb, "rule": rule, "dataset": cfg.dataset, "seed": seed, "task": i, "lr": lr,
+                     "query_accuracy": a} for i, a in enumerate(res["accuracy"]))
+
+    def heldout(theta, sym):
+        _, acc = mc.evaluate_rule(learner, theta, test_s, sym=sym, **ev)
+        return {"accuracy": acc.tolist()}
+
+    for fb in cfg.feedback:
+        sym = FEEDBACK[fb]
+        select[fb] = ctx.unit(f"{fb}/select-lr", lambda: mc.select_lr(
+            learner, train_s, cfg.lr_grid, sym=sym, n_tasks=cfg.n_select_tasks, seed=HELDOUT_SEED,
+            batch=cfg.eval_batch))
+        lr = select[fb]["best_lr"]
+        add_rows(fb, "grid-lr", -1, ctx.unit(f"{fb}/heldout/grid-lr", lambda: heldout(mc.pseudo_grad_theta(loop, lr), sym)),
+                 lr)
+        for v in cfg.variants:
+            mask = Theta(jnp.asarray(VARIANTS[v], jnp.float32), jnp.zeros(0, jnp.float32))
+            for seed in range(cfg.seeds):
+                key = f"{fb}/{v}/seed={seed}"
+                ctx.log(f"meta-training {key}: {cfg.n_episodes} episodes")
+                validate = mc.validator(learner, train_s, n_tasks=cfg.n_val_tasks, sym=sym, seed=HELDOUT_SEED,
+                                        batch=cfg.eval_batch) if cfg.select_every else None
+                hist = ctx.unit(f"{key}/meta-train", lambda: mc.meta_train(
+                    learner, train_s, init_theta(TERMS, (), cfg.theta0), n_episodes=cfg.n_episodes, sym=sym,
+                    seed=seed, ckpt_dir=ctx.scratch_dir(f"{key}/meta-train"),
+                    ckpt_every=cfg.ckpt_every, mask=mask, validate=validate, select_every=cfg.select_every))
+                theta = Theta(jnp.asarray(hist["final_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
+                add_rows(fb, v, seed, ctx.unit(f"{key}/heldout", lambda: heldout(theta, sym)))
+                final[key] = mc.theta_table(TERMS, hist["final_theta_w"])
+                if "selected_theta_w" in hist:
+                    sel = Theta(jnp.asarray(hist["selected_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
+                    add_rows(fb, f"{v}@val", seed, ctx.unit(f"{key}/heldout-val", lambda: heldout(sel, sym)))
+                    selected[key] = {"episode": hist["selected_episode"], "val_accuracy": hist["selected_val_accuracy"],
+                                     "theta": mc.theta_table(TERMS, hist["selected_theta_w"])}
+                curves[key] = {k: hist.get(k, []) for k in ("episode", "accuracy", "theta_w", "val_episode",
+                                                            "val_accuracy")}
+                ctx.log(f"  {key}: final theta {final[key]}")
+    summary = summarize(rows, ["feedback", "rule"], "query_accuracy")
+    for s in summary:
+        ctx.log(f"{s['feedback']} {s['rule']}: held-out query accuracy {s['query_accuracy_mean']:.4f} "
+                f"[{s['query_accuracy_ci_low']:.4f}, {s['query_accuracy_ci_high']:.4f}]")
+    return {"rows": rows, "summary": summary, "final_theta": final, "selected_theta": selected,
+            "lr_selection": select, "curves": curves, "measurements": sanger_measurements(rows, cfg)}
+
+
+def sanger_measurements(rows: list[dict], cfg: MetaSangerConfig) -> dict:
+    """Inputs of the S6 claims (``plasticlab.claims.meta``), one value per held-out task (tasks are the paired unit:
+    every rule adapts on the same tasks from the same initial weights): ``<fb>/<rule>/heldout_accuracy`` for
+    ``grid-lr`` and each meta-trained rule with its final theta (mean over the meta-training seeds), and
+    ``chance_accuracy`` (1 / n_way per task)."""
+    m: dict[str, list] = {"chance_accuracy": [1.0 / cfg.n_way] * cfg.n_eval_tasks}
+    for fb in cfg.feedback:
+        for rule in ("grid-lr", *cfg.variants):
+            per_task = np.full(cfg.n_eval_tasks, np.nan)
+            got: dict[int, list[float]] = {}
+            for r in rows:
+                if r["feedback"] == fb and r["rule"] == rule:
+                    got.setdefault(int(r["task"]), []).append(float(r["query_accuracy"]))
+            for t, v in got.items():
+                per_task[t] = np.mean(v)
+            m[f"{fb}/{rule}/heldout_accuracy"] = per_task.tolist()
+    return m
+
+
+def plot(results: dict, out: Path) -> None:
+    rows = results["rows"]
+    fbs = sorted({r["feedback"] for r in rows})
+    fig, ax = figure(1, len(fbs) + 1, size=(4.2, 3.4))
+    for j, fb in enumerate(fbs):
+        names = [n for n in ("grid-lr", "pg", "pg+oja", "pg+sanger", "pg@val", "pg+oja@val", "pg+sanger@val")
+                 if any(r["rule"] == n and r["feedback"] == fb for r in rows)]
+        for i, n in enumerate(names):
+            v = np.asarray([r["query_accuracy"] for r in rows if r["rule"] == n and r["feedback"] == fb])
+            m, lo, hi = bootstrap_ci(v)
+            ax[0, j].bar(i, m, yerr=[[m - lo], [hi - m]], color=f"C{i}", capsize=4)
+        ax[0, j].set_xticks(range(len(names)), names, fontsize=8)
+        ax[0, j].set(title=f"{fb.upper()}: held-out accuracy", ylabel="query accuracy")
+    for key, c in results["curves"].items():
+        th = np.asarray(c["theta_w"])
+        for i, t in enumerate(TERMS):
+            if np.any(th[:, i] != th[0, i]):
+                ax[0, -1].plot(c["episode"], th[:, i], label=f"{key.rsplit('/seed', 1)[0]}: {t}")
+    ax[0, -1].set(xlabel="episode", ylabel="theta", title="coefficients during meta-training")
+    ax[0, -1].legend(fontsize=6)
+    save(fig, out / "meta_sanger.png")
+
+
+register(Experiment(
+    "meta-sanger", "Sanger's vs Oja's term meta-learned next to BP and FA (Oja paper supplement S6)",
+    MetaSangerConfig, run, plot, paper="meta",
+    quick={"dataset": "digits", "hidden": (32, 24), "k_shot": 10, "n_query": 5, "n_episodes": 20, "ckpt_every": 10,
+           "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10, "n_eval_tasks": 10, "eval_batch": 10,
+           "lr_grid": (0.03, 0.1, 0.3)}))

@@ -1,0 +1,178 @@
+"""oja-fig5: leaky tanh RNN on delayed MNIST, BPTT vs BPTT+Oja on W_rec (Oja paper Fig. 5).
+
+Each trial shows the flattened image as x_t for the first ``t_stim`` of ``t_total`` steps (the paper's RNN
+receives 784-dimensional inputs), then x_t = 0; the class is read out from h_T. Online (batch 1) learning;
+all seeds of a rule run as one vmapped ``lax.scan`` computation (``networks.rnn.train_rnn``).
+Reported: validation accuracy over training, PEV (bias-corrected omega^2 of a one-way ANOVA of each neuron's
+activity on the digit class) per neuron and time step on the test trials, the largest real part of the
+eigenvalues of W_rec over training and the imaginary parts of its final spectrum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ...analysis.representations import omega_squared
+from ...data import search_context
+from ...networks.rnn import LeakyRNN, train_rnn
+from ...settings import SettingError, setting
+from .common import ci, classification_datasets, load_data
+from ..base import Experiment, RunContext, register
+
+RULES = ("bptt", "bptt+oja")
+
+
+@dataclass
+class OjaFig5Config:
+    """Delayed classification with a 64-unit leaky RNN, one online step per trial."""
+
+    dataset: str = setting("mnist", choices=classification_datasets,
+                           doc="classification data set; the flattened image is the input x_t")
+    n_train: int = setting(60000, ge=1, le=10_000_000, doc="training images, a fixed random subset (data_seed) of "
+                                                           "the training split; the whole split if it is smaller")
+    n_samples: int = setting(10000, ge=1, le=2_000_000, doc="online trials (batch 1), drawn in epochs of random "
+                                                            "permutations of the n_train images (paper: 18,000)")
+    n_test: int = setting(1000, ge=1, le=10_000_000, doc="test trials for accuracy and PEV, a fixed random subset "
+                                                         "(data_seed) of the test split")
+    n_hidden: int = setting(64, ge=1, le=10_000, doc="recurrent units (W_rec's eigenvalues are computed at every "
+                                                     "evaluation)")
+    alpha: float = setting(0.1, gt=0, le=1, doc="leak: h <- (1 - alpha) h + alpha tanh(u), in (0, 1]")
+    t_total: int = setting(50, ge=1, le=5000, doc="time steps per trial; the class is read out from h_T")
+    t_stim: int = setting(5, ge=1, le=5000, doc="first time steps showing the image (then x_t = 0), "
+                                                "at most t_total")
+    eta: float = setting(0.005, gt=0, doc="learning rate of BPTT (rules eta_per_rule does not name)")
+    eta_per_rule: dict = setting({}, doc="eta of single rules, e.g. {\"bptt\": 0.01} (keys among the rules' "
+                                        "choices, values > 0); overrides eta")
+    eta_oja: float = setting(0.003, gt=0, doc="learning rate of the Oja term on W_rec (rule bptt+oja)")
+    rules: tuple[str, ...] = setting(RULES, choices=RULES, doc="rules compared, one unit each")
+    evals: int = setting(20, ge=1, le=10_000, doc="evaluations over training (every n_samples // evals trials)")
+    seeds: int = setting(20, ge=1, le=1000, doc="independent seeds, run together under vmap")
+    data_seed: int = setting(0, ge=0, le=2**32 - 1, doc="seed of the training / test subsets")
+    evaluate_on: str = setting("test", choices=("test", "validation"),
+                               doc="test: score on n_test test images; validation: hold out n_test of the n_train "
+                                   "training images, train on the rest and score on them (to choose rates; the "
+                                   "test split is then never read)")
+
+    def validate(self) -> None:
+        bad = [k for k, v in self.eta_per_rule.items() if k not in RULES or isinstance(v, bool)
+               or not isinstance(v, (int, float)) or not v > 0]
+        if bad:
+            raise SettingError("eta_per_rule", self.eta_per_rule, f"a JSON object mapping rules ({', '.join(RULES)}) "
+                               "to learning rates > 0", f"bad entry {bad[0]!r}")
+        if self.t_stim > self.t_total:
+            raise SettingError("t_stim", self.t_stim, f"an integer from 1 to t_total={self.t_total}",
+                               "the stimulus cannot outlast the trial")
+
+
+def _train(cfg: OjaFig5Config, data, spec: str) -> dict:
+    model = LeakyRNN(n_in=data.n_features, n_hidden=cfg.n_hidden, n_out=data.n_classes, alpha=cfg.alpha,
+                     t_total=cfg.t_total, t_stim=cfg.t_stim)
+    r = train_rnn(model, data.x_train, data.y_train, seeds=list(range(cfg.seeds)), n_samples=cfg.n_samples,
+                  eta=float(cfg.eta_per_rule.get(spec, cfg.eta)), eta_oja=cfg.eta_oja if spec == "bptt+oja" else 0.0,
+                  eval_every=max(1, cfg.n_samples // cfg.evals), x_eval=data.x_test, y_eval=data.y_test)
+    hs = jax.jit(jax.vmap(lambda p: model.forward(p, data.x_test).h))(r["params"])  # (seeds, T+1, n, H)
+    pev = jax.jit(jax.vmap(lambda h: omega_squared(h[1:].transpose(1, 0, 2), data.y_test, data.n_classes)))(hs)
+    return {"samples": r["samples"], "accuracy": r["accuracy"].tolist(),
+            "max_real_eig": r["eig_re"].max(-1).tolist(),  # (seeds, evals)
+            "eig_re_final": r["eig_re"][:, -1].tolist(), "eig_im_final": r["eig_im"][:, -1].tolist(),
+            "eig_re_init": r["eig_re"][:, 0].tolist(), "eig_im_init": r["eig_im"][:, 0].tolist(),
+            "mean_abs_imag": np.abs(r["eig_im"]).mean(-1).tolist(),  # (seeds, evals)
+            "pev": np.asarray(pev).tolist()}  # (seeds, T, H)
+
+
+def run(cfg: OjaFig5Config, ctx: RunContext) -> dict:
+    if cfg.evaluate_on == "validation":
+        full = load_data(cfg.dataset, ctx.data_dir, cfg.n_train, 1, cfg.data_seed)
+        with search_context("oja-fig5 --set evaluate_on=validation"):
+            data = full.validation_split(min(cfg.n_test, len(full.x_train) - 1) / len(full.x_train), cfg.data_seed)
+            return _run(cfg, ctx, data)
+    return _run(cfg, ctx, load_data(cfg.dataset, ctx.data_dir, cfg.n_train, cfg.n_test, cfg.data_seed))
+
+
+def _run(cfg: OjaFig5Config, ctx: RunContext, data) -> dict:
+    rows, out = [], {}
+    for spec in cfg.rules:
+        ctx.log(f"{spec}: {cfg.seeds} seeds vmapped, {cfg.n_samples} online trials of {cfg.t_total} steps")
+        r = ctx.unit(f"rule={spec}", lambda spec=spec: _train(cfg, data, spec))
+        acc, eig = np.asarray(r["accuracy"]), np.asarray(r["max_real_eig"])
+        pev = np.asarray(r["pev"])
+        out[spec] = {**r, "accuracy_ci": ci(acc), "final": ci(acc[:, -1]), "max_real_eig_ci": ci(eig),
+                     "max_real_eig_final": ci(eig[:, -1]), "pev_time_ci": ci(pev.mean(-1)),
+                     "pev_delay_mean": ci(pev[:, cfg.t_stim:].mean((1, 2))),
+                     "mean_abs_imag_final": ci(np.asarray(r["mean_abs_imag"])[:, -1])}
+        for s in range(cfg.seeds):
+            rows.append({"rule": spec, "dataset": cfg.dataset, "seed": s, "final_accuracy": float(acc[s, -1]),
+                         "max_real_eig": float(eig[s, -1]), "pev_delay": float(pev[s, cfg.t_stim:].mean()),
+                         "mean_abs_imag": float(np.asarray(r["mean_abs_imag"])[s, -1])})
+        ctx.log(f"  final accuracy {out[spec]['final']['mean']:.3f} [{out[spec]['final']['lo']:.3f}, "
+                f"{out[spec]['final']['hi']:.3f}], max Re(eig) {out[spec]['max_real_eig_final']['mean']:.3f} "
+                f"[{out[spec]['max_real_eig_final']['lo']:.3f}, {out[spec]['max_real_eig_final']['hi']:.3f}]")
+    measurements = fig5_measurements(out, cfg)
+    # PEV arrays are large: keep the seed mean only in results.json
+    for r in out.values():
+        r["pev_mean"] = np.asarray(r.pop("pev")).mean(0).tolist()
+    return {"rows": rows, "rules": out, "measurements": measurements}
+
+
+def fig5_measurements(out: dict, cfg: OjaFig5Config) -> dict:
+    """Per seed, under ``<rule>/``: final_accuracy, max_real_eig (final max Re(eig W_rec)), max_real_eig_absdev
+    (|that - its mean over seeds|: the seed-to-seed variability of Fig. 5d), mean_abs_imag (final mean |Im(eig)|)
+    and pev_delay (mean PEV over neurons and the delay steps t > t_stim)."""
+    m: dict[str, list] = {}
+    for spec, r in out.items():
+        eig = np.asarray(r["max_real_eig"], float)[:, -1]
+        m[f"{spec}/final_accuracy"] = np.asarray(r["accuracy"], float)[:, -1].tolist()
+        m[f"{spec}/max_real_eig"] = eig.tolist()
+        m[f"{spec}/max_real_eig_absdev"] = np.abs(eig - np.nanmean(eig)).tolist()
+        m[f"{spec}/mean_abs_imag"] = np.asarray(r["mean_abs_imag"], float)[:, -1].tolist()
+        m[f"{spec}/pev_delay"] = np.asarray(r["pev"], float)[:, cfg.t_stim:].mean((1, 2)).tolist()
+    return m
+
+
+def plot(results: dict, out: Path) -> None:
+    from ...plotting import curve_with_ci, figure, save
+
+    rules = results["rules"]
+    col = {"bptt": "tab:blue", "bptt+oja": "tab:red"}
+    fig, axes = figure(1, 3, size=(4.4, 3.5))
+    for spec, r in rules.items():
+        s = np.asarray(r["samples"])
+        curve_with_ci(axes[0, 0], s, np.asarray(r["accuracy"]), label=spec, color=col.get(spec))
+        curve_with_ci(axes[0, 1], s, np.asarray(r["max_real_eig"]), label=spec, color=col.get(spec))
+        im = np.asarray(r["eig_im_final"]).ravel()
+        re = np.asarray(r["eig_re_final"]).ravel()
+        axes[0, 2].scatter(re, im, s=3, alpha=0.4, color=col.get(spec), label=spec)
+    axes[0, 0].set(xlabel="training trials", ylabel="validation accuracy", title="Fig. 5b")
+    axes[0, 1].axhline(1.0, color="k", lw=0.5)
+    axes[0, 1].set(xlabel="training trials", ylabel="max Re(eig W_rec)", title="Fig. 5d")
+    axes[0, 2].set(xlabel="Re(eig)", ylabel="Im(eig)", title="Fig. 5e: final spectra (all seeds)")
+    for ax in axes[0]:
+        ax.legend(fontsize=7)
+    save(fig, out / "fig5_accuracy_eigs.png")
+    fig, axes = figure(1, len(rules) + 1, size=(4.0, 3.4))
+    for ax, (spec, r) in zip(axes[0], rules.items()):
+        p = np.asarray(r["pev_mean"])  # (T, H)
+        order = np.argsort(-p.mean(0))
+        h = ax.imshow(p[:, order].T, aspect="auto", vmin=0, vmax=max(0.05, float(np.nanmax(p))), cmap="magma")
+        ax.axvline(results["config"]["t_stim"] - 0.5, color="w", lw=0.8)
+        ax.set(xlabel="time step", ylabel="neuron (sorted)", title=f"Fig. 5c PEV: {spec}")
+        fig.colorbar(h, ax=ax)
+    ax = axes[0, -1]
+    for spec, r in rules.items():
+        c = r["pev_time_ci"]
+        t = np.arange(1, len(c["mean"]) + 1)
+        ax.plot(t, c["mean"], color=col.get(spec), label=spec)
+        ax.fill_between(t, c["lo"], c["hi"], color=col.get(spec), alpha=0.2)
+    ax.set(xlabel="time step", ylabel="mean PEV over neurons", title="PEV over the trial")
+    ax.legend(fontsize=7)
+    save(fig, out / "fig5_pev.png")
+
+
+register(Experiment("oja-fig5", "Oja paper Fig. 5: leaky RNN on delayed MNIST, BPTT vs BPTT+Oja (accuracy, PEV, "
+                    "spectrum of W_rec)", OjaFig5Config, run, plot, paper="oja",
+                    quick={"dataset": "digits", "n_train": 1000, "n_test": 300, "n_samples": 1500, "seeds": 3, "eta": 0.02,
+                           "evals": 5, "t_total": 20}))

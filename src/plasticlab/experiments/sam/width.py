@@ -1,0 +1,110 @@
+"""sam-width: downstream/upstream width ratio sweep (1x to 8x, upstream width 200) for several D_d (Fig. S1d).
+
+The paper's claims (Fig. S1d on CIFAR-10: accuracy rises with the ratio; App. C.2 on CIFAR-10, SVHN, STL10: best
+at 5-8x; ``plasticlab.claims.sam``) read ``results["measurements"]``: the final test score (%) of every seed per
+(D_d, ratio), filed as ``<data set>/D_d=<gain>/ratio=<r>/<metric>``, and per seed and D_d the ratio that scored best.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...claims import sam as K
+from ...plotting import figure, save
+from ...settings import setting
+from . import common as C
+from .common import sam_setting
+from ..base import Experiment, RunContext, register
+
+@C.sam_config
+class SamWidthConfig(C.SamConfig):
+    """SAM with downstream hidden widths ratio * 200 and downstream gains D_d (identity, relu, tanh, leaky_relu)."""
+
+    dataset: str = sam_setting("dataset", "mnist", doc="data set (any with class labels or binary label vectors; "
+                                                         "the paper's: cifar10, svhn, stl10)")
+    ratios: tuple[float, ...] = setting((1.0, 2.0, 4.0, 6.0, 8.0), gt=0, le=1000,
+                                        doc="downstream / upstream hidden width ratios swept")
+    down_activations: tuple[str, ...] = setting(("identity", "relu", "tanh", "leaky_relu"),
+                                                choices=C.DOWN_ACTIVATIONS,
+                                                doc="downstream gains D_d swept (relu_jacobian only with ratio 1)")
+    hidden: tuple[int, ...] = sam_setting("hidden", (200, 200, 200), doc="upstream hidden widths")
+    seeds: int = sam_setting("seeds", 3, doc="independent seeds per cell, run together under vmap")
+    evals: int = sam_setting("evals", 5, doc="test-set evaluations over training (after the one at step 0)")
+
+    def validate(self) -> None:
+        super().validate()
+        C.check_down_widths(self.hidden, self.ratios, self.down_activations, "ratios", "down_activations")
+
+
+def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
+    data, unavailable = C.load_or_unavailable(cfg, ctx)
+    if data is None:
+        return unavailable
+    metric = C.metric_name(data)
+    rows = []
+    for act in cfg.down_activations:
+        for r in cfg.ratios:
+            def unit(act=act, r=r):
+                res = C.train_at_own_rate(C.sam_trainer(cfg, data, down_activation=act, width_ratio=float(r)), data,
+                                          cfg)
+                fin = res.final(metric)[0] * 100
+                return [{"dataset": data.name, "down_activation": act, "width_ratio": float(r),
+                         "down_width": int(round(r * cfg.hidden[0])), "seed": s, metric: float(v),
+                         "status": res.diverged[0] or "ok"} for s, v in zip(res.seeds, fin)]
+
+            ctx.log(f"width ratio {r:g}, D_d = {act}")
+            rows += ctx.unit(f"{act}/ratio={r:g}", unit)
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["down_activation"], r["width_ratio"]), []).append(r[metric])
+    summary = [{"down_activation": a, "width_ratio": w, f"{metric}_mean": float(np.nanmean(C.as_floats(v))),
+                f"{metric}_std": float(np.nanstd(C.as_floats(v))), "n_finite": int(np.isfinite(C.as_floats(v)).sum())}
+               for (a, w), v in groups.items()]
+    ctx.log(f"{metric} by D_d and width ratio: " + "; ".join(
+        f"{s['down_activation']} x{s['width_ratio']:g}: {s[metric + '_mean']:.2f}" for s in summary))
+    ref = K.stand_in(data.name, "cifar10", ctx.quick)
+    return {"rows": rows, "summary": summary, "metric": metric,
+            "measurements": measurements(rows, metric, ref, cfg.down_activations, cfg.ratios),
+            "stand_in": {ref: data.name} if ref != data.name else {}}
+
+
+def measurements(rows: list[dict], metric: str, dataset: str, acts, ratios) -> dict[str, list[float]]:
+    """Per seed: the final score of every (D_d, ratio) and, per D_d, the ratio with the best score (NaN when a
+    seed has no finite score)."""
+    out = {}
+    for act in acts:
+        per = {float(r): C.per_seed(rows, metric, down_activation=act, width_ratio=float(r)) for r in ratios}
+        for r, v in per.items():
+            out[K.wd(dataset, act, r, metric)] = v
+        n = min(len(v) for v in per.values()) if per else 0
+        best = []
+        for i in range(n):
+            fin = {r: v[i] for r, v in per.items() if np.isfinite(v[i])}
+            best.append(max(fin, key=fin.get) if fin else float("nan"))
+        out[K.wd_best(dataset, act)] = best
+    return out
+
+
+def plot(results: dict, out: Path) -> None:
+    if "summary" not in results:
+        return
+    metric = results.get("metric", "test_accuracy")
+    fig, ax = figure(size=(5, 3.6))
+    ax = ax[0, 0]
+    for act in dict.fromkeys(r["down_activation"] for r in results["summary"]):
+        pts = sorted((r["width_ratio"], r[f"{metric}_mean"], r[f"{metric}_std"])
+                     for r in results["summary"] if r["down_activation"] == act)
+        x, m, s = (np.asarray(v, dtype=float) for v in zip(*pts))
+        ax.errorbar(x, m, yerr=s, marker="o", capsize=3, label=f"D_d = {act}")
+    ax.set_xlabel("downstream / upstream width")
+    ax.set_ylabel(metric + " (x100; diverged runs left out)")
+    ax.legend()
+    save(fig, out / "width_sweep.png")
+
+
+register(Experiment("sam-width", "SAM with downstream widths 1x-8x the upstream's, several D_d (SAM paper, Fig. S1d)",
+                    SamWidthConfig, run, plot, paper="sam",
+                    quick={"dataset": "digits", "ratios": (1.0, 2.0), "down_activations": ("identity", "relu"),
+                           "seeds": 2, "epochs": 4.0, "batch_size": 64, "evals": 1, "hidden": (64, 64, 64)}))

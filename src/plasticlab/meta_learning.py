@@ -1,0 +1,280 @@
+"""Meta-learning of plasticity rules (Oja paper, Fig. 6b-d and S6): episode samplers, the outer loop, evaluation.
+
+- ``make_samplers``: meta-train / held-out episode samplers from a data set.
+- ``MetaLearner``: the jitted outer step (Adam on theta through the unrolled inner loop, gradient
+  clipping, optional L1, non-finite meta-gradients skipped) and the jitted evaluation of a rule on
+  a batch of episodes.
+- ``meta_train``: the outer loop with resumable checkpoints of theta (and Adam's state) every
+  ``ckpt_every`` episodes, and validation-based model selection: every ``select_every`` episodes
+  theta is scored on fixed selection tasks and the best one is kept (``validator``).
+- ``evaluate_rule`` / ``select_lr``: held-out adaptation accuracy of a rule, and the BP / FA
+  learning rate picked from a grid on meta-train tasks. ``select_lr`` and ``validator`` use the
+  same selection tasks (meta-TRAIN split, purpose SELECT, episodes from ``SELECT_START`` on), so the
+  baselines' learning rate and the learned theta are chosen on the same data, never on held-out tasks.
+
+Per-episode initial weights come from ``xavier_init`` seeded by (seed, purpose, episode), so the
+learned rule, BP and FA see the same data and the same initial W (and B) on every task.
+
+Output head (``head``): "dataset" (default, the authors' reference code: one output unit per class of
+the data set, 47 for EMNIST balanced, and every episode keeps the original labels, so a 5-way task
+trains 5 of the outputs and the prediction is the argmax over all of them) or "task" (N outputs,
+the episode's classes relabelled 0..N-1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .data import load_dataset
+from .data.episodes import Episode, EpisodeSampler
+from .networks import MLP
+from .rules.meta import InnerLoop, Theta, meta_objective, xavier_init
+
+TRAIN, SELECT, HELDOUT = 1, 2, 3  # purposes in the initialisation seeds
+SELECT_START = 10_000_000  # first episode index of the selection tasks (meta-training uses 0..n_episodes-1)
+
+
+HEADS = ("dataset", "task")
+
+
+def n_outputs(head: str, n_way: int, n_classes: int) -> int:
+    """Output units: the data set's class count (head "dataset") or the task's N (head "task")."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    return n_classes if head == "dataset" else n_way
+
+
+def make_samplers(dataset: str, data_dir, n_way: int, k_shot: int, n_query: int, split_mode: str = "samples",
+                  seed: int = 0) -> tuple[EpisodeSampler, EpisodeSampler, object]:
+    """(meta-train sampler, held-out sampler, data set)."""
+    data = load_dataset(dataset, data_dir)
+    kw = dict(n_way=n_way, k_shot=k_shot, n_query=n_query, split_mode=split_mode, seed=seed)
+    return EpisodeSampler(data, split="train", **kw), EpisodeSampler(data, split="test", **kw), data
+
+
+def build_loop(n_features: int, hidden: Sequence[int], n_out: int, terms: Sequence[str], b_terms: Sequence[str],
+               beta: float = 10.0, remat: bool = True, max_growth: float | None = None) -> InnerLoop:
+    """Softplus(beta), bias-free MLP d_0-hidden-n_out with the given candidate terms (n_out from ``n_outputs``);
+    ``max_growth``: the inner loop's divergence guard (``InnerLoop``)."""
+    net = MLP((n_features, *hidden, n_out), activation="softplus", output_activation="linear", beta=beta,
+              use_bias=False)
+    return InnerLoop(net, tuple(terms), tuple(b_terms), remat, max_growth)
+
+
+def episode_inputs(loop: InnerLoop, sampler: EpisodeSampler, start: int, n: int, seed: int, purpose: int,
+                   head: str = "task") -> tuple:
+    """(W0, B0, xs, ts, xq, tq) for episodes start..start+n-1, stacked on a leading axis.
+
+    Labels are the episode's 0..N-1 (head "task") or the original class labels (head "dataset").
+    """
+    ep: Episode = sampler.batch(start, n)
+    n_out = loop.net.sizes[-1]
+    if n_out != n_outputs(head, sampler.n_way, sampler.data.n_classes):
+        raise ValueError(f"the network has {n_out} outputs but head={head!r} needs "
+                         f"{n_outputs(head, sampler.n_way, sampler.data.n_classes)}")
+    inits = [xavier_init(loop.net.sizes, [seed, purpose, i]) for i in range(start, start + n)]
+    W0 = tuple(np.stack([w[0][l] for w in inits]) for l in range(loop.net.n_layers))
+    B0 = tuple(np.stack([w[1][l] for w in inits]) for l in range(loop.net.n_layers))
+    ts, tq = ep.y_support, ep.y_query
+    if head == "dataset":
+        ts = np.take_along_axis(ep.classes, ts, axis=1).astype(np.int32)
+        tq = np.take_along_axis(ep.classes, tq, axis=1).astype(np.int32)
+    return W0, B0, ep.x_support, ts, ep.x_query, tq
+
+
+class MetaLearner:
+    """Adam (lr) on theta through the unrolled inner loop, with global-norm clipping and optional L1.
+
+    ``step(theta, opt_state, W0, B0, xs, ts, xq, tq, sym, mask)``: one outer step on a batch of
+    episodes; ``mask`` (a Theta of 0/1) freezes coefficients, so one compiled step serves several
+    candidate sets drawn from the same terms.
+    A meta-gradient with a non-finite entry (an inner loop that diverged) is skipped
+    (``optax.apply_if_finite``) and counted. ``head`` ("dataset" or "task", see the module docstring)
+    fixes the labels the episodes are given.
+    """
+
+    def __init__(self, loop: InnerLoop, lr: float = 1e-3, clip: float = 1.0, l1: float = 0.0, head: str = "task"):
+        n_outputs(head, 1, 1)  # validates the name
+        self.loop, self.lr, self.clip, self.l1, self.head = loop, lr, clip, l1, head
+        chain = [optax.clip_by_global_norm(clip)] if clip and clip > 0 else []
+        self.opt = optax.apply_if_finite(optax.chain(*chain, optax.adam(lr)), max_consecutive_errors=1 << 30)
+
+        def step(theta, opt_state, W0, B0, xs, ts, xq, tq, sym, mask):
+            (_, (loss, acc)), g = jax.value_and_grad(
+                lambda th: meta_objective(loop, th, W0, B0, xs, ts, xq, tq, sym, l1), has_aux=True)(theta)
+            g = jax.tree.map(jnp.multiply, g, mask)  # frozen coefficients get no gradient (Adam leaves them)
+            finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(g)]))
+            upd, opt_state = self.opt.update(g, opt_state, theta)
+            return optax.apply_updates(theta, upd), opt_state, loss, acc, finite
+
+        def evaluate(theta, W0, B0, xs, ts, xq, tq, sym):
+            return jax.vmap(lambda *a: loop.episode_loss(theta, *a, sym))(W0, B0, xs, ts, xq, tq)
+
+        self.step = jax.jit(step)
+        self.evaluate = jax.jit(evaluate)
+
+    def init(self, theta: Theta):
+        return self.opt.init(theta)
+
+
+_CKPT = re.compile(r"ckpt_(\d{6})\.npz$")
+
+
+def save_checkpoint(ckpt_dir: Path, episode: int, theta: Theta, opt_state, history: dict) -> Path:
+    """ckpt_dir/ckpt_EEEEEE.npz with theta, Adam's state and the history so far (atomic write)."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {"theta_w": np.asarray(theta.w), "theta_b": np.asarray(theta.b), "episode": np.asarray(episode)}
+    for i, leaf in enumerate(jax.tree.leaves(opt_state)):
+        arrays[f"opt_{i}"] = np.asarray(leaf)
+    for k, v in history.items():
+        arrays[f"hist_{k}"] = np.asarray(v)
+    path = ckpt_dir / f"ckpt_{episode:06d}.npz"
+    tmp = ckpt_dir / f".tmp{os.getpid()}.npz"
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(ckpt_dir: Path, opt_template) -> tuple[int, Theta, object, dict] | None:
+    """The latest checkpoint in ckpt_dir as (episode, theta, opt_state, history), or None."""
+    if not ckpt_dir.exists():
+        return None
+    found = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CKPT.search(p.name)))
+    if not found:
+        return None
+    _, path = found[-1]
+    z = np.load(path)
+    leaves, tree = jax.tree.flatten(opt_template)
+    opt_state = jax.tree.unflatten(tree, [jnp.asarray(z[f"opt_{i}"], dtype=jnp.asarray(l).dtype)
+                                          for i, l in enumerate(leaves)])
+    hist = {k[5:]: z[k].tolist() for k in z.files if k.startswith("hist_")}
+    return int(z["episode"]), Theta(jnp.asarray(z["theta_w"]), jnp.asarray(z["theta_b"])), opt_state, hist
+
+
+def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, n_episodes: int, meta_batch: int = 1,
+               sym: float = 0.0, seed: int = 0, ckpt_dir: Path | None = None, ckpt_every: int = 50,
+               log: Callable[[str], None] | None = None, mask: Theta | None = None,
+               validate: Callable[[Theta], float] | None = None, select_every: int = 0) -> dict:
+    """Meta-train theta for ``n_episodes`` episodes (``meta_batch`` per Adam step), resuming from ckpt_dir.
+
+    ``mask`` (a Theta of 0/1, default all 1) freezes coefficients at their initial value.
+    Returns the history: per outer step the episode count, the query loss and accuracy before the
+    step's update (the meta-accuracy curve), theta after it, whether the step was skipped; and the
+    final theta.
+    Model selection (``validate`` given and ``select_every`` > 0, e.g. ``validator(...)``): after every
+    ``select_every``-th episode and the last one, v_k = validate(theta_k) is recorded (``val_episode``,
+    ``val_accuracy``, ``val_theta_w/b``, stored with the checkpoints, so a resumed run keeps them) and
+    ``selected_theta_w/b`` = theta_{k*}, k* = argmax_k v_k (the earliest on ties), with ``selected_episode``
+    and ``selected_val_accuracy``.
+    """
+    if select_every < 0 or (select_every > 0 and validate is None):
+        raise ValueError(f"select_every={select_every} needs a validate function and must be >= 0")
+    theta, opt_state = theta0, learner.init(theta0)
+    mask = jax.tree.map(jnp.ones_like, theta0) if mask is None else jax.tree.map(jnp.asarray, mask)
+    hist: dict[str, list] = {"episode": [], "loss": [], "accuracy": [], "theta_w": [], "theta_b": [], "skipped": [],
+                             "seconds": [], "val_episode": [], "val_accuracy": [], "val_theta_w": [], "val_theta_b": []}
+    done = 0
+    if ckpt_dir is not None:
+        got = load_checkpoint(ckpt_dir, opt_state)
+        if got is not None:
+            done, theta, opt_state, old = got
+            hist.update({k: list(v) for k, v in old.items()})
+            if log:
+                log(f"resuming meta-training from episode {done} ({ckpt_dir})")
+    n_steps = n_episodes // meta_batch
+    t0 = time.time()
+    for s in range(done // meta_batch, n_steps):
+        args = episode_inputs(learner.loop, sampler, s * meta_batch, meta_batch, seed, TRAIN, learner.head)
+        theta, opt_state, loss, acc, finite = learner.step(theta, opt_state, *args, jnp.float32(sym), mask)
+        ep = (s + 1) * meta_batch
+        hist["episode"].append(ep)
+        hist["loss"].append(float(loss))
+        hist["accuracy"].append(float(acc))
+        hist["theta_w"].append(np.asarray(theta.w).tolist())
+        hist["theta_b"].append(np.asarray(theta.b).tolist())
+        hist["skipped"].append(int(not bool(finite)))
+        hist["seconds"].append(time.time() - t0)
+        if select_every and validate is not None and (ep % select_every < meta_batch or s == n_steps - 1):
+            v = float(validate(theta))
+            hist["val_episode"].append(ep)
+            hist["val_accuracy"].append(v)
+            hist["val_theta_w"].append(np.asarray(theta.w).tolist())
+            hist["val_theta_b"].append(np.asarray(theta.b).tolist())
+            if log:
+                log(f"  episode {ep}: validation accuracy {v:.3f} (best {max(hist['val_accuracy']):.3f})")
+        if ckpt_dir is not None and (ep % ckpt_every == 0 or s == n_steps - 1):
+            save_checkpoint(ckpt_dir, ep, theta, opt_state, hist)
+        if log and (s + 1) % max(1, n_steps // 10) == 0:
+            log(f"  episode {ep}/{n_episodes}: meta-loss {float(loss):.3f}, meta-acc {float(acc):.3f}, "
+                f"theta_w {np.round(np.asarray(theta.w), 4).tolist()}")
+    hist["final_theta_w"] = np.asarray(theta.w).tolist()
+    hist["final_theta_b"] = np.asarray(theta.b).tolist()
+    if hist["val_accuracy"]:
+        k = int(np.argmax(hist["val_accuracy"]))
+        hist["selected_episode"] = int(hist["val_episode"][k])
+        hist["selected_val_accuracy"] = float(hist["val_accuracy"][k])
+        hist["selected_theta_w"] = list(hist["val_theta_w"][k])
+        hist["selected_theta_b"] = list(hist["val_theta_b"][k])
+    return hist
+
+
+def validator(learner: MetaLearner, sampler: EpisodeSampler, *, n_tasks: int, sym: float, seed: int,
+              batch: int = 10) -> Callable[[Theta], float]:
+    """theta -> mean query accuracy after adaptation on the first ``n_tasks`` selection tasks of ``sampler``
+    (pass the meta-TRAIN sampler: the same tasks on which ``select_lr`` picks BP's / FA's learning rate)."""
+    def validate(theta: Theta) -> float:
+        _, acc = evaluate_rule(learner, theta, sampler, n_tasks=n_tasks, sym=sym, seed=seed, purpose=SELECT,
+                               start=SELECT_START, batch=batch)
+        return float(np.mean(acc))
+    return validate
+
+
+def evaluate_rule(learner: MetaLearner, theta: Theta, sampler: EpisodeSampler, *, n_tasks: int, sym: float,
+                  seed: int, purpose: int = HELDOUT, start: int = 0, batch: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task (query loss, query accuracy) after adaptation by theta on tasks start..start+n_tasks-1.
+
+    Tasks are evaluated ``batch`` at a time (vmapped; the last batch is padded, so one compile serves all).
+    """
+    losses, accs = [], []
+    for b0 in range(0, n_tasks, batch):
+        n = min(batch, n_tasks - b0)
+        args = episode_inputs(learner.loop, sampler, start + b0, batch, seed, purpose, learner.head)
+        loss, acc = learner.evaluate(theta, *args, jnp.float32(sym))
+        losses.append(np.asarray(loss)[:n])
+        accs.append(np.asarray(acc)[:n])
+    return np.concatenate(losses), np.concatenate(accs)
+
+
+def pseudo_grad_theta(loop: InnerLoop, lr: float) -> Theta:
+    """theta with only the pseudo-gradient term (coefficient lr) and a fixed B: BP (sym = 1) or FA (sym = 0)."""
+    if "pseudo_grad" not in loop.terms:
+        raise ValueError(f"the candidate terms {loop.terms} lack 'pseudo_grad', needed for the BP / FA baselines")
+    w = np.zeros(len(loop.terms), np.float32)
+    w[loop.terms.index("pseudo_grad")] = lr
+    return Theta(jnp.asarray(w), jnp.zeros(len(loop.b_terms), jnp.float32))
+
+
+def select_lr(learner: MetaLearner, sampler: EpisodeSampler, grid: Sequence[float], *, sym: float, n_tasks: int,
+              seed: int, batch: int) -> dict:
+    """Mean query accuracy of pseudo-gradient learning (BP if sym = 1, FA if 0) for every lr in ``grid``
+    on meta-train tasks (not the held-out ones); returns {"grid": {lr: acc}, "best_lr": lr}."""
+    res = {}
+    for lr in grid:
+        _, acc = evaluate_rule(learner, pseudo_grad_theta(learner.loop, lr), sampler, n_tasks=n_tasks, sym=sym,
+                               seed=seed, purpose=SELECT, start=SELECT_START, batch=batch)
+        res[float(lr)] = float(np.mean(acc))
+    best = max(res, key=lambda k: res[k])
+    return {"grid": {str(k): v for k, v in res.items()}, "best_lr": best}
+
+
+def theta_table(terms: Sequence[str], values: Sequence[float]) -> dict:
+    return {t: float(v) for t, v in zip(terms, values)}
