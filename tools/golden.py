@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         dt = time.perf_counter() - t0
         path = GOLDEN / f"{name}.json"
         if mode == "record":
-            path.write_text(json.dumps(res, indent=1, sort_keys=True, allow_nan=True) + "\n")
+            path.write_text(json.dumps(res, sort_keys=True, separators=(",", ":"), allow_nan=True) + "\n")
             print(f"{name:20s} recorded ({dt:.0f} s)", flush=True)
         else:
             diffs = differences(json.loads(path.read_text()), res)
