@@ -296,11 +296,13 @@ class History:
             self.curves.setdefault(k, []).append(np.asarray(v, dtype=float))
 
     def array(self, key: str) -> np.ndarray:
-        """Curve ``key`` as an array of shape (seeds, evaluations) (with a grid: (cells, seeds, evaluations))."""
-        return np.stack(self.curves[key], axis=-1)
+        """Curve ``key`` as an array of shape (seeds, evaluations, ...) (with a grid: (cells, seeds, evaluations,
+        ...)); a callback's per-layer values keep their axes after the evaluations."""
+        return np.stack(self.curves[key], axis=1 if self.cells is None else 2)
 
     def final(self, key: str) -> np.ndarray:
-        return self.array(key)[..., -1]
+        """The last evaluation of curve ``key``: (seeds, ...) (with a grid: (cells, seeds, ...))."""
+        return np.take(self.array(key), -1, axis=1 if self.cells is None else 2)
 
     def logged(self, key: str) -> np.ndarray:
         """Step metric ``key`` at ``log_steps``: (seeds, logs, ...) (with a grid: (cells, seeds, logs, ...))."""
