@@ -2,7 +2,7 @@
 
 Each trial shows the flattened image as x_t for the first ``t_stim`` of ``t_total`` steps (the paper's RNN
 receives 784-dimensional inputs), then x_t = 0; the class is read out from h_T. Online (batch 1) learning;
-all seeds of a rule run as one vmapped ``lax.scan`` computation (``networks.rnn.train_rnn``).
+all seeds of a rule train together through the library driver (``networks.rnn.train_rnn``, i.e. ``training.fit``).
 Reported: validation accuracy over training, PEV (bias-corrected omega^2 of a one-way ANOVA of each neuron's
 activity on the digit class) per neuron and time step on the test trials, the largest real part of the
 eigenvalues of W_rec over training and the imaginary parts of its final spectrum.
