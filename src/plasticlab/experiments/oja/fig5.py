@@ -45,8 +45,9 @@ class OjaFig5Config:
     t_stim: int = setting(5, ge=1, le=5000, doc="first time steps showing the image (then x_t = 0), "
                                                 "at most t_total")
     eta: float = setting(0.005, gt=0, doc="learning rate of BPTT (rules eta_per_rule does not name)")
-    eta_per_rule: dict = setting({}, doc="eta of single rules, e.g. {\"bptt\": 0.01} (keys among the rules' "
-                                        "choices, values > 0); overrides eta")
+    eta_per_rule: dict = setting({"bptt": 0.01}, doc="eta of single rules (keys among the rules' choices, values > "
+                                                     "0); overrides eta. Default: each rule at its rate chosen on "
+                                                     "validation (docs/oja.md): BPTT 0.01, BPTT+Oja eta = 0.005")
     eta_oja: float = setting(0.003, gt=0, doc="learning rate of the Oja term on W_rec (rule bptt+oja)")
     rules: tuple[str, ...] = setting(RULES, choices=RULES, doc="rules compared, one unit each")
     evals: int = setting(20, ge=1, le=10_000, doc="evaluations over training (every n_samples // evals trials)")
@@ -174,5 +175,5 @@ def plot(results: dict, out: Path) -> None:
 
 register(Experiment("oja-fig5", "Oja paper Fig. 5: leaky RNN on delayed MNIST, BPTT vs BPTT+Oja (accuracy, PEV, "
                     "spectrum of W_rec)", OjaFig5Config, run, plot, paper="oja",
-                    quick={"dataset": "digits", "n_train": 1000, "n_test": 300, "n_samples": 1500, "seeds": 3, "eta": 0.02,
-                           "evals": 5, "t_total": 20}))
+                    quick={"dataset": "digits", "n_train": 1000, "n_test": 300, "n_samples": 1500, "seeds": 3,
+                           "eta": 0.02, "eta_per_rule": {}, "evals": 5, "t_total": 20}))
