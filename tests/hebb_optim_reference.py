@@ -55,7 +55,7 @@ from plasticlab.analysis.hebbian_alignment import cosine, hebbian_update, row_co
 from plasticlab.networks.activations import get_activation
 from plasticlab.networks.mlp import init_weight
 from plasticlab.networks.transformer import SeqEncoder
-from plasticlab.rules.hebb_optim import HP_NAMES, HebbSpec  # the spec is unchanged: shared, not copied
+from plasticlab.rules.hebb_optim import HP_NAMES, HebbSpec, plan  # the spec and the call's layout: shared, not copied
 from plasticlab.rules.random_nn import clip_global_norm, init_random_nn, random_nn_signal
 
 @lru_cache(maxsize=None)
@@ -315,21 +315,9 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     (the step each log was measured at), ``eval_step`` and ``params`` (final weights, numpy pytree).
     ``fast_compile`` (default: automatic, for small jobs) lowers XLA's optimisation level to cut compile time.
     """
-    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    seeds, full, n_evals, logs_per_eval, fast_compile = plan(spec, x, seeds, hp, n_steps, log_every, n_evals,
+                                                             fast_compile)
     N = len(seeds)
-    hp = dict(hp or {})
-    bad = set(hp) - set(HP_NAMES)
-    if bad:
-        raise ValueError(f"unknown hyper-parameter(s) {sorted(bad)}; choose from {HP_NAMES}")
-    full = {k: np.broadcast_to(np.asarray(hp.get(k, 0.01 if k == "lr" else 0.0), np.float32), (N,)).copy()
-            for k in HP_NAMES}
-    if x.shape[0] < spec.batch_size:
-        raise ValueError(f"batch size {spec.batch_size} exceeds the {x.shape[0]} training samples")
-    n_logs_total = max(1, n_steps // log_every)
-    n_evals = max(1, min(n_evals, n_logs_total))
-    logs_per_eval = max(1, n_logs_total // n_evals)
-    if fast_compile is None:  # small jobs: compile time dominates
-        fast_compile = N * n_steps * spec.batch_size * sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:])) < 5e10
     run = _runner(spec, log_every, logs_per_eval, n_evals, int(x.shape[0]), bool(fast_compile))
     keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
     params, m, ev, ev0 = run(keys, {k: jnp.asarray(v) for k, v in full.items()}, jnp.asarray(x), jnp.asarray(t),

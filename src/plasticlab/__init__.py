@@ -22,10 +22,11 @@ from .networks.two_stream import TwoStream
 from .results import RunResults, load_results
 from .rules import (BP, BPTT, DFA, FA, KP, SAM, WM, Curl, Hebb, MetaPlasticity, Oja, OjaRec, RandomNN, Rule, Sanger,
                     Signals, Sum, parse_rule)
-from .training import DivergenceError, History, Trainer, TrainState, fit
+from . import transforms
+from .training import DivergenceError, History, Trainer, TrainState, drive, fit
 
 __all__ = ["Dataset", "load_dataset", "get_loss", "MLP", "Forward", "Params", "LeakyRNN", "TwoStream",
            "Rule", "Signals", "Sum", "BP", "FA", "DFA", "KP", "WM", "SAM", "Curl", "RandomNN", "Hebb", "Oja", "Sanger",
            "MetaPlasticity", "BPTT", "OjaRec",
-           "parse_rule", "Trainer", "TrainState", "fit", "History", "DivergenceError", "run_experiment",
+           "parse_rule", "Trainer", "TrainState", "fit", "drive", "transforms", "History", "DivergenceError", "run_experiment",
            "load_results", "RunResults", "__version__"]

@@ -50,10 +50,11 @@ class SettingError(ValueError):
         super().__init__(msg)
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, quote: bool = True) -> str:
+    """A value as written after ``--set key=``: lists as [a,b], strings quoted when ``quote``."""
     if isinstance(value, (tuple, list)):
-        return "[" + ",".join(_show(v) for v in value) + "]"
-    if isinstance(value, str):
+        return "[" + ",".join(_show(v, quote) for v in value) + "]"
+    if isinstance(value, str) and quote:
         return repr(value)
     return str(value)
 

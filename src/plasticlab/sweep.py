@@ -43,6 +43,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 from rich.markup import escape
 
+from .settings import _show
 from .experiments.base import (REGISTRY, ConfigError, Experiment, RunFolderLock, split_items, config_clash,
                                config_dict, prepare, write_json)
 
@@ -174,19 +175,11 @@ def load_grid_file(path: str | Path) -> tuple[list[dict], dict]:
     return cells, dict(doc.get("set", {}))
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(_fmt(x) for x in v) + "]"
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
 def cell_id(overrides: dict) -> str:
     """Readable, stable id of a cell: ``lr=0.01,seeds=2`` (keys in grid order); ``default`` for no override."""
     if not overrides:
         return "default"
-    return ",".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
+    return ",".join(f"{k}={_show(v, quote=False)}" for k, v in overrides.items())
 
 
 def _dirname(cid: str) -> str:

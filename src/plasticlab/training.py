@@ -14,8 +14,9 @@ Optional parts of the step (``Trainer`` fields; all off by default), in their or
     x += input_noise * N(0, 1);  W += weight_noise * N(0, 1) first (``weight_noise_mode="before"``), or only
     where the signals are computed (``"perturb"``: forward and rule at W + noise, the step from the clean W);
     the network's ``forward_train(params, x, key)`` when it has one (dropout, pullbacks);
-    Delta W clipped to global L2 norm ``clip_norm`` (over all parameters) before the decay is added (torch's
-    ``clip_grad_norm_`` then ``SGD(weight_decay)``);  g += l1 * sign(W);
+    g = -Delta W clipped to global L2 norm ``clip_norm`` (over all parameters) before the decay is added (torch's
+    ``clip_grad_norm_`` then ``SGD(weight_decay)``);  g += l1 * sign(W)  (these three are the optax chain
+    ``Trainer.post_processing``; ``plasticlab.transforms`` has the pieces for chains in any other order);
     the optimizer's update (and the weight noise) multiplied by the network's ``update_mask`` (drawn at init,
     ``TrainState.mask``: pruned or frozen weights);
     ``step_metrics(trainer, signals, deltas, updates, params) -> dict`` on the steps ``fit(log_every=...)`` logs.
@@ -36,6 +37,7 @@ import optax
 from .losses import Loss, get_loss
 from .networks.mlp import MLP, Params
 from .rules.base import Rule, Signals, Sum
+from .transforms import _active, freeze, post_processing
 
 
 class DivergenceError(RuntimeError):
@@ -52,11 +54,6 @@ class TrainState(NamedTuple):
     opt_state: Any
     key: jax.Array
     mask: Any = None  # the network's update mask (1: the weight learns), None when every weight does
-
-
-def _active(value) -> bool:
-    """Whether a numeric Trainer setting acts: a traced or array value (a grid's cells) or a non-zero number."""
-    return not isinstance(value, (int, float)) or value != 0
 
 
 NOISE_MODES = ("after", "before", "perturb")
@@ -149,14 +146,11 @@ class Trainer(eqx.Module):
             x = x + self.input_noise * jax.random.normal(k_input, x.shape)
         sig = self.signals(at, state.rule_state, x, t, k_forward)
         deltas, rule_state = self.rule.update(self.net, at, state.rule_state, sig, k_rule)
-        if self.clip_norm is not None:
-            deltas, _ = optax.clip_by_global_norm(self.clip_norm).update(deltas, optax.EmptyState())
-        grads = jax.tree.map(lambda d, w: -d + self.weight_decay * w, deltas, params)
-        if _active(self.l1):
-            grads = jax.tree.map(lambda g, w: g + self.l1 * jnp.sign(w), grads, params)
+        post = self.post_processing()
+        grads, _ = post.update(jax.tree.map(jnp.negative, deltas), post.init(params), params)
         upd, opt_state = self.optimizer.update(grads, state.opt_state, params)
         if state.mask is not None:
-            upd = jax.tree.map(jnp.multiply, upd, state.mask)
+            upd, _ = freeze(state.mask).update(upd, optax.EmptyState())
         params = optax.apply_updates(params, upd)
         metrics = {"loss": self.loss.value(sig.fwd, t)}
         if self.loss.classification:
@@ -173,6 +167,12 @@ class Trainer(eqx.Module):
         if noise and self.weight_noise_mode == "after":
             params = self._noisy(params, state.mask, k_noise)
         return TrainState(params, rule_state, opt_state, key, state.mask), metrics
+
+    def post_processing(self) -> optax.GradientTransformation:
+        """The stateless chain between the rule and the optimizer from the shortcut fields: clip to ``clip_norm``,
+        add ``weight_decay * W``, add ``l1 * sign(W)`` (``transforms.post_processing``; for another order, pass
+        an ``optax.chain`` as the optimizer instead)."""
+        return post_processing(self.clip_norm, self.weight_decay, self.l1)
 
     def evaluate(self, params: Params, x: jax.Array, t: jax.Array) -> dict:
         """Mean loss (and accuracy for classification) on a data set."""
@@ -378,6 +378,51 @@ def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | Non
     return out
 
 
+def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops: list[int],
+          record: Callable[[Any, int, Any], None], *, check: Callable[[Any], np.ndarray] | None = None,
+          on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str = True,
+          desc: str = "") -> tuple[Any, np.ndarray | None]:
+    """The library's one training driver: run ``state`` from one evaluation point to the next.
+
+    Args:
+        advance: ``advance(state, start, stop) -> (state, out)`` runs the steps start..stop-1 in one compiled
+            call (``fit``: a ``lax.scan`` of ``Trainer.step``; the curl simulator: a while loop of epochs), for
+            every seed and cell at once (their axes lead every array of ``state``).
+        state: the batched state at step 0.
+        stops: increasing evaluation points (steps), linear or log-spaced.
+        record: ``record(state, step, out)`` is called at step 0 (``out`` None) and after every stop, with the
+            state and what ``advance`` returned (metrics, accumulators).
+        check: ``check(state) -> bool array`` (e.g. (cells, seeds)): False marks a diverged network; each
+            newly diverged one is reported once to ``on_diverged(state_before, start, stop, fresh)``, which may
+            raise (stop) or record the message and return (keep going).
+        progress: a progress bar (or line per 10% when stderr is not a terminal) over the stops; a string
+            replaces ``desc``.
+
+    Returns:
+        (final state, accumulated divergence flags or None without ``check``).
+    """
+    record(state, 0, None)
+    bad = None
+    bar = _progress(len(stops), progress, desc)
+    start = 0
+    for stop in stops:
+        new, out = advance(state, start, stop)
+        if check is not None:
+            ok = np.asarray(check(new))
+            fresh = ~ok if bad is None else ~ok & ~bad
+            if fresh.any() and on_diverged is not None:
+                on_diverged(state, start, stop, fresh)
+            bad = ~ok if bad is None else bad | ~ok
+        state = new
+        record(state, stop, out)
+        start = stop
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return state, bad
+
+
 def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] | int = 1,
         n_samples: int | None = None, epochs: float = 1.0, batch_size: int = 1, eval_every: int | None = None,
         evals: int | None = None, x_eval=None, y_eval=None, evaluate: Callable | None = None,
@@ -451,12 +496,12 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     n_cells = len(trainers)
     hist = History(seed_list, cells=n_cells if grid else None, diverged=[None] * n_cells,
                    init_state=state if keep_init else None)
-    seed_bad = np.zeros((n_cells, len(seed_list)), bool)
     if x_eval is not None:
         x_eval, y_eval = jnp.asarray(x_eval, jnp.float32), jnp.asarray(y_eval)
     unstack = (lambda a: a) if grid else (lambda a: a[0])
 
-    def record(st: TrainState, done: int, train_metrics: dict | None) -> None:
+    def record(st: TrainState, step: int, train_metrics: dict | None) -> None:
+        done = step * batch_size
         vals = {}
         if x_eval is not None:
             out = ev(cells.values, st, x_eval, y_eval)
@@ -470,30 +515,25 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         if callback is not None:
             vals.update(callback(st, done))
         hist.append(done, vals)
+        if train_metrics is not None and log_every is not None:
+            _keep_logs(hist, train_metrics, step - np.shape(train_metrics["loss"])[2], log_every, unstack)
 
-    record(state, 0, None)
     starts = list(range(0, n_steps, steps_per_chunk))
-    bar = _progress(len(starts), progress, f"{base.rule.name} x{len(seed_list)} seeds"
-                    + (f" x{n_cells} cells" if grid else ""))
-    for c0 in starts:
-        idx = jnp.asarray(order[:, c0:c0 + steps_per_chunk])
-        new_state, metrics = run(cells.values, state, idx, jnp.asarray(c0), x_train, y_train)
-        ok = np.asarray(flags(new_state)).all(axis=-1)  # (cells, seeds)
-        fresh = ~ok & ~seed_bad
-        if fresh.any():
-            err = _divergence(cells, state, idx, c0, x_train, y_train, n_steps, rate_schedule, batch_size,
-                              seed_list, fresh, hist, grid, log_every, compiler_options)
-            if on_divergence == "stop":
-                raise err
-        seed_bad |= ~ok
-        state = new_state
-        record(state, (c0 + idx.shape[1]) * batch_size, metrics)
-        if log_every is not None:
-            _keep_logs(hist, metrics, c0, log_every, unstack)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+    stops = [min(c0 + steps_per_chunk, n_steps) for c0 in starts]
+
+    def advance(st, c0: int, stop: int):
+        return run(cells.values, st, jnp.asarray(order[:, c0:stop]), jnp.asarray(c0), x_train, y_train)
+
+    def diverged(st, c0: int, stop: int, fresh: np.ndarray) -> None:
+        err = _divergence(cells, st, jnp.asarray(order[:, c0:stop]), c0, x_train, y_train, n_steps, rate_schedule,
+                          batch_size, seed_list, fresh, hist, grid, log_every, compiler_options)
+        if on_divergence == "stop":
+            raise err
+
+    state, bad = drive(advance, state, stops, record, check=lambda st: np.asarray(flags(st)).all(axis=-1),
+                       on_diverged=diverged, progress=progress,
+                       desc=f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else ""))
+    seed_bad = bad
     if seed_bad.any():
         for v in (*hist.curves.values(), *hist.logs.values()):
             for j, a in enumerate(v):

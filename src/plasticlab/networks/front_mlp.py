@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from .activations import get_activation
-from .mlp import init_weight
+from .mlp import LayerSizes, init_weight
 from .transformer import SeqEncoder
 
 BN_EPS = 1e-5
@@ -67,7 +67,7 @@ def _encoder_static(front: tuple[int, ...]):
     return eqx.partition(SeqEncoder(jax.random.PRNGKey(0), *front), eqx.is_inexact_array)[1]
 
 
-class FrontMLP(eqx.Module):
+class FrontMLP(LayerSizes, eqx.Module):
     """Architecture (the weights live in ``FrontParams``); see the module docstring for the equations.
 
     sizes: (d_0, ..., d_L) of the MLP (d_0 = the front's width d when there is a front); activation: hidden
@@ -88,15 +88,11 @@ class FrontMLP(eqx.Module):
     def __check_init__(self) -> None:
         if len(self.sizes) < 2:
             raise ValueError(f"an MLP needs at least input and output sizes, got sizes={self.sizes}")
-        if not 0 <= self.dropout < 1 or not 0 <= self.sparsity + self.frozen < 1:
+        if not (0 <= self.dropout < 1 and 0 <= self.sparsity and 0 <= self.frozen and self.sparsity + self.frozen < 1):
             raise ValueError("dropout and sparsity + frozen are fractions in [0, 1)")
         if self.front is not None and self.front[2] != self.sizes[0]:
             raise ValueError(f"the MLP's input size {self.sizes[0]} must equal the front's width {self.front[2]}")
         get_activation(self.activation)
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
 
     @property
     def input_width(self) -> int:

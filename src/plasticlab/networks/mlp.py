@@ -67,7 +67,22 @@ def init_weight(key: jax.Array, shape: tuple[int, int], method: str = "xavier", 
     return scale * w
 
 
-class MLP(eqx.Module):
+class LayerSizes:
+    """``n_layers`` (L) and ``input_width`` (d_0) of anything with ``sizes`` = (d_0, ..., d_L)."""
+
+    sizes: tuple[int, ...]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def input_width(self) -> int:
+        """Features of one input sample (d_0)."""
+        return self.sizes[0]
+
+
+class MLP(LayerSizes, eqx.Module):
     """Architecture of a fully connected network (the weights live in ``Params``).
 
     sizes: (d_0, d_1, ..., d_L). ``activation`` is used in hidden layers and
@@ -87,14 +102,6 @@ class MLP(eqx.Module):
         get_activation(self.activation)
         get_activation(self.output_activation)
 
-    @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
-
-    @property
-    def input_width(self) -> int:
-        """Features of one input sample (d_0)."""
-        return self.sizes[0]
 
     def act(self, layer: int):
         """Activation of layer ``layer`` (1-based, as in the equations)."""

@@ -14,8 +14,8 @@ Delta W1 = -eta (b g^T) D1 and Delta W2 = -eta (W1 g) D2 (exactly the same step,
 Networks are vmapped twice: over "seeds" (which own teacher, data, initial weights) and, inside, over
 "variants" (flip patterns sharing the seed's data and initial weights). Cells of different shapes are
 batched by zero padding (``pad_network``): padded inputs are zero and padded weights start at zero, so
-they get zero updates and leave every norm unchanged. Metrics are logged at given (e.g. log-spaced)
-epochs by an outer ``lax.scan`` over log points whose body runs the epochs in between with a while loop.
+they get zero updates and leave every norm unchanged. Metrics are logged at given (e.g. log-spaced) epochs
+by the library's one driver (``training.drive``); the epochs in between run in one compiled while loop.
 """
 
 from __future__ import annotations
@@ -239,55 +239,78 @@ def log_epochs(n_epochs: int, n_logs: int = 40) -> np.ndarray:
     return t[t >= 1]
 
 
-def _simulate_one(net: Net, data: Data, key: jax.Array, epochs_at: jax.Array, cfg: SimConfig, record: bool):
-    """One network (vmapped by ``simulate``): returns logs at ``epochs_at`` and running statistics."""
-    track_peak = cfg.activation == "linear" and cfg.exact_test
+class _Run(NamedTuple):
+    """One network's simulation state: the network, epochs done, its key, and the running sums of the
+    order parameter (w - w(0), its square and the count of averaged epochs) and the peak test error."""
 
-    def metrics(net):
-        out = {"test_error": test_error(net, data, cfg), "train_error": train_error(net, data, cfg),
-               "norm1": jnp.linalg.norm(net.W1), "norm2": jnp.linalg.norm(net.W2)}
-        if record:
-            out["weights"] = jnp.concatenate([net.W1.ravel(), net.W2])
-        return out
+    net: Net
+    t: jax.Array
+    key: jax.Array
+    w0: jax.Array
+    s1: jax.Array
+    s2: jax.Array
+    cnt: jax.Array
+    peak: jax.Array
 
-    def run_epochs(carry, target):
-        def cond(c):
-            return c[1] < target
 
-        def body(c):
-            net, t, key, s1, s2, cnt, peak = c
-            key, sub = jax.random.split(key)
-            net, _ = epoch(net, data, cfg, sub)
-            t = t + 1
-            w = jnp.concatenate([net.W1.ravel(), net.W2]) - w0  # shifted by w(0) against cancellation
-            on = (t >= cfg.avg_start).astype(w.dtype)
-            err = test_error(net, data, cfg) if track_peak else jnp.zeros(())
-            return (net, t, key, s1 + on * w, s2 + on * w * w, cnt + on, jnp.maximum(peak, err))
+def _flat(net: Net) -> jax.Array:
+    return jnp.concatenate([net.W1.ravel(), net.W2])
 
-        carry = jax.lax.while_loop(cond, body, carry)
-        return carry, metrics(carry[0])
 
-    w0 = jnp.concatenate([net.W1.ravel(), net.W2])
-    init = (net, jnp.zeros((), jnp.int32), key, jnp.zeros_like(w0), jnp.zeros_like(w0), jnp.zeros(()),
-            test_error(net, data, cfg) if track_peak else jnp.zeros(()))
-    carry, logs = jax.lax.scan(run_epochs, init, epochs_at)
-    net, _, _, s1, s2, cnt, peak = carry
-    m0 = metrics(init[0])
-    logs = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), m0, logs)
-    mean = s1 / jnp.maximum(cnt, 1.0)
-    var_t = jnp.maximum(s2 / jnp.maximum(cnt, 1.0) - mean ** 2, 0.0)
-    q = jnp.mean(var_t) / jnp.maximum(jnp.var(mean + w0), 1e-30)  # eq. 15
-    return {"logs": logs, "final": net, "q": q, "peak_test_error": peak}
+def _tracks_peak(cfg: SimConfig) -> bool:
+    return cfg.activation == "linear" and cfg.exact_test
+
+
+def _start(net: Net, data: Data, key: jax.Array, cfg: SimConfig) -> _Run:
+    w0 = _flat(net)
+    peak = test_error(net, data, cfg) if _tracks_peak(cfg) else jnp.zeros(())
+    return _Run(net, jnp.zeros((), jnp.int32), key, w0, jnp.zeros_like(w0), jnp.zeros_like(w0), jnp.zeros(()), peak)
+
+
+def _advance(run: _Run, data: Data, target: jax.Array, cfg: SimConfig) -> _Run:
+    """Epochs until ``run.t == target`` (a while loop: any number of epochs without recompiling); every epoch
+    adds w - w(0) (shifted against cancellation) and its square to the time averages from ``cfg.avg_start``."""
+
+    def body(r: _Run) -> _Run:
+        key, sub = jax.random.split(r.key)
+        net, _ = epoch(r.net, data, cfg, sub)
+        t = r.t + 1
+        w = _flat(net) - r.w0
+        on = (t >= cfg.avg_start).astype(w.dtype)
+        err = test_error(net, data, cfg) if _tracks_peak(cfg) else jnp.zeros(())
+        return _Run(net, t, key, r.w0, r.s1 + on * w, r.s2 + on * w * w, r.cnt + on, jnp.maximum(r.peak, err))
+
+    return jax.lax.while_loop(lambda r: r.t < target, body, run)
+
+
+def _metrics(run: _Run, data: Data, cfg: SimConfig, record: bool) -> dict:
+    net = run.net
+    out = {"test_error": test_error(net, data, cfg), "train_error": train_error(net, data, cfg),
+           "norm1": jnp.linalg.norm(net.W1), "norm2": jnp.linalg.norm(net.W2)}
+    if record:
+        out["weights"] = _flat(net)
+    return out
+
+
+def _order_parameter(run: _Run) -> jax.Array:
+    """Eq. 15: q = <Var_t(w_i)>_i / Var_i(<w_i>_t) over the averaged epochs."""
+    mean = run.s1 / jnp.maximum(run.cnt, 1.0)
+    var_t = jnp.maximum(run.s2 / jnp.maximum(run.cnt, 1.0) - mean ** 2, 0.0)
+    return jnp.mean(var_t) / jnp.maximum(jnp.var(mean + run.w0), 1e-30)
 
 
 def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfig = SimConfig(),
-             epochs_at=None, record: bool = False) -> dict:
+             epochs_at=None, record: bool = False, progress: bool | str = False) -> dict:
     """Run every network for ``n_epochs`` epochs; nets carry axes (seeds, variants), data axes (seeds,).
 
-    Returns {"epochs": (T+1,), "logs": {metric: (seeds, variants, T+1)}, "final": Net, "q": (seeds, variants),
-    "peak_test_error": (seeds, variants)}. ``q`` is eq. 15 over epochs >= cfg.avg_start; peak error is the
-    maximum of the test error over all epochs (linear exact-test path only, else 0).
+    The epochs between two logged epochs run in one compiled while loop for every network at once, driven by
+    the library's one driver (``training.drive``). Returns {"epochs": (T+1,), "logs": {metric: (seeds,
+    variants, T+1)}, "final": Net, "q": (seeds, variants), "peak_test_error": (seeds, variants)}. ``q`` is eq. 15
+    over epochs >= cfg.avg_start; peak error is the maximum of the test error over all epochs (linear
+    exact-test path only, else 0).
     """
+    from ..training import drive
+
     _validate(cfg)
     if nets.W1.ndim != 4:
         raise ValueError(f"nets must carry (seeds, variants) axes: W1 of shape (S, V, N, M), got {nets.W1.shape}")
@@ -300,22 +323,29 @@ def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfi
     if np.any(np.diff(at) <= 0) or at[0] < 1:
         raise ValueError("epochs_at must be increasing positive epochs")
     keys = jax.random.split(key, S * V).reshape(S, V, -1)
-    fn = _compiled(cfg, record)
-    out = fn(nets, data, keys, jnp.asarray(at, jnp.int32))
-    out = jax.tree.map(np.asarray, out)
-    out["epochs"] = np.concatenate([[0], at])
-    return out
+    start, advance, metrics = _compiled(cfg, record)
+    logs: list[dict] = []
+    run, _ = drive(lambda r, _, stop: (advance(r, data, jnp.asarray(stop, jnp.int32)), None),
+                   start(nets, data, keys), [int(t) for t in at],
+                   lambda r, _, __: logs.append(metrics(r, data)), progress=progress,
+                   desc=f"curl x{S * V} networks")
+    return {"logs": jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a], axis=2), *logs),
+            "final": jax.tree.map(np.asarray, run.net), "q": np.asarray(jax.vmap(jax.vmap(_order_parameter))(run)),
+            "peak_test_error": np.asarray(run.peak), "epochs": np.concatenate([[0], at])}
 
 
 _CACHE: dict = {}
 
 
 def _compiled(cfg: SimConfig, record: bool):
+    """Jitted (start, advance, metrics) over (seeds, variants) networks (cached per settings)."""
     k = (cfg, record)
     if k not in _CACHE:
-        inner = jax.vmap(lambda n, d, kk, at: _simulate_one(n, d, kk, at, cfg, record), in_axes=(0, None, 0, None))
-        outer = jax.vmap(inner, in_axes=(0, 0, 0, None))
-        _CACHE[k] = jax.jit(outer)
+        start = jax.vmap(jax.vmap(lambda n, d, kk: _start(n, d, kk, cfg), in_axes=(0, None, 0)), in_axes=(0, 0, 0))
+        advance = jax.vmap(jax.vmap(lambda r, d, t: _advance(r, d, t, cfg), in_axes=(0, None, None)),
+                           in_axes=(0, 0, None))
+        metrics = jax.vmap(jax.vmap(lambda r, d: _metrics(r, d, cfg, record), in_axes=(0, None)), in_axes=(0, 0))
+        _CACHE[k] = (jax.jit(start), jax.jit(advance), jax.jit(metrics))
     return _CACHE[k]
 
 

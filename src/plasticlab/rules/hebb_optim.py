@@ -41,9 +41,8 @@ import optax
 
 from ..analysis.hebbian_alignment import StepAlignment
 from ..losses import get_loss
-from ..networks.activations import get_activation
 from ..networks.front_mlp import FrontMLP, FrontParams
-from ..networks.mlp import MLP
+from ..networks.mlp import MLP, LayerSizes
 from ..training import Trainer, fit
 from .feedback import BP, DFA
 from .random_nn import RandomNN
@@ -54,7 +53,7 @@ NOISE_MODES = {"persistent": "before", "perturbed": "perturb"}  # HebbSpec.noise
 
 
 @dataclass(frozen=True)
-class HebbSpec:
+class HebbSpec(LayerSizes):
     """Static description of a network and its learning rule (hashable; hyper-parameters are per run)."""
 
     sizes: tuple[int, ...] = (32, 128, 128, 32)
@@ -83,15 +82,7 @@ class HebbSpec:
             raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {self.loss!r}")
         if self.rule == "dfa" and (self.batchnorm or self.dropout):
             raise ValueError("DFA here supports plain MLP layers only; set batchnorm=False and dropout=0")
-        if not 0 <= self.sparsity < 1 or not 0 <= self.frozen < 1 or not 0 <= self.dropout < 1:
-            raise ValueError("sparsity, frozen and dropout are fractions in [0, 1)")
-        if self.seq is not None and self.seq[2] != self.sizes[0]:
-            raise ValueError(f"the MLP head's input size {self.sizes[0]} must equal the transformer width {self.seq[2]}")
-        get_activation(self.activation)
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
+        network(self)  # the network checks its own shape, fractions and activation
 
 
 def network(spec: HebbSpec) -> MLP | FrontMLP:
@@ -148,6 +139,27 @@ def _params_dict(params) -> dict:
     return out
 
 
+def plan(spec: HebbSpec, x, seeds, hp: dict | None, n_steps: int, log_every: int, n_evals: int,
+         fast_compile: bool | None) -> tuple[np.ndarray, dict, int, int, bool]:
+    """Check a ``train`` call and lay it out: (seeds, per-run hyper-parameters, evaluations, logs per evaluation,
+    whether to compile fast: automatic for small jobs, whose time compiling dominates)."""
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    hp = dict(hp or {})
+    bad = set(hp) - set(HP_NAMES)
+    if bad:
+        raise ValueError(f"unknown hyper-parameter(s) {sorted(bad)}; choose from {HP_NAMES}")
+    full = {k: np.broadcast_to(np.asarray(hp.get(k, 0.01 if k == "lr" else 0.0), np.float32), (len(seeds),)).copy()
+            for k in HP_NAMES}
+    if x.shape[0] < spec.batch_size:
+        raise ValueError(f"batch size {spec.batch_size} exceeds the {x.shape[0]} training samples")
+    n_logs_total = max(1, n_steps // log_every)
+    n_evals = max(1, min(n_evals, n_logs_total))
+    if fast_compile is None:
+        work = len(seeds) * n_steps * spec.batch_size * sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:]))
+        fast_compile = work < 5e10
+    return seeds, full, n_evals, max(1, n_logs_total // n_evals), bool(fast_compile)
+
+
 def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, n_steps: int = 1000,
           log_every: int = 10, n_evals: int = 10, fast_compile: bool | None = None) -> dict:
     """Train len(seeds) runs (``hp[name]``: a scalar or one value per run) through ``training.fit``.
@@ -160,21 +172,10 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     ``hp``. A run whose weights became non-finite or exceeded 1e6 reports NaN (fit's on_divergence="record").
     ``fast_compile`` (default: automatic, for small jobs) lowers XLA's optimisation level to cut compile time.
     """
-    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    seeds, full, n_evals, logs_per_eval, fast_compile = plan(spec, x, seeds, hp, n_steps, log_every, n_evals,
+                                                             fast_compile)
     N = len(seeds)
-    hp = dict(hp or {})
-    bad = set(hp) - set(HP_NAMES)
-    if bad:
-        raise ValueError(f"unknown hyper-parameter(s) {sorted(bad)}; choose from {HP_NAMES}")
-    full = {k: np.broadcast_to(np.asarray(hp.get(k, 0.01 if k == "lr" else 0.0), np.float32), (N,)).copy()
-            for k in HP_NAMES}
-    if x.shape[0] < spec.batch_size:
-        raise ValueError(f"batch size {spec.batch_size} exceeds the {x.shape[0]} training samples")
-    n_logs_total = max(1, n_steps // log_every)
-    n_evals = max(1, min(n_evals, n_logs_total))
-    steps_per_eval = max(1, n_logs_total // n_evals) * log_every
-    if fast_compile is None:  # small jobs: compile time dominates
-        fast_compile = N * n_steps * spec.batch_size * sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:])) < 5e10
+    steps_per_eval = logs_per_eval * log_every
     float_inputs = np.issubdtype(np.asarray(x).dtype, np.floating)  # no input noise on token sequences
     B = spec.batch_size
     per_run: list[dict] = [{} for _ in range(N)]

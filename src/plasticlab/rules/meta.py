@@ -405,30 +405,38 @@ class InnerLoop(eqx.Module):
         """Fresh (W, B), Xavier-uniform, drawn separately (paper: re-initialised every episode); see ``xavier_init``."""
         return xavier_init(self.net.sizes, rng)
 
+    def trainer(self, theta: Theta, sym):
+        """The ``training.Trainer`` of one inner-loop step: this network, ``MetaPlasticity(theta)``, the
+        cross-entropy loss (e_L = softmax(y_L) - onehot(t)) and the identity optimiser (W <- W + Delta W)."""
+        from ..losses import get_loss
+        from ..training import Trainer
+
+        return Trainer(self.net, self.rule(theta, sym), loss=get_loss("cross_entropy"))
+
     def step(self, theta: Theta, sym, carry, sample, limits=None):
-        """One online step on (x, t) (x of shape (d_0,), t an integer label).
+        """One online step on (x, t) (x of shape (d_0,), t an integer label): ``Trainer.step`` of ``trainer``.
 
         ``limits`` (norm bounds of W_l and B_l, from ``adapt`` when ``max_growth`` is set): an update
         that breaks one is not applied.
         """
+        from ..training import TrainState
+
         W, B = carry
         x, t = sample
-        rule = self.rule(theta, sym)
+        trainer = self.trainer(theta, sym)
         params = Params(tuple(W), None)
-        fwd = self.net.forward(params, x[None])
-        e_out = jax.nn.softmax(fwd.y[-1], axis=-1) - jax.nn.one_hot(t[None], self.net.sizes[-1], dtype=x.dtype)
-        dW, B_new = rule.update(self.net, params, tuple(B), Signals(fwd, None, e_out), None)
-        loss = -jax.nn.log_softmax(fwd.y[-1][0])[t]
-        W_new = tuple(w + d for w, d in zip(W, dW.W))
+        state = TrainState(params, tuple(B), trainer.optimizer.init(params), jnp.zeros((2,), jnp.uint32))
+        state, metrics = trainer.step(state, x[None], t[None])
+        W_new, B_new = state.params.W, state.rule_state
         if limits is None:
-            return (W_new, B_new), loss
+            return (W_new, B_new), metrics["loss"]
         new = W_new + tuple(B_new)
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) & (jnp.linalg.norm(a) <= lim)
                                 for a, lim in zip(new, limits)]))
         # the state before the step is bounded, so the rejected update itself is finite and no NaN leaks into
         # the gradient
         keep = tuple(jnp.where(ok, a, o) for a, o in zip(new, tuple(W) + tuple(B)))
-        return (keep[:len(W)], keep[len(W):]), loss
+        return (keep[:len(W)], keep[len(W):]), metrics["loss"]
 
     def adapt(self, theta: Theta, W0, B0, xs: jax.Array, ts: jax.Array, sym=0.0):
         """Adapt (W0, B0) on the samples xs (n, d_0), ts (n,) in order; returns ((W, B), per-step losses)."""
