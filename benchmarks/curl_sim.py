@@ -5,7 +5,10 @@ i.e. 25 steps per epoch, per-step rescaling to the initial Frobenius norms). Bot
 update (``student_teacher.epoch`` vs ``student_teacher.numpy_epoch``). We report wall-clock and
 process CPU time (all threads), so "per CPU-second" is fair on a shared machine.
 
-    python benchmarks/curl_sim.py [--networks 64] [--epochs 40] [--numpy-networks 4]
+The variants of a seed (flip patterns) share the seed's data and its mini-batch order, as the cells of a
+Fig. 3 row do: ``--variants 10`` is Fig. 3's ten flip fractions per seed.
+
+    python benchmarks/curl_sim.py [--networks 128] [--variants 4] [--epochs 40] [--numpy-networks 4] [--json F]
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import jax  # noqa: E402
 import numpy as np
 
 from plasticlab.networks import student_teacher as st  # noqa: E402
+from report import Figures, json_arg  # noqa: E402
 
 
-def bench_jax(networks: int, epochs: int, M: int, N: int, n: int, bs: int) -> tuple[float, float]:
+def bench_jax(networks: int, epochs: int, M: int, N: int, n: int, bs: int, n_variants: int = 4) -> tuple[float, float]:
     key = jax.random.PRNGKey(0)
-    seeds = max(1, networks // 4)
-    variants = [(st.flip_signs(M, a, key=jax.random.PRNGKey(1)), np.ones(N)) for a in (0.0, 0.1, 0.2, 0.3)]
-    nets, data = st.build_batch(key, M, N, seeds, variants[: max(1, networks // seeds)], n, n_test=10)
+    seeds = max(1, networks // n_variants)
+    variants = [(st.flip_signs(M, a, key=jax.random.PRNGKey(1)), np.ones(N)) for a in np.linspace(0, 0.5, n_variants)]
+    nets, data = st.build_batch(key, M, N, seeds, variants, n, n_test=10)
     cfg = st.SimConfig(lr=0.1, batch_size=bs)
     st.simulate(nets, data, key, 2, cfg, epochs_at=[1, 2])              # compile (excluded from timing)
     w0, c0 = time.perf_counter(), time.process_time()
@@ -62,17 +66,28 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--numpy-networks", type=int, default=4)
     ap.add_argument("--numpy-epochs", type=int, default=20)
+    ap.add_argument("--variants", type=int, default=4, help="flip patterns per seed (sharing its data)")
     ap.add_argument("--multithread", action="store_true", help="let XLA use its multi-threaded Eigen pool")
+    json_arg(ap)
     a = ap.parse_args()
     M, N, n, bs = 20, 199, 250, 10
     print(f"setting: linear M={M}, N={N}, n_train={n}, batch {bs} ({n // bs} steps/epoch); "
           f"os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
-    jw, jc = bench_jax(a.networks, a.epochs, M, N, n, bs)
-    print(f"vmapped JAX simulator ({a.networks} networks): {jw:10.1f} network-epochs/s wall, {jc:10.1f} per CPU-s")
+    jw, jc = bench_jax(a.networks, a.epochs, M, N, n, bs, a.variants)
+    print(f"vmapped JAX simulator ({a.networks} networks, {a.variants} per seed): {jw:10.1f} network-epochs/s wall, "
+          f"{jc:10.1f} per CPU-s")
     nw, nc = bench_numpy(a.numpy_networks, a.numpy_epochs, M, N, n, bs)
     print(f"NumPy one-network loop ({a.numpy_networks} networks):  {nw:10.1f} network-epochs/s wall, {nc:10.1f} per CPU-s")
-    print(f"speed-up: {jw / nw:.1f}x wall, {jc / nc:.1f}x per CPU-second (target >= 5x per CPU-second)")
     print("note: measured on a CPU shared with other processes; wall-clock figures are disturbed by them.")
+    print("figures:")
+    fig = Figures("curl_sim")
+    fig.add("vmapped simulator", jc, " network-epochs per CPU-s")
+    fig.add("lean NumPy loop", nc, " network-epochs per CPU-s")
+    fig.add("simulator over the lean NumPy loop, per CPU-second", jc / nc, "x", 10)
+    fig.add("simulator over the lean NumPy loop, wall", jw / nw, "x")
+    fig.add("simulator over the authors' per-network script (260 per CPU-s, issue 17's measurement)", jc / 260, "x",
+            50, note="not re-measured here: the authors' script is not part of this repository")
+    fig.write(a.json)
 
 
 if __name__ == "__main__":

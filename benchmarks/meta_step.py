@@ -15,6 +15,10 @@ Defaults follow meta-fig6 on MNIST: 10 outputs (head "dataset"), divergence guar
 
 Wall-clock timings on a shared machine are disturbed by other processes; the process CPU time
 (``time.process_time``, summed over threads) is printed beside them.
+
+Seeds together (``--seeds 20``): one outer Adam step (meta-gradient and update) for 20 meta-training seeds run
+one after another (``MetaLearner.step``, 20 calls) and run together (``MetaLearner.step_seeds``, one vmapped
+call); target: together >= 5x faster.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import time
 import jax
 import numpy as np
 
+from plasticlab.meta_learning import MetaLearner, build_loop
 from plasticlab.rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, init_theta, meta_objective, xavier_init
-from plasticlab.meta_learning import build_loop
+from report import Figures, json_arg
 
 
 def main() -> None:
@@ -41,6 +46,8 @@ def main() -> None:
     p.add_argument("--no-remat", action="store_true", help="store every step's intermediates instead of (W, B)")
     p.add_argument("--n-out", type=int, default=10, help="output units (10: MNIST with head 'dataset'; 5: head 'task')")
     p.add_argument("--max-growth", type=float, default=10.0, help="inner-loop guard; 0 turns it off")
+    p.add_argument("--seeds", type=int, default=20, help="meta-training seeds for the together-vs-apart ratio")
+    json_arg(p)
     a = p.parse_args()
     terms = tuple(t for t in a.terms.split(",") if t)
     b_terms = tuple(t for t in a.b_terms.split(",") if t)
@@ -81,6 +88,42 @@ def main() -> None:
         print(f"XLA memory analysis: temp {mem.temp_size_in_bytes * mib:.1f} MiB, arguments "
               f"{mem.argument_size_in_bytes * mib:.1f} MiB, outputs {mem.output_size_in_bytes * mib:.2f} MiB")
     print(f"peak RSS of this process (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    fig = Figures("meta_step")
+    print("figures:")
+    fig.add("meta-gradient, median", float(np.median(times)), " s")
+    fig.add("per inner step", 1e3 * float(np.median(times)) / a.steps / a.meta_batch, " ms")
+    if a.seeds > 1:
+        apart, together = seeds_together(loop, theta, W0, B0, xs, ts, xq, tq, a.seeds)
+        fig.add(f"outer step, {a.seeds} seeds one after another", apart, " s")
+        fig.add(f"outer step, {a.seeds} seeds together (vmapped)", together, " s")
+        fig.add(f"{a.seeds} seeds together over one after another", apart / together, "x", 5)
+    fig.write(a.json)
+
+
+def seeds_together(loop, theta, W0, B0, xs, ts, xq, tq, n: int, repeats: int = 3) -> tuple[float, float]:
+    """Best time of one outer step for ``n`` seeds: n calls of MetaLearner.step vs one of step_seeds."""
+    import jax.numpy as jnp
+
+    learner = MetaLearner(loop, 1e-3, 1.0)
+    mask = jax.tree.map(jnp.ones_like, theta)
+    st = learner.init(theta)
+    many = lambda tree: jax.tree.map(lambda v: jnp.stack([jnp.asarray(v)] * n), tree)  # noqa: E731
+    args = (W0, B0, xs, ts, xq, tq)
+    thetas, states, batched = many(theta), many(st), many(args)
+    sym = jnp.float32(0.0)
+    jax.block_until_ready(learner.step(theta, st, *args, sym, mask))
+    jax.block_until_ready(learner.step_seeds(thetas, states, *batched, sym, mask))
+    apart = together = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            out = learner.step(theta, st, *args, sym, mask)
+        jax.block_until_ready(out)
+        apart = min(apart, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        jax.block_until_ready(learner.step_seeds(thetas, states, *batched, sym, mask))
+        together = min(together, time.perf_counter() - t0)
+    return apart, together
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from plasticlab.networks import MLP
 from plasticlab.rules import BP
 from plasticlab.rules.sam import SAM
 from plasticlab.training import Trainer, fit
+from report import Figures, json_arg
 
 
 def main() -> None:
@@ -24,6 +25,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
+    json_arg(ap)
     args = ap.parse_args()
     try:
         from plasticlab.data import load_dataset
@@ -47,6 +49,12 @@ def main() -> None:
         print(f"{name}: one epoch ({len(x)} samples, batch 256, {args.seeds} seed(s)) in {best:.2f} s")
     print(f"data: {src}")
     print(f"ratio SAM / SGD = {times['sam'] / times['sgd']:.2f} (target <= 3); timings on a shared machine are noisy")
+    print("figures:")
+    fig = Figures("sam_epoch")
+    fig.add("SGD epoch", times["sgd"], " s")
+    fig.add("SAM epoch", times["sam"], " s")
+    fig.add("SAM / SGD epoch time", times["sam"] / times["sgd"], "x", 3, at_most=True)
+    fig.write(args.json)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,31 @@ def test_meta_gradient_matches_finite_differences():
         assert np.all(np.abs(np.asarray(ga)) > 1e-6)  # every coefficient influences the query loss
 
 
+def test_meta_training_seeds_together_equal_their_runs_apart_and_resume(tmp_path):
+    """meta_train(seed=[a, b]) (one vmapped outer step) gives each seed's own history, as run alone; an
+    interrupted batched run resumes from each seed's checkpoints to the same theta."""
+    from plasticlab.experiments.meta import common as mc
+
+    data = _id_dataset(n_classes=4, per_class=10, d=6)
+    sampler = EpisodeSampler(data, n_way=2, k_shot=3, n_query=2)
+    loop = mc.build_loop(6, (5,), 2, ("pseudo_grad", "oja"), ("pseudo_grad",))
+    learner = mc.MetaLearner(loop, lr=1e-2, clip=1.0)
+    theta0 = init_theta(loop.terms, loop.b_terms, 0.05)
+    kw = dict(meta_batch=2, sym=0.0, ckpt_every=2)
+    apart = [mc.meta_train(learner, sampler, theta0, n_episodes=8, seed=s, **kw) for s in (3, 5)]
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    mc.meta_train(learner, sampler, theta0, n_episodes=4, seed=[3, 5], ckpt_dir=dirs, **kw)
+    together = mc.meta_train(learner, sampler, theta0, n_episodes=8, seed=[3, 5], ckpt_dir=dirs, **kw)
+    assert isinstance(together, list) and len(together) == 2
+    for a, b in zip(apart, together):
+        assert b["episode"] == [2, 4, 6, 8]
+        np.testing.assert_allclose(b["final_theta_w"], a["final_theta_w"], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(b["accuracy"], a["accuracy"], atol=1e-6)
+    assert not np.allclose(apart[0]["final_theta_w"], apart[1]["final_theta_w"])  # the seeds' episodes differ
+    with pytest.raises(ValueError, match="one checkpoint folder per seed"):
+        mc.meta_train(learner, sampler, theta0, n_episodes=4, seed=[3, 5], ckpt_dir=tmp_path, **kw)
+
+
 def test_meta_train_resumes_from_checkpoint_and_masks(tmp_path):
     """An interrupted meta-training continues from its last checkpoint to the same theta; masks freeze terms."""
     from plasticlab.experiments.meta import common as mc
@@ -314,7 +339,7 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     meta-training episodes, sharing no image with the held-out tasks (digits has no duplicate across its splits)."""
 
     from plasticlab.experiments.meta import common as mc
-    from plasticlab.experiments.meta.fig6 import HELDOUT_SEED, MetaFig6Config, _meta_run
+    from plasticlab.experiments.meta.fig6 import HELDOUT_SEED, MetaFig6Config, _meta_runs
 
     cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5, n_episodes=12, lr_meta=1e-2,
                          select_every=3, n_val_tasks=4, eval_batch=4, ckpt_every=3, n_eval_tasks=8)
@@ -326,7 +351,7 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     batch = train_s.batch
     train_s.batch = lambda start, n: requested.append((start, batch(start, n))) or requested[-1][1]
     ctx = RunContext(tmp_path / "a", None, progress=False)
-    hist = _meta_run(cfg, ctx, learner, train_s, seed=0)
+    hist = _meta_runs(cfg, ctx, learner, train_s, [0])[0]
 
     assert hist["val_episode"] == [3, 6, 9, 12]
     v = np.asarray(hist["val_accuracy"])
@@ -341,8 +366,8 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
 
     # resumable: stop at episode 6, resume to 12 -> same validation curve and selection
     ctx_b = RunContext(tmp_path / "b", None, progress=False)  # one scratch folder for both calls
-    _meta_run(MetaFig6Config(**{**cfg.__dict__, "n_episodes": 6}), ctx_b, learner, train_s, seed=0)
-    resumed = _meta_run(cfg, ctx_b, learner, train_s, seed=0)
+    _meta_runs(MetaFig6Config(**{**cfg.__dict__, "n_episodes": 6}), ctx_b, learner, train_s, [0])[0]
+    resumed = _meta_runs(cfg, ctx_b, learner, train_s, [0])[0]
     np.testing.assert_allclose(resumed["val_accuracy"], v, atol=1e-6)
     assert resumed["selected_episode"] == hist["selected_episode"]
 

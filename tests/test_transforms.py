@@ -112,12 +112,36 @@ def test_curl_simulator_runs_on_the_driver_with_the_same_dynamics_as_a_manual_lo
     out = st.simulate(nets, data, key, 7, cfg, epochs_at=[2, 7])
     net = jax.tree.map(lambda a: a[0, 0], nets)
     one = jax.tree.map(lambda a: a[0], data)
-    k = jax.random.split(key, 1).reshape(1, 1, -1)[0, 0]
+    k = jax.random.split(key, 1)[0]  # one data-order key per seed
     for _ in range(7):
         k, sub = jax.random.split(k)
         net, _ = st.epoch(net, one, cfg, sub)
     np.testing.assert_allclose(out["final"].W1[0, 0], net.W1, rtol=1e-5, atol=1e-7)
     assert out["logs"]["test_error"].shape == (1, 1, 3) and out["epochs"].tolist() == [0, 2, 7]
+
+
+def test_fused_rescaled_step_equals_the_direct_update_and_variants_share_batches():
+    """rules.curl.linear_step_rescaled (three passes, norm by identity) = linear_delta then renormalised; in
+    the simulator two identical variants of a seed see the same mini-batches, so they stay identical."""
+    from plasticlab.networks import student_teacher as st
+    from plasticlab.rules import curl as C
+
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(5), 3)
+    W1, w2 = jax.random.normal(k1, (7, 4)), jax.random.normal(k2, (7,))
+    d1, d2 = jnp.array([1.0, -1, 1, 1]), jnp.where(jnp.arange(7) == 2, -1.0, 1.0)
+    x = jax.random.normal(k3, (5, 4))
+    y = x @ jnp.ones(4)
+    n1, n2 = jnp.linalg.norm(W1), jnp.linalg.norm(w2)
+    A1, a2, _ = C.linear_step_rescaled(W1, w2, w2, d1, d2, x, y, 0.1, n1, n2)
+    g, _ = C.linear_gradient(W1, w2, x, y)
+    dW1, dw2 = C.linear_delta(W1, w2, d1, d2, g, 0.1)
+    np.testing.assert_allclose(A1, C.renormalised(W1 + dW1, n1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a2, C.renormalised(w2 + dw2, n2), rtol=1e-5, atol=1e-6)
+    signs = (st.flip_signs(6, 0.3, key=jax.random.PRNGKey(1)), np.ones(5))
+    nets, data = st.build_batch(jax.random.PRNGKey(0), 6, 5, 2, [signs, signs], n_train=40, n_test=10)
+    out = st.simulate(nets, data, jax.random.PRNGKey(4), 6, st.SimConfig(lr=0.05, batch_size=8), epochs_at=[6])
+    np.testing.assert_array_equal(out["final"].W1[:, 0], out["final"].W1[:, 1])
+    assert not np.allclose(out["final"].W1[0, 0], out["final"].W1[1, 0])  # seeds differ
 
 
 def test_meta_inner_step_is_the_trainer_step():

@@ -147,6 +147,11 @@ def run(
                                   "[a,b]; see `plasticlab show EXPERIMENT`)")),
     config: Optional[Path] = typer.Option(None, "--config", help=esc("repeat a run from its DIR/config.json")),
     no_plots: bool = typer.Option(False, "--no-plots", help=esc("skip writing PNG figures")),
+    plan_only: bool = typer.Option(False, "--plan", help=esc("print the cost plan (estimated wall and CPU time, "
+                                   "peak memory, work units) from two shortened calibration runs, write it to "
+                                   "DIR/plan.json and stop")),
+    budget: Optional[str] = typer.Option(None, "--budget", help=esc("with --plan: say whether the run fits in "
+                                         "this wall time (90s, 30m, 2h)")),
 ) -> None:
     """Run an experiment: writes DIR/config.json, DIR/results.json (+ .csv) and DIR/*.png.
 
@@ -166,6 +171,8 @@ def run(
       plasticlab run --config runs/fig1/config.json   # repeat or resume it there
 
       plasticlab run --config runs/s/config.json --set on_divergence=record
+
+      plasticlab run oja-fig5 --plan --budget 10m      # what it will cost here, before running it
     """
     from .data import DataError
     from .experiments.base import ConfigError, parse_set, run_experiment
@@ -186,6 +193,18 @@ def run(
             source = f"config file {config}"
         if experiment is None:
             raise ConfigError("name an experiment (see `plasticlab list`) or pass --config RUN_DIR/config.json")
+        if plan_only:
+            from . import plan as P
+            from .experiments.base import default_out
+
+            limit = P.parse_budget(budget)
+            one = P.plan(experiment, quick=quick, overrides={**(cfg_overrides or {}), **parse_set(set_)},
+                         data_dir=data_dir, seeds=seeds)
+            print_plans([one], limit)
+            path = P.write(one, Path(out or default_out(experiment, quick)))
+            console.print(f"plan written to {escape(str(path))}; `plasticlab ledger --record` keeps it beside the "
+                          "run's actual time")
+            return
         res = run_experiment(experiment, out, quick=quick, seeds=seeds, overrides=parse_set(set_), data_dir=data_dir,
                              config=cfg_overrides, console=console, plots=not no_plots, config_source=source,
                              progress=True)
@@ -255,6 +274,29 @@ def ledger(
 from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help text
 
 app.command("run", help=_doc_help(run))(run)
+
+
+def print_plans(plans: list, budget_seconds: float | None = None) -> None:
+    """One table row per experiment plan: units, length calibrated, estimated wall / CPU time, memory, fit."""
+    from .plan import hours
+
+    table = Table("experiment", "units", "length (calibrated at)", "est. wall", "est. CPU-hours", "peak memory",
+                  *(["fits"] if budget_seconds is not None else []),
+                  title=f"cost plan on this machine ({plans[0].machine})" if plans else "cost plan")
+    for p in plans:
+        length = "-" if p.length_key is None else (f"{p.length_key}={p.length:g} ("
+                                                    + ", ".join(f"{x:g}" for x in p.calibrated_at) + ")")
+        fit = [] if budget_seconds is None else ["yes" if p.fits(budget_seconds) else "no"]
+        table.add_row(p.experiment, "-" if p.units is None else str(p.units), length, hours(p.wall_seconds),
+                      f"{p.cpu_seconds / 3600:.3g}", f"{p.peak_rss_mib:.0f} MiB", *fit)
+    console.print(table)
+    if plans:
+        total = sum(p.wall_seconds for p in plans)
+        console.print(f"total: {hours(total)} wall, {sum(p.cpu_seconds for p in plans) / 3600:.3g} CPU-hours"
+                      + ("" if budget_seconds is None else f"; budget {hours(budget_seconds)}: "
+                         + ("fits" if total <= budget_seconds else "does not fit"))
+                      + f" (calibration took {sum(p.calibration_seconds for p in plans):.0f} s; cached: "
+                      + f"{sum(p.cached for p in plans)} of {len(plans)})")
 
 
 def _print_summary(res: dict) -> None:

@@ -154,6 +154,10 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help=esc("the small version of every experiment")),
     out: Optional[Path] = typer.Option(None, "--out", help=esc("folder [default: runs/reproduce-PAPER(-quick)]")),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=esc("folder with data sets")),
+    plan_only: bool = typer.Option(False, "--plan", help=esc("print the cost plan of every experiment (estimated "
+                                   "wall and CPU time, peak memory) and stop; see `plasticlab run --plan`")),
+    budget: Optional[str] = typer.Option(None, "--budget", help=esc("with --plan: whether each experiment and "
+                                         "the whole paper fit in this wall time (90s, 30m, 2h)")),
 ) -> None:
     """Run every experiment of one paper into OUT/<experiment>/ and write OUT/report.html + report.md.
 
@@ -166,11 +170,28 @@ def reproduce(
       plasticlab reproduce oja --quick
 
       plasticlab reproduce sam --data-dir /data --out runs/sam-full
+
+      plasticlab reproduce curl --plan --budget 2h         # cost of the full-size paper here, first
     """
     from .experiments.base import ConfigError
     from .report import reproduce as _reproduce
 
     where = out or Path("runs") / (f"reproduce-{paper}" + ("-quick" if quick else ""))
+    if plan_only:
+        from . import plan as P
+        from .cli import print_plans
+        from .report import experiments_for
+
+        try:
+            limit = P.parse_budget(budget)
+            plans = []
+            for exp in experiments_for(paper):
+                plans.append(P.plan(exp.name, quick=quick, data_dir=data_dir))
+                P.write(plans[-1], where / exp.name)
+        except ConfigError as err:
+            _fail(err)
+        print_plans(plans, limit)
+        return
     try:
         res = _reproduce(paper, where, quick=quick, data_dir=data_dir, console=console)
     except ConfigError as err:

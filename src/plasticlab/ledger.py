@@ -77,10 +77,30 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
         "measurements": {k: _summary(v) for k, v in measurements.items()},
         "claims": judge_all(name, measurements),
     }
+    estimate = _estimate(run_dir, name, res.get("config") or {})
+    if estimate is not None:
+        doc["estimate"] = estimate
     where = Path(root) if root is not None else default_root()
     path = where / (exp.paper or "other") / f"{name}.json"
     write_json(path, doc)
     return path
+
+
+def _estimate(run_dir: Path, name: str, config: dict) -> dict | None:
+    """The run folder's cost plan (``plasticlab run --plan``) beside the actual times: the estimator's error."""
+    try:
+        plan = json.loads((run_dir / "plan.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if plan.get("experiment") != name or plan.get("config") != json.loads(json.dumps(config, default=str)):
+        return None  # a plan of another experiment, size or setting
+    meta = json.loads((run_dir / "results.json").read_text()).get("meta", {})
+    out = {k: plan.get(k) for k in ("wall_seconds", "cpu_seconds", "peak_rss_mib", "length_key", "length",
+                                    "calibrated_at", "machine")}
+    for k in ("wall_seconds", "cpu_seconds"):
+        if plan.get(k) and meta.get("seconds" if k == "wall_seconds" else k):
+            out[f"actual_over_estimate_{k.split('_')[0]}"] = meta["seconds" if k == "wall_seconds" else k] / plan[k]
+    return out
 
 
 def load_records(root: str | Path | None = None) -> dict[str, dict]:

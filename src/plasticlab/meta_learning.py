@@ -95,7 +95,8 @@ class MetaLearner:
     """Adam (lr) on theta through the unrolled inner loop, with global-norm clipping and optional L1.
 
     ``step(theta, opt_state, W0, B0, xs, ts, xq, tq, sym, mask)``: one outer step on a batch of
-    episodes; ``mask`` (a Theta of 0/1) freezes coefficients, so one compiled step serves several
+    episodes (``step_seeds``: the same for several meta-training seeds at once, every argument but ``sym`` and
+    ``mask`` with a leading seeds axis); ``mask`` (a Theta of 0/1) freezes coefficients, so one compiled step serves several
     candidate sets drawn from the same terms.
     A meta-gradient with a non-finite entry (an inner loop that diverged) is skipped
     (``optax.apply_if_finite``) and counted. ``head`` ("dataset" or "task", see the module docstring)
@@ -120,6 +121,8 @@ class MetaLearner:
             return jax.vmap(lambda *a: loop.episode_loss(theta, *a, sym))(W0, B0, xs, ts, xq, tq)
 
         self.step = jax.jit(step)
+        # meta-training seeds together: theta, Adam's state and the episodes carry a leading seeds axis
+        self.step_seeds = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None)))
         self.evaluate = jax.jit(evaluate)
 
     def init(self, theta: Theta):
@@ -144,11 +147,13 @@ def save_checkpoint(ckpt_dir: Path, episode: int, theta: Theta, opt_state, histo
     return path
 
 
-def load_checkpoint(ckpt_dir: Path, opt_template) -> tuple[int, Theta, object, dict] | None:
-    """The latest checkpoint in ckpt_dir as (episode, theta, opt_state, history), or None."""
+def load_checkpoint(ckpt_dir: Path, opt_template, at: int | None = None) -> tuple[int, Theta, object, dict] | None:
+    """The latest checkpoint in ckpt_dir (or the one of episode ``at``) as (episode, theta, opt_state, history),
+    or None."""
     if not ckpt_dir.exists():
         return None
     found = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CKPT.search(p.name)))
+    found = [f for f in found if at is None or f[0] == at]
     if not found:
         return None
     _, path = found[-1]
@@ -161,11 +166,14 @@ def load_checkpoint(ckpt_dir: Path, opt_template) -> tuple[int, Theta, object, d
 
 
 def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, n_episodes: int, meta_batch: int = 1,
-               sym: float = 0.0, seed: int = 0, ckpt_dir: Path | None = None, ckpt_every: int = 50,
-               log: Callable[[str], None] | None = None, mask: Theta | None = None,
-               validate: Callable[[Theta], float] | None = None, select_every: int = 0) -> dict:
+               sym: float = 0.0, seed: int | list[int] = 0, ckpt_dir: Path | list[Path] | None = None,
+               ckpt_every: int = 50, log: Callable[[str], None] | None = None, mask: Theta | None = None,
+               validate: Callable[[Theta], float] | None = None, select_every: int = 0) -> dict | list[dict]:
     """Meta-train theta for ``n_episodes`` episodes (``meta_batch`` per Adam step), resuming from ckpt_dir.
 
+    ``seed`` a list (with one ``ckpt_dir`` per seed): those meta-training runs go together, one vmapped outer step
+    for all of them (each its own episodes, theta and Adam state, all from ``theta0``), and a list of histories
+    comes back; a single seed gives its history.
     ``mask`` (a Theta of 0/1, default all 1) freezes coefficients at their initial value.
     Returns the history: per outer step the episode count, the query loss and accuracy before the
     step's update (the meta-accuracy curve), theta after it, whether the step was skipped; and the
@@ -178,53 +186,79 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
     """
     if select_every < 0 or (select_every > 0 and validate is None):
         raise ValueError(f"select_every={select_every} needs a validate function and must be >= 0")
-    theta, opt_state = theta0, learner.init(theta0)
+    one = not isinstance(seed, (list, tuple))
+    seeds = [int(seed)] if one else [int(s) for s in seed]
+    dirs = [ckpt_dir] * len(seeds) if ckpt_dir is None or isinstance(ckpt_dir, (str, Path)) else list(ckpt_dir)
+    if len(dirs) != len(seeds) or (len(seeds) > 1 and ckpt_dir is not None and len(set(map(str, dirs))) < len(seeds)):
+        raise ValueError(f"meta_train needs one checkpoint folder per seed: {len(seeds)} seeds, {len(dirs)} folders")
+    S = len(seeds)
+    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack([jnp.asarray(x) for x in a]), *trees)  # noqa: E731
+    theta = stack([theta0] * S)
+    opt_state = jax.vmap(learner.init)(theta)
     mask = jax.tree.map(jnp.ones_like, theta0) if mask is None else jax.tree.map(jnp.asarray, mask)
-    hist: dict[str, list] = {"episode": [], "loss": [], "accuracy": [], "theta_w": [], "theta_b": [], "skipped": [],
-                             "seconds": [], "val_episode": [], "val_accuracy": [], "val_theta_w": [], "val_theta_b": []}
+    keys = ("episode", "loss", "accuracy", "theta_w", "theta_b", "skipped", "seconds", "val_episode", "val_accuracy",
+            "val_theta_w", "val_theta_b")
+    hists: list[dict[str, list]] = [{k: [] for k in keys} for _ in seeds]
     done = 0
-    if ckpt_dir is not None:
-        got = load_checkpoint(ckpt_dir, opt_state)
-        if got is not None:
-            done, theta, opt_state, old = got
-            hist.update({k: list(v) for k, v in old.items()})
+    template = learner.init(theta0)
+    latest = [load_checkpoint(Path(d), template) if d is not None else None for d in dirs]
+    if all(g is not None for g in latest):
+        done = min(g[0] for g in latest)
+        got = [g if g[0] == done else load_checkpoint(Path(d), template, at=done) for g, d in zip(latest, dirs)]
+        if all(g is not None for g in got):
+            theta = stack([g[1] for g in got])
+            opt_state = stack([g[2] for g in got])
+            for h, g in zip(hists, got):
+                h.update({k: list(v) for k, v in g[3].items()})
             if log:
-                log(f"resuming meta-training from episode {done} ({ckpt_dir})")
+                log(f"resuming meta-training of seed(s) {seeds} from episode {done} ({dirs[0]})")
+        else:
+            done = 0
     n_steps = n_episodes // meta_batch
     t0 = time.time()
     for s in range(done // meta_batch, n_steps):
-        args = episode_inputs(learner.loop, sampler, s * meta_batch, meta_batch, seed, TRAIN, learner.head)
-        theta, opt_state, loss, acc, finite = learner.step(theta, opt_state, *args, jnp.float32(sym), mask)
+        args = stack([episode_inputs(learner.loop, sampler, s * meta_batch, meta_batch, sd, TRAIN, learner.head)
+                      for sd in seeds])
+        if S == 1:  # one seed: the unbatched step (the same numbers as ever; vmap reorders float sums)
+            first = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
+            out = learner.step(first(theta), first(opt_state), *first(args), jnp.float32(sym), mask)
+            theta, opt_state, loss, acc, finite = jax.tree.map(lambda a: jnp.asarray(a)[None], out)
+        else:
+            theta, opt_state, loss, acc, finite = learner.step_seeds(theta, opt_state, *args, jnp.float32(sym), mask)
         ep = (s + 1) * meta_batch
-        hist["episode"].append(ep)
-        hist["loss"].append(float(loss))
-        hist["accuracy"].append(float(acc))
-        hist["theta_w"].append(np.asarray(theta.w).tolist())
-        hist["theta_b"].append(np.asarray(theta.b).tolist())
-        hist["skipped"].append(int(not bool(finite)))
-        hist["seconds"].append(time.time() - t0)
-        if select_every and validate is not None and (ep % select_every < meta_batch or s == n_steps - 1):
-            v = float(validate(theta))
-            hist["val_episode"].append(ep)
-            hist["val_accuracy"].append(v)
-            hist["val_theta_w"].append(np.asarray(theta.w).tolist())
-            hist["val_theta_b"].append(np.asarray(theta.b).tolist())
-            if log:
-                log(f"  episode {ep}: validation accuracy {v:.3f} (best {max(hist['val_accuracy']):.3f})")
-        if ckpt_dir is not None and (ep % ckpt_every == 0 or s == n_steps - 1):
-            save_checkpoint(ckpt_dir, ep, theta, opt_state, hist)
+        for i, h in enumerate(hists):
+            th = jax.tree.map(lambda a: a[i], theta)
+            h["episode"].append(ep)
+            h["loss"].append(float(loss[i]))
+            h["accuracy"].append(float(acc[i]))
+            h["theta_w"].append(np.asarray(th.w).tolist())
+            h["theta_b"].append(np.asarray(th.b).tolist())
+            h["skipped"].append(int(not bool(finite[i])))
+            h["seconds"].append(time.time() - t0)
+            if select_every and validate is not None and (ep % select_every < meta_batch or s == n_steps - 1):
+                v = float(validate(th))
+                h["val_episode"].append(ep)
+                h["val_accuracy"].append(v)
+                h["val_theta_w"].append(np.asarray(th.w).tolist())
+                h["val_theta_b"].append(np.asarray(th.b).tolist())
+                if log:
+                    log(f"  seed {seeds[i]}, episode {ep}: validation accuracy {v:.3f} "
+                        f"(best {max(h['val_accuracy']):.3f})")
+            if dirs[i] is not None and (ep % ckpt_every == 0 or s == n_steps - 1):
+                save_checkpoint(Path(dirs[i]), ep, th, jax.tree.map(lambda a: a[i], opt_state), h)
         if log and (s + 1) % max(1, n_steps // 10) == 0:
-            log(f"  episode {ep}/{n_episodes}: meta-loss {float(loss):.3f}, meta-acc {float(acc):.3f}, "
-                f"theta_w {np.round(np.asarray(theta.w), 4).tolist()}")
-    hist["final_theta_w"] = np.asarray(theta.w).tolist()
-    hist["final_theta_b"] = np.asarray(theta.b).tolist()
-    if hist["val_accuracy"]:
-        k = int(np.argmax(hist["val_accuracy"]))
-        hist["selected_episode"] = int(hist["val_episode"][k])
-        hist["selected_val_accuracy"] = float(hist["val_accuracy"][k])
-        hist["selected_theta_w"] = list(hist["val_theta_w"][k])
-        hist["selected_theta_b"] = list(hist["val_theta_b"][k])
-    return hist
+            log(f"  episode {ep}/{n_episodes}: meta-loss {np.round(np.asarray(loss), 3).tolist()}, meta-acc "
+                f"{np.round(np.asarray(acc), 3).tolist()} (seed(s) {seeds})")
+    for i, h in enumerate(hists):
+        h["final_theta_w"] = np.asarray(theta.w[i]).tolist()
+        h["final_theta_b"] = np.asarray(theta.b[i]).tolist()
+        if h["val_accuracy"]:
+            k = int(np.argmax(h["val_accuracy"]))
+            h["selected_episode"] = int(h["val_episode"][k])
+            h["selected_val_accuracy"] = float(h["val_accuracy"][k])
+            h["selected_theta_w"] = list(h["val_theta_w"][k])
+            h["selected_theta_b"] = list(h["val_theta_b"][k])
+    return hists[0] if one else hists
 
 
 def validator(learner: MetaLearner, sampler: EpisodeSampler, *, n_tasks: int, sym: float, seed: int,

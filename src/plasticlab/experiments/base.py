@@ -397,6 +397,11 @@ class RunContext:
             return False, None
         return (True, doc["result"]) if ok else (False, None)
 
+    def has_unit(self, key: str) -> bool:
+        """Whether unit ``key`` is already finished in this folder under this run's settings."""
+        path = self._unit_path(key)
+        return path.exists() and self._read_unit(path, key)[0]
+
     def unit(self, key: str, fn: Callable[[], Any]) -> Any:
         """Result of ``fn()`` for this unit of work, computed once and kept in DIR/units/.
 

@@ -188,7 +188,8 @@ def _use_stats(cfg: SimConfig) -> bool:
 
 
 def epoch(net: Net, data: Data, cfg: SimConfig, key: jax.Array) -> tuple[Net, jax.Array]:
-    """One epoch (one full-batch step, or n // batch_size mini-batch steps over a fresh permutation)."""
+    """One epoch (one full-batch step, or n // batch_size mini-batch steps over a fresh permutation drawn from
+    ``key``: ``simulate`` passes one key per seed, so the variants of a seed see the same mini-batches)."""
     if cfg.batch_size is None:
         if _use_stats(cfg):
             dW1, dW2 = curl_delta_stats(net, data.C, data.r, cfg)
@@ -202,11 +203,19 @@ def epoch(net: Net, data: Data, cfg: SimConfig, key: jax.Array) -> tuple[Net, ja
     xs = data.x[perm].reshape(nb, cfg.batch_size, -1)   # one gather per epoch, then contiguous slices
     ys = data.y[perm].reshape(nb, cfg.batch_size)
 
+    fused = cfg.activation == "linear" and cfg.rescale
+
     def body(net, xy):
+        if fused:  # step and rescaling in three passes over W1 (``rules.curl.linear_step_rescaled``)
+            W1, W2, e = curl_rule.linear_step_rescaled(net.W1, net.W2, _feedback(net, cfg), net.d1, net.d2, xy[0],
+                                                       xy[1], cfg.lr, net.n1, net.n2)
+            return net._replace(W1=W1, W2=W2), jnp.mean(e ** 2)
         dW1, dW2, loss = curl_delta(net, xy[0], xy[1], cfg)
         return _renorm(net, net.W1 + dW1, net.W2 + dW2, cfg.rescale), loss
 
-    net, losses = jax.lax.scan(body, net, (xs, ys), unroll=5)
+    net, losses = jax.lax.scan(body, net, (xs, ys), unroll=1 if fused else 5)
+    if fused:  # the norm identity assumes ||W1|| = n1: restore it exactly once per epoch against rounding drift
+        net = net._replace(W1=curl_rule.renormalised(net.W1, net.n1))
     return net, jnp.mean(losses)
 
 
@@ -240,12 +249,12 @@ def log_epochs(n_epochs: int, n_logs: int = 40) -> np.ndarray:
 
 
 class _Run(NamedTuple):
-    """One network's simulation state: the network, epochs done, its key, and the running sums of the
-    order parameter (w - w(0), its square and the count of averaged epochs) and the peak test error."""
+    """One network's simulation state: the network and the running sums of the order parameter (w - w(0), its
+    square and the count of averaged epochs) and the peak test error. The epoch count and the data-order key
+    are kept apart: one count for all networks, one key per seed, so that vmap computes each seed's
+    permutation once for all its variants."""
 
     net: Net
-    t: jax.Array
-    key: jax.Array
     w0: jax.Array
     s1: jax.Array
     s2: jax.Array
@@ -261,26 +270,28 @@ def _tracks_peak(cfg: SimConfig) -> bool:
     return cfg.activation == "linear" and cfg.exact_test
 
 
-def _start(net: Net, data: Data, key: jax.Array, cfg: SimConfig) -> _Run:
+def _start(net: Net, data: Data, cfg: SimConfig) -> _Run:
     w0 = _flat(net)
     peak = test_error(net, data, cfg) if _tracks_peak(cfg) else jnp.zeros(())
-    return _Run(net, jnp.zeros((), jnp.int32), key, w0, jnp.zeros_like(w0), jnp.zeros_like(w0), jnp.zeros(()), peak)
+    return _Run(net, w0, jnp.zeros_like(w0), jnp.zeros_like(w0), jnp.zeros(()), peak)
 
 
-def _advance(run: _Run, data: Data, target: jax.Array, cfg: SimConfig) -> _Run:
-    """Epochs until ``run.t == target`` (a while loop: any number of epochs without recompiling); every epoch
-    adds w - w(0) (shifted against cancellation) and its square to the time averages from ``cfg.avg_start``."""
+def _advance(run: _Run, t: jax.Array, key: jax.Array, data: Data, target: jax.Array, cfg: SimConfig):
+    """Epochs t..target-1 (a while loop: any number of epochs without recompiling); every epoch adds w - w(0)
+    (shifted against cancellation) and its square to the time averages from ``cfg.avg_start``. Returns
+    (run, target, key)."""
 
-    def body(r: _Run) -> _Run:
-        key, sub = jax.random.split(r.key)
+    def body(c):
+        r, t, key = c
+        key, sub = jax.random.split(key)
         net, _ = epoch(r.net, data, cfg, sub)
-        t = r.t + 1
+        t = t + 1
         w = _flat(net) - r.w0
         on = (t >= cfg.avg_start).astype(w.dtype)
         err = test_error(net, data, cfg) if _tracks_peak(cfg) else jnp.zeros(())
-        return _Run(net, t, key, r.w0, r.s1 + on * w, r.s2 + on * w * w, r.cnt + on, jnp.maximum(r.peak, err))
+        return _Run(net, r.w0, r.s1 + on * w, r.s2 + on * w * w, r.cnt + on, jnp.maximum(r.peak, err)), t, key
 
-    return jax.lax.while_loop(lambda r: r.t < target, body, run)
+    return jax.lax.while_loop(lambda c: c[1] < target, body, (run, t, key))
 
 
 def _metrics(run: _Run, data: Data, cfg: SimConfig, record: bool) -> dict:
@@ -322,13 +333,12 @@ def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfi
     at = log_epochs(n_epochs) if epochs_at is None else np.asarray(epochs_at, dtype=int)
     if np.any(np.diff(at) <= 0) or at[0] < 1:
         raise ValueError("epochs_at must be increasing positive epochs")
-    keys = jax.random.split(key, S * V).reshape(S, V, -1)
     start, advance, metrics = _compiled(cfg, record)
     logs: list[dict] = []
-    run, _ = drive(lambda r, _, stop: (advance(r, data, jnp.asarray(stop, jnp.int32)), None),
-                   start(nets, data, keys), [int(t) for t in at],
-                   lambda r, _, __: logs.append(metrics(r, data)), progress=progress,
-                   desc=f"curl x{S * V} networks")
+    state = (start(nets, data), jnp.zeros((), jnp.int32), jax.random.split(key, S))
+    (run, _, _), _ = drive(lambda c, _, stop: (advance(*c, data, jnp.asarray(stop, jnp.int32)), None), state,
+                           [int(t) for t in at], lambda c, _, __: logs.append(metrics(c[0], data)),
+                           progress=progress, desc=f"curl x{S * V} networks")
     return {"logs": jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a], axis=2), *logs),
             "final": jax.tree.map(np.asarray, run.net), "q": np.asarray(jax.vmap(jax.vmap(_order_parameter))(run)),
             "peak_test_error": np.asarray(run.peak), "epochs": np.concatenate([[0], at])}
@@ -341,9 +351,10 @@ def _compiled(cfg: SimConfig, record: bool):
     """Jitted (start, advance, metrics) over (seeds, variants) networks (cached per settings)."""
     k = (cfg, record)
     if k not in _CACHE:
-        start = jax.vmap(jax.vmap(lambda n, d, kk: _start(n, d, kk, cfg), in_axes=(0, None, 0)), in_axes=(0, 0, 0))
-        advance = jax.vmap(jax.vmap(lambda r, d, t: _advance(r, d, t, cfg), in_axes=(0, None, None)),
-                           in_axes=(0, 0, None))
+        start = jax.vmap(jax.vmap(lambda n, d: _start(n, d, cfg), in_axes=(0, None)), in_axes=(0, 0))
+        advance = jax.vmap(jax.vmap(lambda r, t, k, d, stop: _advance(r, t, k, d, stop, cfg),
+                                    in_axes=(0, None, None, None, None), out_axes=(0, None, None)),
+                           in_axes=(0, None, 0, 0, None), out_axes=(0, None, 0))
         metrics = jax.vmap(jax.vmap(lambda r, d: _metrics(r, d, cfg, record), in_axes=(0, None)), in_axes=(0, 0))
         _CACHE[k] = (jax.jit(start), jax.jit(advance), jax.jit(metrics))
     return _CACHE[k]

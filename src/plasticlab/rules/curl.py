@@ -22,6 +22,7 @@ vector readout w2 (N,) and a feedback vector b (b = w2 for GD, fixed random for 
     linear:      v = w2 W1, e = x v - y, g = <e x>                                       (``linear_gradient``)
                  Delta W1 = -lr (b g^T) D1,  Delta w2 = -lr (W1 g) D2                     (``linear_delta``)
     full batch:  g = C v - r from C = <x x^T>, r = <x y>                                  (``linear_gradient_stats``)
+    rescaled:    the linear step and the rescaling in three passes over W1               (``linear_step_rescaled``)
 
 The linear forms are the same matrices as the general one, in O(NM + nM) per step instead of O(nNM); the
 rule uses them itself when the network is a linear 2-layer MLP with one output and no biases.
@@ -66,6 +67,25 @@ def linear_delta(W1: jax.Array, feedback: jax.Array, d1: jax.Array, d2: jax.Arra
 
     ``feedback`` is b (w2 for GD, the fixed DFA vector otherwise), g = <e x> (``linear_gradient``)."""
     return -lr * jnp.outer(feedback, g) * d1[None, :], -lr * (W1 @ g) * d2
+
+
+def linear_step_rescaled(W1: jax.Array, w2: jax.Array, feedback: jax.Array, d1: jax.Array, d2: jax.Array,
+                         x: jax.Array, y: jax.Array, lr, n1, n2) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One step of eq. 5 for a linear y_hat = w2 W1 x followed by the authors' rescaling, in three passes over W1:
+
+        g = <e x>, gd = g * d1, u = -lr b,  [W1 g, W1 gd]                          (one product with W1)
+        W1 + Delta W1 = W1 + u gd^T,   ||W1 + u gd^T||^2 = n1^2 + 2 u.(W1 gd) + |u|^2 |gd|^2
+        W1 <- (W1 + u gd^T) n1 / ||W1 + u gd^T||,   w2 <- (w2 - lr (W1 g) * d2) n2 / ||.||
+
+    The norm identity holds because W1 is at norm n1 after the previous step; the same matrices as
+    ``linear_delta`` then ``renormalised`` (to float rounding). Returns (W1, w2, e)."""
+    g, e = linear_gradient(W1, w2, x, y)
+    gd = g * d1
+    P = W1 @ jnp.stack([g, gd], axis=1)
+    u = -lr * feedback
+    sq = n1 * n1 + 2.0 * (u @ P[:, 1]) + (u @ u) * (gd @ gd)
+    W1 = (W1 + jnp.outer(u, gd)) * (n1 / jnp.sqrt(jnp.maximum(sq, 1e-30)))
+    return W1, renormalised(w2 - lr * P[:, 0] * d2, n2), e
 
 
 def two_layer_delta(W1: jax.Array, w2: jax.Array, feedback: jax.Array, d1: jax.Array, d2: jax.Array, x: jax.Array,

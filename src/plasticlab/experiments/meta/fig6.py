@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -71,14 +72,18 @@ def _b_terms(cfg: MetaFig6Config) -> tuple[str, ...]:
     return tuple(cfg.b_terms) if cfg.feedback == "plastic" else ()
 
 
-def _meta_run(cfg: MetaFig6Config, ctx: RunContext, learner, train_s, seed: int) -> dict:
+def _meta_runs(cfg: MetaFig6Config, ctx: RunContext, learner, train_s, seeds: list[int]) -> list[dict]:
+    """The meta-training runs of ``seeds``, each resumable: all together (one vmapped outer step) on an
+    accelerator, one after another on a CPU (where the batched per-seed matrix-vector products are no faster)."""
     theta0 = init_theta(cfg.terms, _b_terms(cfg), cfg.theta0)
     validate = mc.validator(learner, train_s, n_tasks=cfg.n_val_tasks, sym=FEEDBACK[cfg.feedback], seed=HELDOUT_SEED,
                             batch=cfg.eval_batch) if cfg.select_every else None
-    return mc.meta_train(learner, train_s, theta0, n_episodes=cfg.n_episodes, meta_batch=cfg.meta_batch,
-                         sym=FEEDBACK[cfg.feedback],
-                         seed=seed, ckpt_dir=ctx.scratch_dir(f"seed={seed}/meta-train"), ckpt_every=cfg.ckpt_every,
-                         log=ctx.log, validate=validate, select_every=cfg.select_every)
+    kw = dict(n_episodes=cfg.n_episodes, meta_batch=cfg.meta_batch, sym=FEEDBACK[cfg.feedback],
+              ckpt_every=cfg.ckpt_every, log=ctx.log, validate=validate, select_every=cfg.select_every)
+    dirs = [ctx.scratch_dir(f"seed={s}/meta-train") for s in seeds]
+    if jax.default_backend() == "cpu":  # measured (benchmarks/meta_step.py): vmapped seeds are no faster on a CPU
+        return [mc.meta_train(learner, train_s, theta0, seed=s, ckpt_dir=d, **kw) for s, d in zip(seeds, dirs)]
+    return mc.meta_train(learner, train_s, theta0, seed=seeds, ckpt_dir=dirs, **kw)
 
 
 def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
@@ -93,9 +98,12 @@ def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
             f"(terms {_b_terms(cfg)})")
 
     rows, runs = [], {}
+    todo = [s for s in range(cfg.seeds) if not ctx.has_unit(f"seed={s}/meta-train")]
+    if todo:
+        ctx.log(f"meta-training seed(s) {todo} together: {cfg.n_episodes} episodes")
+        fresh = dict(zip(todo, _meta_runs(cfg, ctx, learner, train_s, todo)))
     for seed in range(cfg.seeds):
-        ctx.log(f"meta-training seed {seed}: {cfg.n_episodes} episodes")
-        runs[seed] = ctx.unit(f"seed={seed}/meta-train", lambda: _meta_run(cfg, ctx, learner, train_s, seed))
+        runs[seed] = ctx.unit(f"seed={seed}/meta-train", lambda: fresh[seed])
 
     ev = dict(n_tasks=cfg.n_eval_tasks, seed=HELDOUT_SEED, batch=cfg.eval_batch)
     select = {}

@@ -1,0 +1,86 @@
+"""Cost plans (plasticlab.plan): the estimator against measured runs, the CLI, the ledger's estimate field."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from plasticlab import plan as P
+from plasticlab.cli import app
+from plasticlab.experiments.base import ConfigError
+
+
+def test_budget_parsing_and_refusal():
+    assert P.parse_budget("90s") == 90 and P.parse_budget("30m") == 1800 and P.parse_budget("1.5h") == 5400
+    assert P.parse_budget("12") == 12 and P.parse_budget(None) is None
+    with pytest.raises(ConfigError, match="--budget='soon'"):
+        P.parse_budget("soon")
+
+
+def test_line_extrapolation_and_its_noise_fallback():
+    assert P._line(1, 10, 2, 12, 11) == pytest.approx(30)          # a = 8, b = 2
+    assert P._line(1, 10, 2, 9, 4) == pytest.approx(20)            # shrinking pair (noise): proportional to x
+    assert P._shorten(3000, 1 / 32) == 94 and P._shorten(30.0, 1 / 32) == 0.938 and P._shorten(10, 1 / 32) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment,key,length", [("oja-fig5", "n_samples", 6000), ("curl-fig10", "epochs", 2400),
+                                                   ("quickstart", "epochs", 8.0)])
+def test_estimate_is_within_2x_of_the_measured_run(tmp_path, monkeypatch, experiment, key, length):
+    """Calibrated at 1/8 and 1/4 of the length (a 4x extrapolation), the estimate of the run's wall and CPU
+    time is within a factor 2 of the same run measured afterwards."""
+    monkeypatch.setenv("PLASTICLAB_CACHE", str(tmp_path / "cache"))
+    est = P.plan(experiment, quick=True, overrides={key: length}, fractions=((1 / 8, 1 / 4),))
+    assert est.length_key == key and est.length == length and len(est.calibrated_at) == 2
+    actual = P._measure(experiment, {key: length}, True, None, None)
+    assert actual["ok"], actual["error"]
+    for k in ("wall", "cpu"):
+        ratio = actual[k] / getattr(est, f"{k}_seconds")
+        assert 0.5 <= ratio <= 2.0, (experiment, k, actual[k], getattr(est, f"{k}_seconds"))
+    again = P.plan(experiment, quick=True, overrides={key: length}, fractions=((1 / 8, 1 / 4),))
+    assert again.cached and again.wall_seconds == est.wall_seconds   # cached per machine, code and settings
+
+
+def test_run_plan_writes_plan_json_and_the_ledger_keeps_it(tmp_path, monkeypatch):
+    """`run --plan` prints the table and writes DIR/plan.json without running; a run into the same folder,
+    recorded, carries the estimate and the actual/estimate ratio."""
+    from plasticlab import ledger as L
+
+    monkeypatch.setenv("PLASTICLAB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", "curl-fig1", "--plan", "--budget", "1h", "--out", str(out)],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "curl-fig1" in res.output and "fits" in res.output and not (out / "results.json").exists()
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["experiment"] == "curl-fig1" and plan["wall_seconds"] > 0
+    bad = CliRunner().invoke(app, ["run", "curl-fig1", "--plan", "--budget", "soon", "--out", str(out)])
+    assert bad.exit_code == 2 and "--budget" in bad.output
+    assert CliRunner().invoke(app, ["run", "curl-fig1", "--out", str(out), "--no-plots"]).exit_code == 0
+    rec = json.loads(L.record(out, tmp_path / "ledger").read_text())
+    assert rec["estimate"]["wall_seconds"] == plan["wall_seconds"]
+    assert rec["estimate"]["actual_over_estimate_wall"] > 0
+
+
+def test_run_all_renders_its_figures_and_experiments_as_markdown():
+    """benchmarks/run_all.py's table: every figure with its target and whether it was met; skipped experiments
+    with their estimate."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
+    spec = importlib.util.spec_from_file_location("run_all", path)
+    ra = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ra)
+    doc = {"device": "TFRT_CPU_0", "jax": "0.x", "machine": "test", "date": "2026-12-02",
+           "benchmarks": [{"benchmark": "curl_sim", "figures": [
+               {"name": "ratio", "value": 5.5, "unit": "x", "target": 10, "target_kind": ">=", "meets": False},
+               {"name": "speed", "value": 11000.0, "unit": " /s", "target": None, "target_kind": ">=", "meets": None}]},
+               {"benchmark": "broken", "error": "ImportError: x", "figures": []}],
+           "experiments": [{"paper": "meta", "experiment": "meta-fig6", "size": "full", "estimated_wall_seconds": 9000.0,
+                            "status": "skipped: estimated 2.5 h > --max-minutes 15"},
+                           {"paper": "oja", "experiment": "oja-fig5", "size": "full", "estimated_wall_seconds": 40.0,
+                            "status": "ran", "wall_seconds": 37.0, "cpu_seconds": 47.0, "claims": {"agrees": 3}}]}
+    md = ra.markdown(doc)
+    assert "| curl_sim | ratio | 5.5x | >= 10x | **no** |" in md and "| broken | error | ImportError: x |" in md
+    assert "skipped: estimated 2.5 h" in md and "| oja | oja-fig5 | full | 40 s | 37 s | 47 s | 3 agrees |" in md
