@@ -27,7 +27,8 @@ BENCHMARKS = {
     "sam_epoch": [],
     "meta_step": ["--repeats", "3"],
 }
-EXPERIMENTS = {"oja": "oja-fig5", "curl": "curl-fig5", "hebb": "hebb-fig5", "sam": "sam-lr-search", "meta": "meta-fig6"}
+EXPERIMENTS = {"oja": ("oja-fig5", {}), "curl": ("curl-fig5", {}), "hebb": ("hebb-fig5", {}),
+               "sam": ("sam-lr-search", {}), "meta": ("meta-fig6", {"dataset": "mnist"})}  # EMNIST is not offline
 
 
 def run_benchmark(name: str, extra: list[str], data_dir: str | None, quick: bool) -> dict:
@@ -53,13 +54,16 @@ def run_benchmark(name: str, extra: list[str], data_dir: str | None, quick: bool
         return doc
 
 
-def run_experiment(paper: str, name: str, data_dir: str | None, max_minutes: float, quick: bool) -> dict:
+def run_experiment(paper: str, name: str, overrides: dict, data_dir: str | None, max_minutes: float,
+                   quick: bool) -> dict:
     from plasticlab import plan as P
     from plasticlab.experiments.base import ConfigError
+    from plasticlab.plan import _as_setting
 
-    row = {"paper": paper, "experiment": name, "size": "quick" if quick else "full (default settings)"}
+    size = "quick" if quick else "full (default settings" + "".join(f", {k}={v}" for k, v in overrides.items()) + ")"
+    row = {"paper": paper, "experiment": name, "size": size}
     try:
-        est = P.plan(name, quick=quick, data_dir=data_dir)
+        est = P.plan(name, quick=quick, data_dir=data_dir, overrides=overrides)
     except ConfigError as err:
         return row | {"status": f"not planned: {err}"}
     row |= {"estimated_wall_seconds": est.wall_seconds, "estimated_cpu_seconds": est.cpu_seconds}
@@ -69,6 +73,8 @@ def run_experiment(paper: str, name: str, data_dir: str | None, max_minutes: flo
         cmd = [sys.executable, "-m", "plasticlab.cli", "run", name, "--out", tmp, "--no-plots"]
         cmd += ["--quick"] if quick else []
         cmd += ["--data-dir", data_dir] if data_dir else []
+        for k, v in overrides.items():
+            cmd += ["--set", f"{k}={_as_setting(v)}"]
         res = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "200"})
         if res.returncode != 0:
             return row | {"status": "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
@@ -123,8 +129,9 @@ def main() -> None:
         print(f"== benchmark {name}", flush=True)
         doc["benchmarks"].append(run_benchmark(name, BENCHMARKS[name], a.data_dir, a.quick))
     for paper in [p for p in a.papers.split(",") if p]:
-        print(f"== {paper}: {EXPERIMENTS[paper]}", flush=True)
-        row = run_experiment(paper, EXPERIMENTS[paper], a.data_dir, a.max_minutes, a.quick)
+        name, overrides = EXPERIMENTS[paper]
+        print(f"== {paper}: {name}", flush=True)
+        row = run_experiment(paper, name, overrides, a.data_dir, a.max_minutes, a.quick)
         print(f"   {row.get('status')}", flush=True)
         doc["experiments"].append(row)
     out = Path(a.out)

@@ -84,3 +84,13 @@ def test_run_all_renders_its_figures_and_experiments_as_markdown():
     md = ra.markdown(doc)
     assert "| curl_sim | ratio | 5.5x | >= 10x | **no** |" in md and "| broken | error | ImportError: x |" in md
     assert "skipped: estimated 2.5 h" in md and "| oja | oja-fig5 | full | 40 s | 37 s | 47 s | 3 agrees |" in md
+
+
+def test_reproduce_set_applies_to_the_experiments_that_have_the_key_and_refuses_unknown_keys(tmp_path):
+    from plasticlab.report import experiments_for, shared_overrides
+
+    per = shared_overrides(experiments_for("sam"), {"dataset": "mnist", "datasets": "mnist"})
+    assert per["sam-ablation"] == {"dataset": "mnist"} and per["sam-table1"] == {"datasets": "mnist"}
+    res = CliRunner().invoke(app, ["reproduce", "curl", "--plan", "--set", "datsets=mnist", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "datsets" in res.output and "no experiment of this paper" in res.output
+    assert not any(tmp_path.iterdir())  # refused before any work

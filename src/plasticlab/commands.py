@@ -158,6 +158,8 @@ def reproduce(
                                    "wall and CPU time, peak memory) and stop; see `plasticlab run --plan`")),
     budget: Optional[str] = typer.Option(None, "--budget", help=esc("with --plan: whether each experiment and "
                                          "the whole paper fit in this wall time (90s, 30m, 2h)")),
+    set_: List[str] = typer.Option([], "--set", help=esc("key=value for every experiment of the paper that has the "
+                                   "setting, e.g. --set dataset=mnist (the MNIST stand-in) --set datasets=mnist")),
 ) -> None:
     """Run every experiment of one paper into OUT/<experiment>/ and write OUT/report.html + report.md.
 
@@ -172,28 +174,41 @@ def reproduce(
       plasticlab reproduce sam --data-dir /data --out runs/sam-full
 
       plasticlab reproduce curl --plan --budget 2h         # cost of the full-size paper here, first
+
+      plasticlab reproduce sam --set dataset=mnist --set datasets=mnist   # MNIST as the stand-in data set
     """
-    from .experiments.base import ConfigError
+    from .experiments.base import ConfigError, parse_set
+    from .report import experiments_for, shared_overrides
     from .report import reproduce as _reproduce
 
     where = out or Path("runs") / (f"reproduce-{paper}" + ("-quick" if quick else ""))
+    try:
+        overrides = parse_set(set_)
+        per = shared_overrides(experiments_for(paper), overrides)
+    except ConfigError as err:
+        _fail(err)
     if plan_only:
         from . import plan as P
         from .cli import print_plans
-        from .report import experiments_for
 
         try:
             limit = P.parse_budget(budget)
-            plans = []
-            for exp in experiments_for(paper):
-                plans.append(P.plan(exp.name, quick=quick, data_dir=data_dir))
-                P.write(plans[-1], where / exp.name)
         except ConfigError as err:
             _fail(err)
+        plans, failed = [], {}
+        for exp in experiments_for(paper):
+            try:
+                plans.append(P.plan(exp.name, quick=quick, data_dir=data_dir, overrides=per[exp.name]))
+            except (ConfigError, ValueError) as err:  # e.g. its data set is not offline: the others are planned
+                failed[exp.name] = str(err)
+                continue
+            P.write(plans[-1], where / exp.name)
         print_plans(plans, limit)
+        if failed:
+            _fail("not planned: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
         return
     try:
-        res = _reproduce(paper, where, quick=quick, data_dir=data_dir, console=console)
+        res = _reproduce(paper, where, quick=quick, data_dir=data_dir, console=console, overrides=overrides)
     except ConfigError as err:
         _fail(err)
     console.print(f"report: {res.report} ({len(res.finished)} experiment(s) finished, {len(res.failed)} failed)")

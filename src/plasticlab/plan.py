@@ -5,7 +5,8 @@ For an experiment at the requested settings, the planner runs it twice, shortene
 the number of seeds included, as requested), each time in a fresh process exactly as ``plasticlab run`` would,
 and fits
 
-    T(x) = a + b x        (CPU seconds, and peak resident memory alike)
+    T(x) = a + b x        (CPU seconds; peak resident memory too when x is the training-set size, else the
+                           larger calibration run's memory)
 
 through the two points (a: start-up, data loading, compilation and fixed parts such as example runs; b: the
 cost per unit of length). The two lengths are 1/32 and 1/16 of the requested one; when the longer run costs
@@ -209,17 +210,24 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
         cached = False
     else:
         cached = True
-    (x1, w1, c1, r1), (x2, w2, c2, r2) = hit["points"]
-    if key is None:
-        wall, cpu, rss = w2, c2, r2
-    else:  # the line through the CPU times (less disturbed by other processes than the wall clock), turned into
-        # wall time by the longer calibration run's wall / CPU ratio (its parallelism)
-        cpu = _line(x1, c1, x2, c2, float(length))
-        wall = cpu * w2 / max(c2, 1e-9)
-        rss = _line(x1, r1, x2, r2, float(length))
+    wall, cpu, rss = estimate(hit["points"], key, length)
+    (x1, *_), (x2, *_) = hit["points"]
     return Plan(experiment, key, None if length is None else float(length), [x for x in (x1, x2) if x is not None],
                 hit.get("units"), float(wall), float(cpu), float(rss), time.perf_counter() - t0, machine_id(), cached,
                 json.loads(json.dumps(cdict, default=str)))
+
+
+def estimate(points: list, key: str | None, length: float | None) -> tuple[float, float, float]:
+    """(wall, CPU, peak MiB) at ``length`` from two calibration points [x, wall, cpu, rss]: the line through the
+    CPU times (less disturbed by other processes than the wall clock), turned into wall time by the longer run's
+    wall / CPU ratio (its parallelism); memory grows with the training set (the data are held in memory), not
+    with epochs or samples seen."""
+    (x1, w1, c1, r1), (x2, w2, c2, r2) = points
+    if key is None:
+        return w2, c2, r2
+    cpu = _line(x1, c1, x2, c2, float(length))
+    rss = _line(x1, r1, x2, r2, float(length)) if key == "n_train" else max(r1, r2)
+    return cpu * w2 / max(c2, 1e-9), cpu, rss
 
 
 def _shorten(length: float, fraction: float) -> float | int:
@@ -246,4 +254,4 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-__all__ = ["Plan", "plan", "parse_budget", "write", "machine_id", "length_of", "hours"]
+__all__ = ["Plan", "plan", "estimate", "parse_budget", "write", "machine_id", "length_of", "hours"]

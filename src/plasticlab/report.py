@@ -395,16 +395,35 @@ class ReproduceOutcome:
     failed: dict[str, str]
 
 
+def shared_overrides(exps: list, overrides: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per experiment, the ``overrides`` its settings have (e.g. ``dataset=mnist`` for the experiments with a
+    ``dataset``); a key that no experiment of the paper has is refused before any work."""
+    import dataclasses
+
+    from .experiments.base import ConfigError
+
+    overrides = dict(overrides or {})
+    fields = {e.name: {f.name for f in dataclasses.fields(e.config)} for e in exps}
+    unknown = [k for k in overrides if not any(k in f for f in fields.values())]
+    if unknown:
+        known = sorted(set().union(*fields.values()))
+        raise ConfigError(f"--set {unknown[0]}: no experiment of this paper has that setting; allowed: "
+                          f"{', '.join(known)}")
+    return {e.name: {k: v for k, v in overrides.items() if k in fields[e.name]} for e in exps}
+
+
 def reproduce(paper: str, out: str | Path, quick: bool = False, data_dir: str | Path | None = None, *,
-              console: Any = None) -> ReproduceOutcome:
+              console: Any = None, overrides: dict[str, Any] | None = None) -> ReproduceOutcome:
     """Run every registered experiment with ``paper == paper`` into ``out/<name>/``, then write the report.
 
+    ``overrides`` (``--set``) apply to the experiments that have those settings (``shared_overrides``).
     A failing experiment (e.g. a data set that is not available) does not stop the others: its traceback goes
     to ``out/<name>/error.txt`` and into the report. Rerunning resumes every experiment from its unit cache.
     """
     from .experiments.base import run_experiment
 
     exps = experiments_for(paper)
+    per = shared_overrides(exps, overrides)
     out = Path(out)
     failed: dict[str, str] = {}
     finished: list[str] = []
@@ -416,7 +435,8 @@ def reproduce(paper: str, out: str | Path, quick: bool = False, data_dir: str | 
             console.print(f"[{i}/{len(exps)}] {exp.name}: {exp.description}")
         t0 = time.time()
         try:
-            run_experiment(exp.name, run_dir, quick=quick, data_dir=data_dir, console=console, progress=False)
+            run_experiment(exp.name, run_dir, quick=quick, data_dir=data_dir, console=console, progress=False,
+                           overrides=per[exp.name])
         except Exception as err:  # noqa: BLE001 - recorded, the next experiment still runs
             tb = traceback.format_exc()
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Training loops: a jitted step inside ``jax.lax.scan``, seeds under ``jax.vmap``.
+"""The training step (``Trainer.step``) and the library's one driver (``drive``, under ``fit``): a jitted step
+inside ``jax.lax.scan``, seeds and grid cells under ``jax.vmap``.
 
 One step on a batch (x, t):
     forward -> e_L from the loss -> layer errors from the rule's feedback ->
@@ -405,21 +406,23 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
     bad = None
     bar = _progress(len(stops), progress, desc)
     start = 0
-    for stop in stops:
-        new, out = advance(state, start, stop)
-        if check is not None:
-            ok = np.asarray(check(new))
-            fresh = ~ok if bad is None else ~ok & ~bad
-            if fresh.any() and on_diverged is not None:
-                on_diverged(state, start, stop, fresh)
-            bad = ~ok if bad is None else bad | ~ok
-        state = new
-        record(state, stop, out)
-        start = stop
+    try:
+        for stop in stops:
+            new, out = advance(state, start, stop)
+            if check is not None:
+                ok = np.asarray(check(new))
+                fresh = ~ok if bad is None else ~ok & ~bad
+                if fresh.any() and on_diverged is not None:
+                    on_diverged(state, start, stop, fresh)
+                bad = ~ok if bad is None else bad | ~ok
+            state = new
+            record(state, stop, out)
+            start = stop
+            if bar is not None:
+                bar.update(1)
+    finally:  # also when on_diverged raises: no bar left behind
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.close()
     return state, bad
 
 
