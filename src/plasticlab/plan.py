@@ -204,9 +204,7 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
                 raise ConfigError(f"{experiment}: no shortened calibration run finished ({key} from {length}): "
                                   + (errors[-1] if errors else "no usable lengths"))
         if use_cache:
-            cache[ident] = hit
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps(cache, indent=1))
+            _store(cache_file, ident, hit)
         cached = False
     else:
         cached = True
@@ -235,6 +233,20 @@ def _shorten(length: float, fraction: float) -> float | int:
     if isinstance(length, int):
         return max(2, int(round(length * fraction)))
     return max(0.05, round(length * fraction, 3))
+
+
+def _store(cache_file: Path, ident: str, hit: dict) -> None:
+    """Add one calibration to the cache: re-read it first (other plans may have written since) and replace the
+    file atomically."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        cache = {}
+    cache[ident] = hit
+    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(cache, indent=1))
+    tmp.replace(cache_file)
 
 
 def write(plan_: Plan, run_dir: Path) -> Path:
