@@ -77,7 +77,7 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
         "measurements": {k: _summary(v) for k, v in measurements.items()},
         "claims": judge_all(name, measurements),
     }
-    estimate = _estimate(run_dir, name, res.get("config") or {})
+    estimate = _estimate(run_dir, name, res.get("config") or {}, meta)
     if estimate is not None:
         doc["estimate"] = estimate
     where = Path(root) if root is not None else default_root()
@@ -86,20 +86,20 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
     return path
 
 
-def _estimate(run_dir: Path, name: str, config: dict) -> dict | None:
-    """The run folder's cost plan (``plasticlab run --plan``) beside the actual times: the estimator's error."""
+def _estimate(run_dir: Path, name: str, config: dict, meta: dict) -> dict | None:
+    """The run folder's cost plan (``plasticlab run --plan``) beside the actual times (``meta`` of results.json):
+    the estimator's error."""
     try:
         plan = json.loads((run_dir / "plan.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     if plan.get("experiment") != name or plan.get("config") != json.loads(json.dumps(config, default=str)):
         return None  # a plan of another experiment, size or setting
-    meta = json.loads((run_dir / "results.json").read_text()).get("meta", {})
     out = {k: plan.get(k) for k in ("wall_seconds", "cpu_seconds", "peak_rss_mib", "length_key", "length",
                                     "calibrated_at", "machine")}
-    for k in ("wall_seconds", "cpu_seconds"):
-        if plan.get(k) and meta.get("seconds" if k == "wall_seconds" else k):
-            out[f"actual_over_estimate_{k.split('_')[0]}"] = meta["seconds" if k == "wall_seconds" else k] / plan[k]
+    for clock, actual in (("wall", meta.get("seconds")), ("cpu", meta.get("cpu_seconds"))):
+        if plan.get(f"{clock}_seconds") and actual:
+            out[f"actual_over_estimate_{clock}"] = actual / plan[f"{clock}_seconds"]
     return out
 
 

@@ -139,7 +139,7 @@ def _as_setting(value: Any) -> str:
     return json.dumps(value) if isinstance(value, dict) else _show(value, quote=False)
 
 
-def length_of(experiment: str, cfg: Any) -> tuple[str | None, float | None]:
+def length_of(cfg: Any) -> tuple[str | None, float | None]:
     """The setting a run's time grows with linearly, and its requested value (None, None if it has none)."""
     import dataclasses
 
@@ -166,7 +166,7 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
 
     overrides = dict(overrides or {})
     exp, cfg = prepare(experiment, quick=quick, seeds=seeds, overrides=overrides)  # refuses bad settings first
-    key, length = length_of(experiment, cfg)
+    key, length = length_of(cfg)
     cdict = config_dict(cfg)
     ident = json.dumps({"experiment": experiment, "config": {k: v for k, v in cdict.items() if k != key},
                         "machine": machine_id(), "code": _code_version(), "data_dir": str(data_dir),
@@ -229,7 +229,7 @@ def estimate(points: list, key: str | None, length: float | None) -> tuple[float
 
 
 def _shorten(length: float, fraction: float) -> float | int:
-    """length * fraction, kept an int for integer settings, and at least 1 (2 for sample counts)."""
+    """length * fraction: an int of at least 2 for integer settings, a float of at least 0.05 otherwise."""
     if isinstance(length, int):
         return max(2, int(round(length * fraction)))
     return max(0.05, round(length * fraction, 3))
