@@ -27,17 +27,18 @@ def test_line_extrapolation_and_its_noise_fallback():
 @pytest.mark.parametrize("experiment,key,length", [("oja-fig5", "n_samples", 6000), ("curl-fig10", "epochs", 2400),
                                                    ("quickstart", "epochs", 8.0)])
 def test_estimate_is_within_2x_of_the_measured_run(tmp_path, monkeypatch, experiment, key, length):
-    """Calibrated at 1/8 and 1/4 of the length (a 4x extrapolation), the estimate of the run's wall and CPU
-    time is within a factor 2 of the same run measured afterwards."""
+    """The estimator as shipped (default calibration lengths, widened until the length-dependent cost is
+    resolved): the estimate of the run's wall and CPU time is within a factor 2 of the same run measured
+    afterwards."""
     monkeypatch.setenv("PLASTICLAB_CACHE", str(tmp_path / "cache"))
-    est = P.plan(experiment, quick=True, overrides={key: length}, fractions=((1 / 8, 1 / 4),))
+    est = P.plan(experiment, quick=True, overrides={key: length})
     assert est.length_key == key and est.length == length and len(est.calibrated_at) == 2
     actual = P._measure(experiment, {key: length}, True, None, None)
     assert actual["ok"], actual["error"]
     for k in ("wall", "cpu"):
         ratio = actual[k] / getattr(est, f"{k}_seconds")
         assert 0.5 <= ratio <= 2.0, (experiment, k, actual[k], getattr(est, f"{k}_seconds"))
-    again = P.plan(experiment, quick=True, overrides={key: length}, fractions=((1 / 8, 1 / 4),))
+    again = P.plan(experiment, quick=True, overrides={key: length})
     assert again.cached and again.wall_seconds == est.wall_seconds   # cached per machine, code and settings
 
 
