@@ -10,7 +10,7 @@ and fits
 
 through the two points (a: start-up, data loading, compilation and fixed parts such as example runs; b: the
 cost per unit of length). The two lengths are 1/32 and 1/16 of the requested one; when the longer run costs
-less than 25% more CPU time than the shorter (fixed costs and noise dominate, so b is not resolved), the pair
+less than 50% more CPU time than the shorter (fixed costs and noise dominate, so b is not resolved), the pair
 1/8, 1/4 is tried, then 1/2, 1 (only when the estimate so far is under 5 CPU-minutes: an expensive run whose
 fixed costs dominate keeps the estimate of the shorter pair). The estimate at the requested length x is T(x); wall time is
 T(x) times the longer calibration run's wall / CPU ratio (CPU time is the steadier clock on a shared machine). Calibrations are cached per machine,
@@ -39,7 +39,7 @@ from typing import Any
 LENGTH_KEYS = ("n_samples", "epochs", "n_episodes", "n_train")
 FRACTIONS = ((1 / 32, 1 / 16), (1 / 8, 1 / 4), (1 / 2, 1.0))  # tried in turn (see ``plan``)
 CHEAP = 300.0  # CPU seconds: below this estimate, an unresolved plan may calibrate at the full length itself
-RESOLVED = 0.25  # accept a pair of calibration runs once the longer costs >= 25% more CPU time than the shorter
+RESOLVED = 0.5  # accept a pair of calibration runs once the longer costs >= 50% more CPU time than the shorter
 
 
 @dataclass
