@@ -61,6 +61,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("SAM unknown method", ["run", "sam-table1", "--quick", "--set", "methods=[sgd,foo]"], "methods="),
     ("SAM unknown divergence mode", ["run", "sam-table1", "--quick", "--set", "on_divergence=maybe"], "on_divergence="),
     ("SAM negative decay", ["run", "sam-table1", "--quick", "--set", "sam_decay=-1e-4"], "sam_decay="),
+    ("SAM gap change out of range", ["run", "sam-gap", "--quick", "--set", "changes=[epochs=-1]"], "epochs=-1"),
+    ("SAM gap change of an unknown key", ["run", "sam-gap", "--quick", "--set", "changes=[foo=1]"], "'foo'"),
     ("Hebbian unknown rule", ["run", "hebb-table1", "--quick", "--set", "rules=[sgd,xx]"], "rules="),
     ("curl fraction above 1", ["run", "curl-fig5", "--quick", "--set", "flip_fractions=[0.5,1.5]"], "flip_fractions="),
     ("Oja unknown rule", ["run", "oja-fig1", "--quick", "--set", "rules=[bp,foo]"], "rules="),

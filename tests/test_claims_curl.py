@@ -12,8 +12,8 @@ CURL = claims_for(paper="curl")
 
 
 def test_the_paper_has_claims_for_every_curl_experiment():
-    assert {c.experiment for c in CURL} == {"curl-fig1", "curl-fig2", "curl-fig3", "curl-fig4", "curl-fig5",
-                                            "curl-fig10", "curl-ei"}
+    assert {c.experiment for c in CURL} == {"curl-fig1", "curl-fig2", "curl-fig3", "curl-fig4", "curl-fig4b",
+                                            "curl-fig5", "curl-fig6", "curl-fig8", "curl-fig9", "curl-fig10", "curl-ei"}
     for c in CURL:
         assert c.id.startswith("curl.") and c.paper == "curl" and c.statement and c.where
         if isinstance(c, Numeric):
@@ -25,11 +25,15 @@ def test_the_paper_has_claims_for_every_curl_experiment():
     assert {c.level for c in speed if c.experiment == "curl-fig10"} == {0.95}
 
 
-def test_fig4_random_init_claims_are_not_read_from_near_solution_runs():
-    """curl-fig4 starts every student next to the teacher, so the random-initialisation statements of Fig. 4a
-    read measurements that run does not make (they stay "not measured" until random inits are added)."""
-    rand = [c for c in CURL if c.experiment == "curl-fig4" and "random_init" in c.id]
-    assert len(rand) == 2 and all(all("random_init" in n for n in c.inputs()) for c in rand)
+def test_fig4_random_init_and_near_solution_claims_belong_to_their_own_runs():
+    """Fig. 4a's random-initialisation statements are judged on curl-fig4 (random inits), Fig. 4b's manifold
+    statements on curl-fig4b (students next to the teacher): neither reads the other's start."""
+    rand = [c for c in CURL if "random_init" in c.id and c.id.startswith("curl.fig4")]
+    assert len(rand) == 2 and {c.experiment for c in rand} == {"curl-fig4"}
+    assert all(all("random_init" in n for n in c.inputs()) for c in rand)
+    near = [c for c in CURL if c.id.startswith("curl.fig4b.")]
+    assert len(near) == 2 and {c.experiment for c in near} == {"curl-fig4b"}
+    assert not any("random_init" in n for c in near for n in c.inputs())
 
 
 @pytest.mark.parametrize("name", ["curl-fig2", "curl-fig1"])

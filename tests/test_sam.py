@@ -437,17 +437,106 @@ def test_claims_when_data_unavailable(tmp_path, name, monkeypatch):
     assert "paper" not in res
 
 
-def test_score_or_reason_names_divergence():
-    """A variant whose cell diverged is reported by its divergence step, and a verdict on it by that reason."""
-    from plasticlab.experiments.sam.common import score_or_reason, verdict_on
+def test_lemma1_gap_decays_exactly_with_equal_inter_stream_rates():
+    """Lemma 1's proof: with eta_V = eta_Vbar the Hebbian terms of V[k] and Vbar[k-1]^T are the same, so
+    D = V[k] - Vbar[k-1]^T obeys Delta D = -gamma D: after t steps D_t = (1 - gamma)^t D_0 (decay_scaling "none")."""
+    from plasticlab.experiments.sam.analysis import lemma1_gap, lemma1_levels
 
-    rows = [{"plastic": "W", "seed": 0, "test_accuracy": 50.0, "status": "ok"},
-            {"plastic": "W", "seed": 1, "test_accuracy": 60.0, "status": "ok"},
-            {"plastic": "W+Vbar", "seed": 0, "test_accuracy": None,
-             "status": "diverged at step 18 (sample 1152): W of layer 2 became non-finite ..."}]
-    assert score_or_reason(rows, "test_accuracy", "W", plastic="W") == pytest.approx(55.0)
-    bad = score_or_reason(rows, "test_accuracy", "W+Vbar", plastic="W+Vbar")
-    assert bad == "W+Vbar diverged at step 18"
-    assert score_or_reason(rows, "test_accuracy", "V", plastic="V") == "V not run"
-    assert verdict_on(lambda a, b: b > a, 55.0, bad) == bad
-    assert verdict_on(lambda a, b: b > a, 55.0, 60.0) == "yes" and verdict_on(lambda a, b: b > a, 60.0, 55.0) == "no"
+    net = pl.MLP(SIZES, activation="relu")
+    gamma, steps = 0.05, 6
+    sam = SAM(lr=0.2, ratios=(1.0, 1.0, 0.5, 0.5), decay=gamma, width_ratio=1.5, down_activation="tanh")
+    tr = Trainer(net, sam)
+    st = tr.init(jax.random.PRNGKey(3))
+    levels = lemma1_levels(st.rule_state)
+    assert levels == [1, 2, 3]
+    d0 = [st.rule_state.V[k] - st.rule_state.Vbar[k - 1].T for k in levels]
+    v0 = st.rule_state.V[1]
+    step = eqx.filter_jit(tr.step)
+    for i in range(steps):
+        st, _ = step(st, *_batch(20 + i))
+    for k, d in zip(levels, d0):
+        assert _rel(st.rule_state.V[k] - st.rule_state.Vbar[k - 1].T, (1 - gamma) ** steps * np.asarray(d)) < 1e-4
+    v, vb = st.rule_state.V[1], st.rule_state.Vbar[0]
+    assert _rel(v, v0) > 1e-3  # V itself moved (by its Hebbian term), only the gap decays in closed form
+    assert abs(float(lemma1_gap(v, v.T)) - 0.0) < 1e-6 and float(lemma1_gap(v, vb)) > 0
+
+
+def test_divergence_records_every_seed_with_its_step_and_matrix():
+    """``History.divergences``: one record per diverged seed (step, the first bad matrix by name), the message names
+    the first; the finished cell has none."""
+    from plasticlab.data import load_dataset
+    from plasticlab.experiments.sam import common as C
+
+    data = load_dataset("digits").subset(256, 64)
+    net = pl.MLP((64, 16, 16, 10), activation="relu")
+    tr = C.make_trainer(net, SAM(lr=50.0, decay=0.0), "cross_entropy")
+    res = C.train_grid(tr, data, lrs=[1e-3, 50.0], seeds=3, epochs=4, batch_size=32, evals=1, on_divergence="record")
+    recs = res.divergences
+    assert {r["cell"] for r in recs} == {1} and sorted(r["seed"] for r in recs) == [0, 1, 2]
+    assert res.seed_diverged[1].all() and not res.seed_diverged[0].any()
+    for r in recs:
+        assert r["step"] >= 1 and (r["matrix"].startswith("W of layer") or r["matrix"].endswith("of the rule state"))
+    first = min(recs, key=lambda r: r["step"])
+    assert f"step {first['step']} " in res.diverged[1] and first["matrix"] in res.diverged[1]
+
+
+def test_stability_safe_cells_need_the_margin_rate_finished():
+    from plasticlab.experiments.sam.stability import safe_cells
+
+    lrs, decays = (0.1, 0.12, 0.144), (1e-4, 1e-3)
+    rows = [{"lr": lr, "decay": d, "status": "ok"} for lr in lrs for d in decays]
+    rows[5]["status"] = "diverged"  # lr 0.144, decay 1e-3
+    safe = safe_cells(rows, lrs, decays, margin=1.2)
+    assert safe == {(0.1, 1e-4): True, (0.12, 1e-4): True, (0.144, 1e-4): False,  # no rate 1.2 x 0.144 in the grid
+                    (0.1, 1e-3): True, (0.12, 1e-3): False, (0.144, 1e-3): False}
+
+
+def test_variant_rate_search_reads_validation_only(monkeypatch):
+    """``choose_rate`` trains every rate of the list on the validation split (a test read raises there) and picks
+    the best finite one."""
+    from plasticlab.data import load_dataset
+    from plasticlab.experiments.sam import common as C
+
+    data = load_dataset("digits").centered()
+    calls = []
+    real = C.train_grid
+
+    def spy(trainer, d, **kw):
+        calls.append((d.is_validation, tuple(kw["lrs"])))
+        return real(trainer, d, **kw)
+
+    monkeypatch.setattr(C, "train_grid", spy)
+
+    class Cfg:
+        search_lrs, search_epochs, val_fraction, batch_size = (0.01, 0.3, 1e3), 1.0, 0.2, 64
+        lr_schedule, lr_warmup = "constant", 0.0
+
+    tr = C.make_trainer(C.make_net(data, (16,)), C.make_rule("sam", C.Hyper()), "cross_entropy")
+    out = C.choose_rate(tr, data, Cfg)
+    assert calls == [(True, (0.01, 0.3, 1e3))] and out["lrs"] == [0.01, 0.3, 1e3]
+    assert out["val"][2] is None  # rate 1000 diverged
+    assert out["lr"] == max((lr for lr, v in zip(out["lrs"], out["val"]) if v is not None),
+                            key=lambda lr: out["val"][out["lrs"].index(lr)])
+
+
+def test_modulation_signal_is_the_gradient_in_the_backprop_special_case():
+    """sam-modulation: zero offsets give the plain forward pass; the per-sample gradient of the loss with respect to
+    the hidden potentials equals backprop's errors e = dF/dy; with SAM's backprop special case (Wbar = W^T, V = Vbar
+    = I, D_d = ReLU Jacobian) SAM's modulation signal is exactly that gradient, so both lower the loss alike."""
+    from plasticlab.experiments.sam.modulation import modulated_forward, per_sample_loss, probe
+
+    net = pl.MLP(SIZES, activation="relu")
+    x, t = _batch(3)
+    for rule in (BP(lr=0.1), _special(tie_wbar=True, plastic=("W",), decay=0.0)):
+        tr = Trainer(net, rule)
+        st = tr.init(jax.random.PRNGKey(4))
+        fwd = net.forward(st.params, x)
+        zero = [jnp.zeros_like(y) for y in fwd.y[:-1]]
+        assert _rel(modulated_forward(net, st.params, x, zero).out, fwd.out) < 1e-6
+        grad = jax.grad(lambda off: jnp.sum(per_sample_loss(tr, st.params, x, t, off)))(zero)
+        e = BP(lr=0.1).feedback(net, st.params, None, fwd, tr.loss.error(fwd, t))
+        for g, ek in zip(grad, e[:-1]):
+            assert _rel(g, ek) < 1e-5
+        out = probe((0.01,))(tr, st, x, t) if isinstance(rule, SAM) else None
+    assert abs(float(out["rel_change/sam/tau=0.01"]) - float(out["rel_change/gradient/tau=0.01"])) < 1e-6
+    assert float(out["rel_change/sam/tau=0.01"]) < 0 < float(out["frac_reduced/sam/tau=0.01"])

@@ -141,12 +141,18 @@ def _inits() -> list[str]:
     return list(INITS)
 
 
+def _check_assignment(text: str) -> str | None:
+    key, eq, _ = text.partition("=")
+    return None if eq and key.strip() else "not of the form key=value"
+
+
 # kind -> (per-entry check returning an error or None, lister of the allowed names or None, description)
 KINDS: dict[str, tuple[Callable[[str], str | None] | None, Callable[[], Iterable] | None, str]] = {
     "rule": (_check_rule, None, "a rule string such as bp, fa+oja or bp(lr=0.01)+oja(lr=1e-3) (`plasticlab rules`)"),
     "dataset": (None, _datasets, "a data set name (`plasticlab datasets`)"),
     "activation": (None, _activations, "an activation name"),
     "init": (None, _inits, "an initialisation name"),
+    "assignment": (_check_assignment, None, "key=value, a setting of this experiment and its value"),
 }
 
 
@@ -313,18 +319,23 @@ def validate(cfg: Any) -> None:
 def settings_dataclass(shared: type, order: Sequence[str]) -> Callable[[type], type]:
     """A class decorator that stands for ``@dataclass`` on the sibling configs of one paper.
 
-    ``shared`` is a plain class (not a dataclass) whose annotated attributes are the settings the siblings share,
+    ``shared`` is a plain class (not a dataclass; its plain bases' settings count as its own) whose annotated
+    attributes are the settings the siblings share,
     each with its usual default (``setting(...)``); the decorated class (a subclass of ``shared``) gets every one of
     them it does not declare itself; one it declares again replaces the shared default or doc. All fields are then
     listed in ``order``, which names every setting of the siblings: ``plasticlab show`` and config.json list a
     config's settings in field order, and a dataclass base would put all of its fields before the subclass's own.
     """
+    shared_fields: dict[str, Any] = {}  # ``shared``'s settings and those of its plain base classes
+    for base in reversed(shared.__mro__):
+        shared_fields.update(base.__dict__.get("__annotations__", {}))
+
     def build(cls: type) -> type:
         own = dict(cls.__dict__.get("__annotations__", {}))
-        for name, tp in shared.__annotations__.items():
+        for name, tp in shared_fields.items():
             if name not in own:
                 own[name] = tp
-                setattr(cls, name, copy.copy(shared.__dict__[name]))  # a field object of its own per config
+                setattr(cls, name, copy.copy(getattr(shared, name)))  # a field object of its own per config
         unplaced = [name for name in own if name not in order]
         if unplaced:
             raise TypeError(f"{cls.__name__}: settings {unplaced} have no place in the settings order")

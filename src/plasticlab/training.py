@@ -206,16 +206,14 @@ def _state_ok(state: TrainState) -> jax.Array:
 
 
 def _matrix_name(trainer: Trainer, state: TrainState, index: int) -> str:
-    """What matrix ``index`` of ``_matrices`` is, for divergence messages."""
+    """What matrix ``index`` of ``_matrices`` is, for divergence messages: "W of layer 2", or a rule-state matrix by
+    its path in the state (SAM: "Vbar[2] of the rule state")."""
     n_params = len([m for m in jax.tree.leaves(state.params) if m.ndim >= 2])
     if index < n_params:
         return f"W of layer {index + 1}" if isinstance(trainer.net, MLP) else f"weight matrix #{index + 1}"
-    from .rules.sam import SAM
-
-    rule = trainer.rule.rules if isinstance(trainer.rule, Sum) else (trainer.rule,)
-    if any(isinstance(r, SAM) for r in rule):
-        return f"a downstream/inter-stream matrix (rule-state matrix #{index - n_params})"
-    return f"feedback matrix #{index - n_params}"
+    paths = [jax.tree_util.keystr(path).lstrip(".") for path, m in jax.tree_util.tree_leaves_with_path(
+        state.rule_state) if m.ndim == 2 and m.size]
+    return f"{paths[index - n_params]} of the rule state"
 
 
 class _Cells(NamedTuple):
@@ -276,6 +274,8 @@ class History:
 
     ``diverged``: per cell (one entry without a grid) None or the message of the first diverged seed;
     ``seed_diverged``: (cells, seeds) flags (with ``on_divergence="record"`` those seeds' curves are NaN);
+    ``divergences``: one record per diverged (cell, seed): {"cell", "seed", "step", "matrix"} (its first bad
+    step, 1-based, and the first matrix that became non-finite or exceeded 1e6 there);
     ``final_state`` / ``init_state``: the vmapped TrainState at the end / start (``init_state`` with
     ``keep_init``); ``logs`` / ``log_steps``: with ``fit(log_every=...)``, the step metrics of the logged steps
     as they are (``logged(key)``: (seeds, logs, ...) or (cells, seeds, logs, ...)) and those steps (1-based)."""
@@ -288,6 +288,7 @@ class History:
     cells: int | None = None
     diverged: list[str | None] = field(default_factory=list)
     seed_diverged: np.ndarray | None = None
+    divergences: list[dict] = field(default_factory=list)
     logs: dict[str, list] = field(default_factory=dict)
     log_steps: list[int] = field(default_factory=list)
 
@@ -578,26 +579,41 @@ def _divergence(cells: _Cells, state, idx, c0, x, t, n_steps, schedule, batch_si
     ok = np.asarray(m["ok"])  # (cells, seeds, steps, matrices)
     first = None
     for c in range(ok.shape[0]):
-        if not fresh[c].any() or hist.diverged[c] is not None:
+        if not fresh[c].any():
             continue
-        bad = [r for r in np.argwhere(~ok[c]).tolist() if fresh[c, r[0]]]
-        if not bad:  # flagged at the chunk's end only (e.g. a value just past 1e6): name the chunk's last step
-            s = int(np.argwhere(fresh[c])[0][0])
-            step, mat = ok.shape[2] - 1, 0
-        else:
-            s, step, mat = min(bad, key=lambda r: (r[1], r[0], r[2]))
-        global_step = c0 + int(step) + 1
         tr = cells.trainer([v[c] for v in cells.values])
-        one = jax.tree.map(lambda a: a[c, s] if grid else a[s], state)
+        records = []
+        for s in np.flatnonzero(fresh[c]):
+            bad = np.argwhere(~ok[c, s])  # (step, matrix) pairs, in step order
+            # flagged at the chunk's end only (e.g. a value just past 1e6): the chunk's last step
+            step, mat = (int(bad[0][0]), int(bad[0][1])) if len(bad) else (ok.shape[2] - 1, 0)
+            one = jax.tree.map(lambda a: a[c, s] if grid else a[s], state)
+            records.append({"cell": c, "seed": seeds[s], "step": c0 + step + 1,
+                            "matrix": _matrix_name(tr, one, mat)})
+        hist.divergences += records
+        if hist.diverged[c] is not None:
+            continue
+        rec = min(records, key=lambda r: r["step"])
         where = f" ({_rates(tr.rule)})" if _rates(tr.rule) else ""
-        msg = (f"diverged at step {global_step} (sample {global_step * batch_size}): "
-               f"{_matrix_name(tr, one, int(mat))} became non-finite or exceeded 1e6 for seed {seeds[s]} with rule "
+        msg = (f"diverged at step {rec['step']} (sample {rec['step'] * batch_size}): "
+               f"{rec['matrix']} became non-finite or exceeded 1e6 for seed {rec['seed']} with rule "
                f"{tr.rule.name}{where}. Lower the learning rate(s), add weight decay, or change the "
                f"initialisation; {len(hist.samples)} evaluations before the failure are kept.")
         hist.diverged[c] = msg
         if first is None:
-            first = DivergenceError(msg, step=global_step, layer=int(mat) + 1, seed=seeds[s], history=hist)
+            first = DivergenceError(msg, step=rec["step"], layer=_layer_of(rec["matrix"]), seed=rec["seed"],
+                                    history=hist)
     return first
+
+
+def _layer_of(matrix: str) -> int:
+    """The layer number of a ``_matrix_name`` ("W of layer 2": 2; "Vbar[2] of the rule state": 3, 1-based)."""
+    import re
+
+    found = re.search(r"layer (\d+)|\[(\d+)\]", matrix)
+    if found is None:
+        return 1
+    return int(found.group(1)) if found.group(1) else int(found.group(2)) + 1
 
 
 class _LineProgress:

@@ -106,28 +106,57 @@ register(
 
 # ----------------------------------------------------------------------------- Fig. 4 (curl-fig4, alpha_r grid)
 
-_RANDOM_INIT = ("not measured by curl-fig4, which starts every student next to the teacher; needs students "
-                "from a random initialisation (readout/random_init/...)")
-
 register(
-    _beyond_boundary("fig4b.manifold_unstable_beyond_boundary", "curl-fig4", "Fig. 4b",
+    _beyond_boundary("fig4b.manifold_unstable_beyond_boundary", "curl-fig4b", "Fig. 4b",
                      "started next to the solution manifold, the error rises beyond the boundary (the manifold is "
                      "unstable) but not below it (per seed: median log10 peak test error over unstable vs stable "
                      "cells)", "readout", "peak_test_error"),
-    _greater("fig4b.spike_then_redescend", "curl-fig4", "Fig. 4b inset, sec. 5",
+    _greater("fig4b.spike_then_redescend", "curl-fig4b", "Fig. 4b inset, sec. 5",
              "beyond the boundary the error spikes before going down to another stable minimum (per seed: median "
              "log10 peak vs median log10 final test error over the unstable cells)",
              a="readout/unstable/median_log10_peak_test_error", b="readout/unstable/median_log10_test_error"),
     _numeric("fig4a.random_init_error_to_zero_below", "curl-fig4", "Fig. 4a",
              "below the alpha_r boundary the test error goes to 0 from a random initialisation (share of stable "
-             f"cells learned, relative test error < 1e-3). {_RANDOM_INIT}",
+             "cells learned, relative test error < 1e-3)",
              "readout/random_init/stable/fraction_learned", 1.0, 0.1,
              "plot resolution: cells within one grid step of the boundary (one per column of a 10 x 10 grid)"),
     _greater("fig4a.random_init_low_error_beyond", "curl-fig4", "Fig. 4a",
              "readout curl terms result in low test error even when the solution manifold is unstable (from a "
-             f"random initialisation: median log10 test error, initial vs final, unstable cells). {_RANDOM_INIT}",
+             "random initialisation: median log10 test error, initial vs final, unstable cells)",
              a="readout/random_init/unstable/median_log10_initial_error",
              b="readout/random_init/unstable/median_log10_test_error"),
+)
+
+# ----------------------------------------------------------------------------- Supp. C: tanh (curl-fig6, -fig8, -fig9)
+
+_TANH_SIMILAR = "the qualitative behavior of the tanh networks is similar to that of the linear ones"
+_SHIFT = ("the phase diagrams show similar trends although the boundaries are shifted to lower c values (per seed: "
+          "the share of cells on the linear theory's stable side that fail to learn exceeds the share on its unstable "
+          "side that learn)")
+
+register(
+    _beyond_boundary("fig6.error_above_vs_below", "curl-fig6", "Supp. C, Fig. 6a",
+                     f"{_TANH_SIMILAR}: hidden-layer flips beyond the (linear) boundary destroy performance (per "
+                     "seed: median log10 test error over unstable vs stable cells)", "hidden", "test_error"),
+    _greater("fig6.boundary_shifted_to_lower_c", "curl-fig6", "Supp. C, Fig. 6", _SHIFT,
+             a="hidden/stable/fraction_unlearned", b="hidden/unstable/fraction_learned"),
+    _greater("fig7.chaotic_weights", "curl-fig6", "Supp. C, Fig. 7 (c = 0.8, alpha_h = 0.6)",
+             "\"we recover the transition to chaos\": at c = 0.8, alpha_h = 0.6 the weights keep fluctuating (per "
+             "seed: log10 q at alpha_h = 0.6 vs gradient descent, alpha_h = 0, same c)",
+             a="hidden/c=0.8,alpha=0.6/log10_q", b="hidden/c=0.8,alpha=0/log10_q"),
+    _greater("fig8a.random_init_low_error_beyond", "curl-fig8", "Supp. C, Fig. 8a",
+             f"{_TANH_SIMILAR}: readout curl terms give low test error from a random initialisation even beyond the "
+             "boundary (median log10 test error, initial vs final, unstable cells)",
+             a="readout/random_init/unstable/median_log10_initial_error",
+             b="readout/random_init/unstable/median_log10_test_error"),
+    _beyond_boundary("fig8b.manifold_unstable_beyond_boundary", "curl-fig9", "Supp. C, Fig. 8b",
+                     "started next to the solution manifold (1e-15), the peak error of tanh networks rises beyond the "
+                     "boundary but not below it (per seed: median log10 peak test error, unstable vs stable cells)",
+                     "readout", "peak_test_error"),
+    _greater("fig9.spike_then_redescend", "curl-fig9", "Supp. C, Fig. 9",
+             "\"we recover ... the ascend then re-descend mechanism\" in tanh networks (per seed: median log10 peak vs "
+             "median log10 final test error over the unstable cells)",
+             a="readout/unstable/median_log10_peak_test_error", b="readout/unstable/median_log10_test_error"),
 )
 
 # ----------------------------------------------------------------------------- Fig. 5 / Fig. 10 (speed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 
-from . import Greater, Numeric, Trend, register
+from . import Bound, Greater, Numeric, Trend, register
 
 PAPER = "sam"
 
@@ -65,6 +65,22 @@ AN_FRACS = (0.0, 0.25, 0.5, 0.75, 1.0)  # fractions of the training at which the
 def an_at(frac: float, what: str) -> str:
     """sam-analysis: ``what`` (dvbar_norm: ||Delta Vbar||_F mean over hidden layers; loss) at that fraction."""
     return f"analysis/frac={frac:g}/{what}"
+
+
+def an_lemma1(what: str, when: str) -> str:
+    """sam-analysis: Lemma 1's ``what`` (cos: cos(V^l, Vbar^{l-1 T}); gap: relative Frobenius gap), mean over the
+    level pairs, ``when`` before/after training."""
+    return f"analysis/lemma1_{what}/{when}"
+
+
+def mod(signal: str, what: str) -> str:
+    """sam-modulation: per seed at the final evaluation and the smallest tau, ``what`` (rel_change: relative change
+    of the probe batch's mean loss; frac_reduced: fraction of its samples whose loss fell) for ``signal`` (sam,
+    gradient, random)."""
+    return f"modulation/{signal}/{what}"
+
+
+LEMMA1_GAP = 0.1  # our tolerance on Lemma 1's equality: the relative Frobenius gap below 10%
 
 
 def an_erank(matrix: str, when: str) -> str:
@@ -163,6 +179,31 @@ def _analysis() -> list:
                   f"the matrices \"become effectively low-rank\" ({rank} of the hidden {m} lower after training than "
                   "before)", a=an_erank(m, "before"), b=an_erank(m, "after"))
           for m, rank in (("Vbar", "Roy & Vetterli effective rank"), ("W", "effective rank"))],
+        Greater("sam.analysis.lemma1_aligning", PAPER, "sam-analysis", "App. D, Lemma 1",
+                "\"the interstream connections evolve towards becoming aligned with each other after training\": "
+                "cos(V^l, Vbar^{l-1 T}) (mean over the level pairs) higher after training than before",
+                a=an_lemma1("cos", "after"), b=an_lemma1("cos", "before")),
+        Bound("sam.analysis.lemma1_equal", PAPER, "sam-analysis", "App. D, Lemma 1 (eq. 13)",
+              f"at stationarity Vbar^{{l-1}} = (V^l)^T: the relative gap ||V^l - Vbar^{{l-1 T}}|| / mean norm after "
+              f"training below {LEMMA1_GAP:g} (the paper's equality; {LEMMA1_GAP:g} is our tolerance)",
+              measure=an_lemma1("gap", "after"), bound=LEMMA1_GAP, side="below"),
+    ]
+
+
+# ----------------------------------------------------------------------------- short-term modulation (earlier paper)
+
+def _modulation() -> list:
+    where = "earlier version (Self-Assembling Learning), Sec. 2.3"
+    return [
+        Bound("sam.modulation.reduces_loss", PAPER, "sam-modulation", where,
+              "adding the feedback to every hidden neuron, h -> h + Vbar hbar, \"leads to a reduced loss function "
+              "value for this particular data point\" for a small time constant (relative change of the probe "
+              "batch's loss after training, smallest tau, below 0)",
+              measure=mod("sam", "rel_change"), bound=0.0, side="below"),
+        Greater("sam.modulation.beats_random", PAPER, "sam-modulation", where,
+                "the modulation works because Vbar hbar = -grad_h F: SAM's feedback lowers the loss more than a "
+                "random signal of the same norm per sample and layer",
+                a=mod("random", "rel_change"), b=mod("sam", "rel_change")),
     ]
 
 
@@ -246,4 +287,4 @@ def _scalar_error() -> list:
             for mode in ("mean", "norm")]
 
 
-register(*_table1(), *_lr_search(), *_analysis(), *_ablation(), *_width(), *_scalar_error())
+register(*_table1(), *_lr_search(), *_analysis(), *_modulation(), *_ablation(), *_width(), *_scalar_error())

@@ -50,15 +50,49 @@ def phase_cell_group(c: float, alphas, layer: str, total: int, seeds: int, n_tra
     out = st.simulate(nets, data, jax.random.fold_in(key, 2), epochs, cfg, epochs_at=st.log_epochs(epochs, n_logs))
     te = out["logs"]["test_error"]                        # (seeds, alphas, T+1)
     final = np.nanmean(te[..., -5:], axis=-1)             # mean over the last 5 log points
+    slope = last_decade_slope(out["epochs"], te)          # d log10(error) / d log10(epoch), last decade
     rows = []
     for k in range(seeds):
         for j, a in enumerate(alphas):
             rows.append({"c": float(c), "M": M, "N": N, "alpha": float(a), "layer": layer, "seed": k,
+                         "initial_test_error": float(te[k, j, 0]),
                          "test_error": float(final[k, j]), "q": float(out["q"][k, j]),
                          "peak_test_error": float(out["peak_test_error"][k, j]),
+                         "log10_error_slope_last_decade": float(slope[k, j]),
+                         "projected_test_error_1e5": projected_error(final[k, j], slope[k, j], epochs),
                          "diverged": bool(not np.isfinite(final[k, j]))})
     curves = {"epochs": out["epochs"].tolist(), "mean_log10_error": np.log10(np.maximum(te, 1e-30)).mean(0).tolist()}
     return {"rows": rows, "curves": curves}
+
+
+PAPER_EPOCHS = 100_000  # the paper's training length for the Fig. 3 / 4 grids
+
+
+def last_decade_slope(epochs, errors: np.ndarray) -> np.ndarray:
+    """Least-squares slope of log10(error) against log10(epoch) over the logged epochs of the last decade
+    (epoch >= T / 10), per network (leading axes of ``errors``, whose last axis follows ``epochs``); NaN where
+    fewer than two finite points."""
+    ep = np.asarray(epochs, float)
+    sel = (ep >= ep[-1] / 10) & (ep > 0)
+    x = np.log10(ep[sel])
+    y = np.log10(np.maximum(np.asarray(errors, float)[..., sel], 1e-30))
+    ok = np.isfinite(y)
+    n = ok.sum(-1)
+    xm = np.where(ok, x, 0).sum(-1) / np.maximum(n, 1)
+    ym = np.where(ok, y, 0).sum(-1) / np.maximum(n, 1)
+    dx = np.where(ok, x - xm[..., None], 0)
+    cov = (dx * np.where(ok, y - ym[..., None], 0)).sum(-1)
+    var = (dx ** 2).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n >= 2) & (var > 0), cov / var, np.nan)
+
+
+def projected_error(final: float, slope: float, epochs: int, target: int = PAPER_EPOCHS) -> float:
+    """The final error carried to ``target`` epochs along the last decade's power law (never below the float
+    floor; the final error itself when ``epochs`` >= target or the slope is unknown)."""
+    if not np.isfinite(final) or not np.isfinite(slope) or epochs >= target:
+        return float(final)
+    return float(max(final * (target / epochs) ** min(slope, 0.0), 1e-30))
 
 
 def trajectory(c: float, alpha: float, layer: str, total: int, n_train: int, epochs: int, lr: float,
@@ -132,14 +166,25 @@ def _log10(v: float) -> float:
     return float(np.log10(max(v, 1e-30))) if np.isfinite(v) else float("nan")
 
 
-def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, float], ...] = ()) -> dict:
+def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, float], ...] = (),
+                       random_init: bool = False) -> dict:
     """Per-seed measurements of a phase grid (what the Fig. 3 / Fig. 4 claims read), one value per seed:
 
     - ``<layer>/agreement_with_theory``: share of the grid's cells whose outcome (relative test error <
       ``LEARNED``) is the one the theory's side predicts (learned iff stable);
+    - ``<layer>/stable/fraction_unlearned`` and ``<layer>/unstable/fraction_learned``: the shares of the flipped
+      cells (alpha > 0) that contradict the (linear) theory on each side, a cell counting as learned when its error
+      is below max(``LEARNED``, 10 x gradient descent's at the same c and seed), so that a net that gradient descent
+      itself cannot bring below 1e-3 (tanh) is judged against what it can reach (a boundary shifted to lower c
+      leaves stable cells unlearned);
     - ``<layer>/<side>/median_log10_<metric>`` for side ``stable`` / ``unstable`` (by theory) and metric
       ``test_error``, ``q``, ``peak_test_error``: the median over that side's cells (NaN: no cell on that side);
-    - ``<layer>/c=<c>,alpha=<a>/log10_<metric>`` for each (c, alpha) of ``cells`` that is in the grid.
+    - ``<layer>/c=<c>,alpha=<a>/log10_<metric>`` for each (c, alpha) of ``cells`` that is in the grid;
+    - ``<layer>/cells_outcome_changes_by_1e5``: share of the cells whose outcome (learned or not) would change
+      if each error followed its last decade's power law (``last_decade_slope``) to the paper's 1e5 epochs;
+    - with ``random_init`` (students from a random initialisation, Fig. 3a / 4a): ``<layer>/random_init/stable/
+      fraction_learned`` (share of the stable cells learned) and ``<layer>/random_init/unstable/
+      median_log10_<initial_error | test_error>`` (the unstable cells' error at epoch 0 and at the end).
     A diverged network has a NaN error: it counts as not learned and is left out of the medians.
     """
     out: dict[str, list[float]] = {}
@@ -153,12 +198,29 @@ def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, f
         rs = [r for r in rows if r["seed"] == k]
         put("agreement_with_theory", np.mean([(r["test_error"] < LEARNED) == (side[r["c"], r["alpha"]] == "stable")
                                               for r in rs]))
+        gd = {r["c"]: r["test_error"] for r in rs if r["alpha"] == 0}  # gradient descent's error at each c
+        for sd, learned in (("stable", False), ("unstable", True)):  # the cells that contradict the theory
+            mine = [r for r in rs if side[r["c"], r["alpha"]] == sd and r["alpha"] > 0]
+            as_gd = [r["test_error"] < max(LEARNED, 10 * gd.get(r["c"], 0.0)) for r in mine]
+            put(f"{sd}/fraction_{'learned' if learned else 'unlearned'}",
+                np.mean([v == learned for v in as_gd]) if mine else float("nan"))
         for sd in ("stable", "unstable"):
             mine = [r for r in rs if side[r["c"], r["alpha"]] == sd]
             for metric in ("test_error", "q", "peak_test_error"):
                 vals = [_log10(r[metric]) for r in mine]
                 vals = [v for v in vals if np.isfinite(v)]
                 put(f"{sd}/median_log10_{metric}", float(np.median(vals)) if vals else float("nan"))
+        if any("projected_test_error_1e5" in r for r in rs):  # would a cell's outcome change by 1e5 epochs?
+            put("cells_outcome_changes_by_1e5", np.mean([(r["test_error"] < LEARNED)
+                                                         != (r["projected_test_error_1e5"] < LEARNED) for r in rs]))
+        if random_init:
+            stable = [r for r in rs if side[r["c"], r["alpha"]] == "stable"]
+            put("random_init/stable/fraction_learned",
+                np.mean([r["test_error"] < LEARNED for r in stable]) if stable else float("nan"))
+            unstable = [r for r in rs if side[r["c"], r["alpha"]] == "unstable"]
+            for name, key in (("initial_error", "initial_test_error"), ("test_error", "test_error")):
+                vals = [v for v in (_log10(r[key]) for r in unstable if key in r) if np.isfinite(v)]
+                put(f"random_init/unstable/median_log10_{name}", float(np.median(vals)) if vals else float("nan"))
         for c, a in cells:
             hit = [r for r in rs if abs(r["c"] - c) < 1e-9 and abs(r["alpha"] - a) < 1e-9]
             for r in hit[:1]:

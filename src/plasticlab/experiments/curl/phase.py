@@ -1,10 +1,12 @@
-"""Phase-diagram machinery shared by curl-fig3 (hidden-layer flips) and curl-fig4 (readout flips)."""
+"""Phase-diagram machinery and configs shared by curl-fig3 (hidden-layer flips), curl-fig4 / -fig4b (readout flips)
+and their tanh versions curl-fig6 / -fig8 / -fig9."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from ...analysis.curl_theory import boundary_curve
@@ -38,7 +40,36 @@ class CurlPhaseConfig:
     example_epochs: int = setting(4000, ge=1, le=10_000_000, doc="epochs of the example trajectories")
 
 
+@dataclass
+class CurlReadoutConfig(CurlPhaseConfig):
+    """The readout grid (alpha_r) of Fig. 4 / 8: its own c and alpha ranges and example cell."""
+
+    cs: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.25, 1.5, 2.0, 3.0), gt=0,
+                                    doc="compression ratios c = M/N of the grid (one vmapped batch each)")
+    alphas: tuple[float, ...] = setting((0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8), ge=0, le=1,
+                                        doc="fractions alpha_r of flipped hidden neurons of the grid (nested flips)")
+    example_c: float = setting(1.0, gt=0, doc="compression ratio of the example trajectories (curl and GD)")
+    example_alpha: float = setting(0.6, ge=0, le=1, doc="alpha_r of the curl example")
+
+
+@dataclass
+class CurlNearSolutionConfig(CurlReadoutConfig):
+    """Students started next to the teacher (Fig. 4b / 8b): the paper's 1e-15 perturbation in float64, 20 seeds."""
+
+    seeds: int = setting(20, ge=1, le=1000, doc="seeds per cell (teacher, data and initial student), vmapped "
+                                                 "(paper: 20)")
+    near_solution: float = setting(1e-15, ge=0, doc="relative noise of the start at the teacher's weights "
+                                                    "(W = W* (1 + eps N(0, 1)); paper: 1e-15)")
+    x64: bool = setting(True, doc="simulate in float64 (a 1e-15 perturbation is below float32's resolution)")
+
+
 def run_phase(cfg: CurlPhaseConfig, ctx: RunContext, layer: str, near_solution: float | None = None) -> dict:
+    """The grid (and its two example trajectories) in float64 when ``cfg.x64`` is set, else float32."""
+    with jax.enable_x64(bool(getattr(cfg, "x64", False))):
+        return _run_phase(cfg, ctx, layer, near_solution)
+
+
+def _run_phase(cfg: CurlPhaseConfig, ctx: RunContext, layer: str, near_solution: float | None) -> dict:
     rows, curves = [], {}
     for c in cfg.cs:
         ctx.log(f"c = {c}: {len(cfg.alphas)} alphas x {cfg.seeds} seeds, vmapped")
@@ -55,14 +86,15 @@ def run_phase(cfg: CurlPhaseConfig, ctx: RunContext, layer: str, near_solution: 
     # the same c for both examples (one compiled shape): curl beyond the boundary vs gradient descent
     for name, (c, a) in {"unstable": (cfg.example_c, cfg.example_alpha), "gd": (cfg.example_c, 0.0)}.items():
         examples[name] = ctx.unit(f"{layer}-trajectory-{name}-c={c}-a={a}", lambda c=c, a=a: trajectory(
-            c, a, layer, cfg.total, cfg.n_train, cfg.example_epochs, cfg.lr, cfg.activation, cfg.rescale, cfg.seed,
-            near_solution=near_solution))
+            c, a, layer, getattr(cfg, "example_total", None) or cfg.total, cfg.n_train, cfg.example_epochs, cfg.lr,
+            cfg.activation, cfg.rescale, cfg.seed, near_solution=near_solution))
     summary = phase_summary(cells, layer)
     ex_cells = ((cfg.example_c, cfg.example_alpha), (cfg.example_c, 0.0))
     for k, v in summary.items():
         ctx.log(f"{k}: {v}")
     return {"rows": rows, "cells": cells, "curves": curves, "examples": examples, "summary": cells,
-            "phase_summary": summary, "measurements": phase_measurements(rows, layer, ex_cells),
+            "phase_summary": summary,
+            "measurements": phase_measurements(rows, layer, ex_cells, random_init=near_solution is None),
             "boundary": {"c": bc.tolist(), "alpha": boundary_curve(bc, layer).tolist()}, "layer": layer}
 
 

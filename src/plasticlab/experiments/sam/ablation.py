@@ -21,8 +21,8 @@ from .common import hyper_from
 LINEAR = "linear (SGD)"  # the label of the linear net trained by SGD
 
 
-@C.sam_config
-class SamAblationConfig(C.SamConfig):
+@C.sam_variant_config
+class SamAblationConfig(C.SamVariantConfig):
     """The paper ablates on CIFAR-10 (frozen matrices keep their random initial values)."""
 
     dataset: str = sam_setting("dataset", "cifar10", doc="data set (any with class labels or binary label vectors; "
@@ -41,7 +41,8 @@ def run(cfg: SamAblationConfig, ctx: RunContext) -> dict:
     metric = C.metric_name(data)
     trainers = {p: lambda p=p: C.sam_trainer(cfg, data, plastic=p) for p in K.plastic_subsets()}
     if cfg.linear_baseline:  # the same widths without activations, trained by SGD
-        trainers[LINEAR] = lambda: C.make_trainer(C.make_net(data, tuple(cfg.hidden), activation="linear"),
+        trainers[LINEAR] = lambda: C.make_trainer(C.make_net(data, tuple(cfg.hidden), activation="linear",
+                                                             use_bias=cfg.use_bias),
                                                   C.make_rule("sgd", hyper_from(cfg)), C.loss_for(data, cfg.loss))
     rows, curves, summary = C.train_variants(ctx, data, cfg, metric, "plastic", trainers)
     ref = K.stand_in(data.name, K.ABLATION_DATASET, ctx.quick)
@@ -68,4 +69,5 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment("sam-ablation", "SAM with W plastic and every subset of {Wbar, V, Vbar} plastic, plus a linear "
                     "net (SAM paper, Fig. 2)", SamAblationConfig, run, plot, paper="sam",
                     quick={"dataset": "digits", "seeds": 2, "epochs": 3.0, "batch_size": 64, "evals": 1,
+                           "search_lrs": (0.1, 0.3), "search_epochs": 1.0,
                            "hidden": (64, 64, 64)}))

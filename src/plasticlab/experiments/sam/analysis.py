@@ -8,12 +8,14 @@
   cos(Delta_SAM W[k], H[k] Delta_SGD W[k]) (the theorem's preconditioned form), decay terms left out, and
   cos(Delta_SAM W[k], R[k]) with R[k] a fixed random Gaussian matrix (the chance level of the first);
 - the effective rank (Roy & Vetterli 2007: exp of the entropy of the normalised singular values) of
-  W[k] and Vbar[k]. The matrices Vbar Vbar^T and W W^T of one seed are stored before and after.
+  W[k] and Vbar[k]. The matrices Vbar Vbar^T and W W^T of one seed are stored before and after;
+- Lemma 1 (Vbar^{l-1} = (V^l)^T when V and Vbar are stationary): cos(V[k], Vbar[k-1]^T) and the relative gap
+  ||V[k] - Vbar[k-1]^T|| / mean norm (``lemma1_gap``) for every level with both matrices.
 
 The claims (``plasticlab.claims.sam``) read ``results["measurements"]``: per seed, the smallest over layers of the
 mean cos(SAM, SGD) over training and the largest of the random one; ||Delta Vbar|| (mean over the hidden levels)
 and the probe loss at fractions 0, 1/4, ... 1 of the training (Fig. S1b); the effective ranks of the hidden W and
-Vbar before and after. H's smallest eigenvalue is kept in the rows for inspection, not as a claim: H = Vbar Vbar^T
+Vbar before and after; Lemma 1's cosine and gap before and after (mean over the level pairs). H's smallest eigenvalue is kept in the rows for inspection, not as a claim: H = Vbar Vbar^T
 is positive semidefinite by construction.
 """
 
@@ -39,8 +41,15 @@ def _on_host(fn, x: jax.Array, drop: int) -> jax.Array:
     to the result's last one). The probe runs eigvalsh/svd this way: those LAPACK calls inside the jitted,
     doubly vmapped probe intermittently deadlocked XLA's CPU runtime."""
     shape = x.shape[:-drop] + (min(x.shape[-2:]),)
-    return jax.pure_callback(lambda a: np.asarray(fn(np.asarray(a, np.float64)), np.float32),
-                             jax.ShapeDtypeStruct(shape, jnp.float32), x, vmap_method="expand_dims")
+
+    def nan_safe(a):  # a diverged seed's non-finite matrix gives NaNs (LAPACK would raise)
+        a = np.asarray(a, np.float64)
+        ok = np.isfinite(a).all(axis=(-2, -1))
+        out = np.asarray(fn(np.where(ok[..., None, None], a, 0.0)), np.float32)
+        out[~ok] = np.nan
+        return out
+
+    return jax.pure_callback(nan_safe, jax.ShapeDtypeStruct(shape, jnp.float32), x, vmap_method="expand_dims")
 
 
 def effective_rank(m) -> jax.Array:
@@ -78,7 +87,22 @@ def probe(tr, state, x, t) -> dict:
         out[f"cos_rand_{k}"] = _cos(dW[k], jax.random.normal(jax.random.PRNGKey(1000 + k), dW[k].shape))
         out[f"erank_W_{k}"] = effective_rank(params.W[k])
         out[f"erank_Vbar_{k}"] = effective_rank(fb.Vbar[k])
+    for k in lemma1_levels(fb):
+        out[f"lemma1_cos_{k}"] = _cos(fb.V[k], fb.Vbar[k - 1].T)
+        out[f"lemma1_gap_{k}"] = lemma1_gap(fb.V[k], fb.Vbar[k - 1])
     return out
+
+
+def lemma1_levels(fb) -> list[int]:
+    """The levels k with both V[k] and Vbar[k-1] built (Lemma 1 pairs them: Vbar[k-1] = V[k]^T at stationarity)."""
+    return [k for k in range(1, len(fb.V)) if fb.V[k].size and fb.Vbar[k - 1].size]
+
+
+def lemma1_gap(v, vbar_below) -> jax.Array:
+    """||V[k] - Vbar[k-1]^T||_F / mean(||V[k]||_F, ||Vbar[k-1]||_F): 0 when Lemma 1's equality holds, about sqrt(2)
+    for two independent random matrices of equal scale."""
+    scale = 0.5 * (jnp.linalg.norm(v) + jnp.linalg.norm(vbar_below))
+    return jnp.linalg.norm(v - vbar_below.T) / jnp.maximum(scale, 1e-30)
 
 
 def eqx_replace(rule: SAM, **kw) -> SAM:
@@ -177,6 +201,11 @@ def measurements(cur: dict[str, np.ndarray], n: int) -> dict[str, list[float]]:
         for m in ("W", "Vbar"):
             out[K.an_erank(m, "before")] = np.mean([cur[f"erank_{m}_{k}"][:, 0] for k in hidden], axis=0)
             out[K.an_erank(m, "after")] = np.mean([cur[f"erank_{m}_{k}"][:, -1] for k in hidden], axis=0)
+        pairs = [k for k in range(1, n) if f"lemma1_cos_{k}" in cur]
+        if pairs:
+            for what in ("cos", "gap"):
+                for when, i in (("before", 0), ("after", -1)):
+                    out[K.an_lemma1(what, when)] = np.mean([cur[f"lemma1_{what}_{k}"][:, i] for k in pairs], axis=0)
     return {k: [float(x) for x in np.asarray(v, float)] for k, v in out.items()}
 
 
@@ -187,12 +216,17 @@ def plot(results: dict, out: Path) -> None:
 
     cur, samples = results["curves"], np.asarray(results["samples"])
     n = len([k for k in cur if k.startswith("cos_sgd_")])
-    fig, axes = figure(1, 4, size=(4.2, 3.4))
+    pairs = [k for k in range(1, n + 1) if f"lemma1_cos_{k}" in cur]
+    fig, axes = figure(1, 5 if pairs else 4, size=(4.2, 3.4))
     for k in range(n):
         curve_with_ci(axes[0, 0], samples, cur[f"cos_sgd_{k}"], label=f"layer {k + 1}")
         curve_with_ci(axes[0, 1], samples, cur[f"dvbar_norm_{k}"], label=f"layer {k + 1}")
         curve_with_ci(axes[0, 3], samples, cur[f"erank_Vbar_{k}"], label=f"Vbar layer {k + 1}")
     curve_with_ci(axes[0, 2], samples, cur["loss"], label="probe loss")
+    for k in pairs:
+        curve_with_ci(axes[0, 4], samples, cur[f"lemma1_cos_{k}"], label=f"V[{k}] vs Vbar[{k - 1}]^T")
+    if pairs:
+        axes[0, 4].set_title("Lemma 1: cos(V^l, Vbar^{l-1 T})")
     axes[0, 0].set_title("cos(SAM update, SGD update)")
     axes[0, 1].set_title("||Delta Vbar|| (one step)")
     axes[0, 2].set_title("loss")
@@ -219,4 +253,4 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment("sam-analysis", "Vbar Vbar^T and W W^T before/after, effective rank, ||dVbar||, loss and "
                     "cos(SAM, SGD) checks (SAM paper, Fig. S1a-b, Theorem 1)", SamAnalysisConfig, run, plot,
                     paper="sam", quick={"dataset": "digits", "seeds": 2, "epochs": 3.0, "batch_size": 64,
-                                        "evals": 3, "hidden": (64, 64, 64)}))
+                                        "evals": 3, "hidden": (64, 64, 64), "sam_lr": 0.05}))

@@ -30,7 +30,7 @@ from ...rules import BP, FA, KP, WM, Rule
 from ...rules.sam import SAM, DECAY_SCALINGS, DEFAULT_RATIOS, parse_plastic
 from ...settings import SettingError, setting, settings_dataclass
 from ...training import Trainer, fit
-from ..base import RunContext, verdict
+from ..base import RunContext
 
 # Table 1 of the paper (accuracy %, mean +- SD over 5 runs; ChestMNIST: macro ROC AUC x 100): one copy, with the
 # claims that read it (plasticlab.claims.sam)
@@ -186,11 +186,12 @@ def make_net(data: Dataset, hidden: tuple[int, ...], activation: str = "relu", u
 
 # where ``plasticlab show`` lists each setting of the sam-* configs built by ``sam_config``
 SETTINGS_ORDER = (
-    "datasets", "methods", "dataset", "modes", "ratios", "down_activations",  # what the experiment runs or sweeps
+    "datasets", "methods", "dataset", "modes", "ratios", "down_activations", "lrs", "decays", "taus", "changes",  # what it runs
     "hidden", "loss", "epochs", "batch_size", "seeds", "evals", "n_train", "n_test",  # net, data, training
     "sgd_lr", "fa_lr", "wm_lr", "wm_mirror_lr", "kp_lr", "kp_decay",  # the baselines' rates
     "sam_lr", "sam_decay", "sam_ratios", "sam_decay_scaling", "sam_vbar_scale", "down_activation", "width_ratio",
-    "use_bias", "normalize", "lr_schedule", "lr_warmup", "linear_baseline", "on_divergence")
+    "use_bias", "normalize", "lr_schedule", "lr_warmup", "linear_baseline", "search_lrs", "search_epochs",
+    "val_fraction", "margin", "on_divergence")
 
 
 class SamConfig:
@@ -205,9 +206,23 @@ class SamConfig:
     evals: int = sam_setting("evals", 5)
     n_train: int | None = sam_setting("n_train", None)
     n_test: int | None = sam_setting("n_test", None)
-    sam_lr: float = sam_setting("sam_lr", Hyper.sam_lr)
-    sam_decay: float = sam_setting("sam_decay", Hyper.sam_decay)
+    # the training setting of our MNIST search (docs/sam.md), shared by every sam-* experiment but sam-lr-search
+    # (which searches the paper's plain setting): inputs centred, biases, a 15% linear warm-up, SAM at lr 0.25
+    # with Algorithm 1's rate-scaled decay gamma 4e-4 and Vbar started at 0.7x
+    sam_lr: float = sam_setting("sam_lr", 0.25)
+    sam_decay: float = sam_setting("sam_decay", 4e-4, doc="SAM's weight decay gamma (0: none; see sam_decay_scaling)")
     sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", Hyper.sam_ratios)
+    sam_decay_scaling: str = sam_setting("sam_decay_scaling", "rate",
+                                         doc='"rate": matrix X decays by eta_X * gamma (the earlier paper\'s '
+                                             'Algorithm 1); "none": by gamma')
+    sam_vbar_scale: float = sam_setting("sam_vbar_scale", 0.7)
+    use_bias: bool = sam_setting("use_bias", True, doc="biases in every layer, every method (SAM: Delta b = eta_W "
+                                                       "<D_u Vbar D_d hbar>)")
+    normalize: str = sam_setting("normalize", "center")
+    lr_schedule: str = sam_setting("lr_schedule", "constant", doc="factor on every method's rate over training (see "
+                                                                  "sam.common.lr_multiplier)")
+    lr_warmup: float = sam_setting("lr_warmup", 0.15, doc="linear warm-up over this fraction of the steps, every "
+                                                          "method (SAM diverges without; 0: none)")
     on_divergence: str = sam_setting("on_divergence", "record")
 
     def validate(self) -> None:
@@ -215,6 +230,22 @@ class SamConfig:
 
 
 sam_config = settings_dataclass(SamConfig, SETTINGS_ORDER)
+
+
+class SamVariantConfig(SamConfig):
+    """``SamConfig`` plus the rate search every variant of sam-ablation, -scalar-error and -width gets (the same
+    rates and epochs for each: the same budget), on a validation part of the training split; ``@sam_variant_config``
+    makes a subclass the config dataclass."""
+
+    search_lrs: tuple[float, ...] = setting((0.03, 0.06, 0.12, 0.25, 0.5), gt=0,
+                                            doc="overall rates tried for every variant on the validation split "
+                                                "(1 seed, search_epochs); the best finite one trains the seeds on "
+                                                "the whole training split (empty: every variant at its own rate)")
+    search_epochs: float = setting(10.0, gt=0, le=MAX_EPOCHS, doc="epochs of each search run")
+    val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the training split held out for the search")
+
+
+sam_variant_config = settings_dataclass(SamVariantConfig, SETTINGS_ORDER)
 
 
 # ----------------------------------------------------------------------------- grid trainer
@@ -230,7 +261,8 @@ def _with_rates(trainer: Trainer, lr, decay) -> Trainer:
 @dataclass
 class GridResult:
     """Curves of shape (cells, seeds, evaluations); ``diverged[c]`` is None or a message (the first diverged
-    seed's); ``seed_diverged[c, s]`` flags every diverged seed, whose curves are NaN (the other seeds' are kept)."""
+    seed's); ``seed_diverged[c, s]`` flags every diverged seed, whose curves are NaN (the other seeds' are kept);
+    ``divergences``: per diverged (cell, seed) {"cell", "seed", "step", "matrix"}."""
 
     lrs: list[float]
     decays: list[float]
@@ -241,6 +273,7 @@ class GridResult:
     final_state: Any = None
     extra: dict | None = None
     seed_diverged: np.ndarray | None = None
+    divergences: list[dict] | None = None  # ``History.divergences``: per diverged (cell, seed) its step and matrix
 
     def final(self, key: str) -> np.ndarray:
         return self.curves[key][:, :, -1]
@@ -312,7 +345,7 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     curves = {k.removeprefix("eval_"): hist.array(k) for k in hist.curves if k != "train_correct"}
     return GridResult(lrs, [float(d) for d in decs], hist.seeds, hist.samples, curves, hist.diverged,
                       hist.final_state if keep_state else None,
-                      {"init_state": hist.init_state} if keep_state else None, hist.seed_diverged)
+                      {"init_state": hist.init_state} if keep_state else None, hist.seed_diverged, hist.divergences)
 
 
 def _auc(out: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -344,10 +377,12 @@ def data_or_reason(name: str, data_dir, **kw) -> tuple[Dataset | None, str | Non
 
 
 def load_or_unavailable(cfg: Any, ctx: RunContext, hint: str = "", **load_kw) -> tuple[Dataset | None, dict | None]:
-    """(``cfg.dataset`` loaded by ``load`` with ``load_kw``, by default ``cfg``'s n_train and n_test, None), or, when
-    the loader cannot provide it, (None, the results of a run without data) after logging why (with ``hint``)."""
+    """(``cfg.dataset`` loaded by ``load`` with ``load_kw``, by default ``cfg``'s n_train, n_test and normalize, None),
+    or, when the loader cannot provide it, (None, the results of a run without data) after logging why (with
+    ``hint``)."""
     data, reason = data_or_reason(cfg.dataset, ctx.data_dir, **(load_kw or {"n_train": cfg.n_train,
-                                                                           "n_test": cfg.n_test}))
+                                                                           "n_test": cfg.n_test,
+                                                                           "normalize": cfg.normalize}))
     if data is None:
         ctx.log(f"{cfg.dataset}: {reason}{hint}", style="yellow")
         return None, {"rows": [{"dataset": cfg.dataset, "status": reason}], "measurements": {}}
@@ -359,52 +394,73 @@ def as_floats(values) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], float)
 
 
-def score_or_reason(rows: list[dict], metric: str, label: str, **match) -> float | str:
-    """Mean of ``metric`` over the seeds of the rows matching ``match``, or why there is none.
-
-    The reason names the variant: ``"<label> diverged at step 18"`` (a cell with a diverged seed keeps the
-    message in every seed's ``status``; one diverged seed makes the whole variant a reason) or
-    ``"<label> not run"``.
-    """
-    sel = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
-    if not sel:
-        return f"{label} not run"
-    vals = as_floats([r.get(metric) for r in sel])
-    bad = next((r["status"] for r in sel if r.get("status", "ok") != "ok"), None)
-    if bad is None and np.isfinite(vals).any():
-        return float(np.nanmean(vals))
-    bad = bad or "no finite result"
-    return f"{label} {bad.split(' (')[0]}"
+def finite_stats(values) -> tuple[float, float, int]:
+    """(mean, SD (ddof 0), n) over the finite values (None: diverged); NaN, NaN, 0 when there are none."""
+    v = as_floats(values)
+    v = v[np.isfinite(v)]
+    return (float(v.mean()), float(v.std()), int(v.size)) if v.size else (float("nan"), float("nan"), 0)
 
 
-def verdict_on(holds: Callable[..., bool], *values: float | str) -> str:
-    """``verdict(holds(*values))``, or the first value that is a reason (a diverged or missing variant)."""
-    reason = next((v for v in values if isinstance(v, str)), None)
-    return reason if reason is not None else verdict(holds(*values))
+def sam_kwargs(cfg: Any) -> dict:
+    """SAM's fields that ``cfg`` sets (decay scaling, Vbar start scale)."""
+    return {"decay_scaling": cfg.sam_decay_scaling, "vbar_scale": cfg.sam_vbar_scale}
 
 
 def sam_trainer(cfg: Any, data: Dataset, **sam_kw) -> Trainer:
-    """SAM at ``cfg``'s rates (``hyper_from``; ``sam_kw``: SAM's other fields) on the MLP of ``cfg.hidden`` for
-    ``data``, with ``cfg``'s loss."""
-    rule = make_rule("sam", hyper_from(cfg), **sam_kw)
-    return make_trainer(make_net(data, tuple(cfg.hidden)), rule, loss_for(data, cfg.loss))
+    """SAM at ``cfg``'s rates (``hyper_from``) and fields (``sam_kwargs``; ``sam_kw``: SAM's other fields, or these
+    changed) on the MLP of ``cfg.hidden`` (biases per ``cfg.use_bias``) for ``data``, with ``cfg``'s loss."""
+    rule = make_rule("sam", hyper_from(cfg), **{**sam_kwargs(cfg), **sam_kw})
+    return make_trainer(make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias), rule, loss_for(data, cfg.loss))
 
 
 def train_at_own_rate(trainer: Trainer, data: Dataset, cfg: Any, **grid_kw) -> GridResult:
-    """``train_grid`` of the one cell at the rule's own rate, with ``cfg``'s seeds, epochs, batch size, evaluations
-    and on_divergence (``grid_kw``: ``train_grid``'s other arguments)."""
+    """``train_grid`` of the one cell at the rule's own rate, with ``cfg``'s seeds, epochs, batch size, evaluations,
+    rate schedule, warm-up and on_divergence (``grid_kw``: ``train_grid``'s other arguments, or these changed)."""
+    kw = {"lr_schedule": cfg.lr_schedule, "lr_warmup": cfg.lr_warmup, **grid_kw}
     return train_grid(trainer, data, lrs=[trainer.rule.lr], seeds=cfg.seeds, epochs=cfg.epochs,
-                      batch_size=cfg.batch_size, evals=cfg.evals, on_divergence=cfg.on_divergence, **grid_kw)
+                      batch_size=cfg.batch_size, evals=cfg.evals, on_divergence=cfg.on_divergence, **kw)
+
+
+def choose_rate(trainer: Trainer, data: Dataset, cfg: Any) -> dict:
+    """The validation search of one variant: ``trainer`` at every overall rate of ``cfg.search_lrs`` (one seed,
+    ``cfg.search_epochs``, all rates vmapped) on ``data.validation_split(cfg.val_fraction)``, inside
+    ``search_context`` (a read of the test split raises). Returns {"lrs", "val" (final validation score x 100 per
+    rate, None: diverged), "lr" (the best finite rate; the smallest when every rate diverged)}."""
+    from ...data import search_context
+
+    val = data.validation_split(cfg.val_fraction, seed=0)
+    with search_context("sam variant rate search"):
+        res = train_grid(trainer, val, lrs=list(cfg.search_lrs), seeds=1, epochs=cfg.search_epochs,
+                         batch_size=cfg.batch_size, evals=1, on_divergence="record", lr_schedule=cfg.lr_schedule,
+                         lr_warmup=cfg.lr_warmup)
+    scores = res.final(metric_name(val))[:, 0] * 100
+    finite = [i for i, v in enumerate(scores) if np.isfinite(v)]
+    best = max(finite, key=lambda i: scores[i]) if finite else int(np.argmin(cfg.search_lrs))
+    return {"lrs": [float(v) for v in cfg.search_lrs],
+            "val": [float(v) if np.isfinite(v) else None for v in scores], "lr": float(cfg.search_lrs[best])}
+
+
+def at_chosen_rate(trainer: Trainer, data: Dataset, cfg: Any) -> tuple[Trainer, dict | None]:
+    """(``trainer`` at the rate ``choose_rate`` picks, its search record), or (``trainer``, None) without a search
+    (``cfg.search_lrs`` empty or absent)."""
+    if not getattr(cfg, "search_lrs", ()):
+        return trainer, None
+    search = choose_rate(trainer, data, cfg)
+    return _with_rates(trainer, search["lr"], None), search
 
 
 def train_variant(trainer: Trainer, data: Dataset, cfg: Any, metric: str, label_key: str, label: str) -> dict:
-    """One variant's unit of work: train ``cfg.seeds`` seeds at the rule's own rate and return its curve
-    (x100) and one row per seed ({"dataset", label_key: label, "seed", metric, "status"})."""
+    """One variant's unit of work: its rate chosen on validation (``at_chosen_rate``), then ``cfg.seeds`` seeds on
+    the whole training split; returns its curve (x100), its search and one row per seed ({"dataset",
+    label_key: label, "seed", "lr", metric, "status"})."""
+    trainer, search = at_chosen_rate(trainer, data, cfg)
     res = train_at_own_rate(trainer, data, cfg)
     curve = res.curves[metric][0] * 100
-    return {"samples": res.samples, "curve": curve.tolist(),
-            "rows": [{"dataset": data.name, label_key: label, "seed": s, metric: float(curve[i, -1]),
-                      "status": res.diverged[0] or "ok"} for i, s in enumerate(res.seeds)]}
+    bad = res.seed_diverged[0]
+    return {"samples": res.samples, "curve": curve.tolist(), "search": search,
+            "rows": [{"dataset": data.name, label_key: label, "seed": s, "lr": float(trainer.rule.lr),
+                      metric: float(curve[i, -1]), "status": res.diverged[0] if bad[i] else "ok"}
+                     for i, s in enumerate(res.seeds)]}
 
 
 def train_variants(ctx: RunContext, data: Dataset, cfg: Any, metric: str, label_key: str,
@@ -417,12 +473,11 @@ def train_variants(ctx: RunContext, data: Dataset, cfg: Any, metric: str, label_
         res = ctx.unit(f"{label_key}={label}", lambda make=make_trainer_of, label=label: train_variant(
             make(), data, cfg, metric, label_key, label))
         rows += res["rows"]
-        curves[label] = {"samples": res["samples"], "curve": res["curve"]}
-    summary = [{label_key: k, f"{metric}_mean": float(np.nanmean(as_floats([r[metric] for r in rows
-                                                                             if r[label_key] == k])))}
-               for k in curves]
-    ctx.log(f"final {metric} (mean over seeds): "
-            + ", ".join(f"{r[label_key]}: {r[metric + '_mean']:.2f}" for r in summary))
+        curves[label] = {"samples": res["samples"], "curve": res["curve"], "search": res.get("search")}
+    summary = [{label_key: k, "lr": float(next(r["lr"] for r in rows if r[label_key] == k)),
+                f"{metric}_mean": finite_stats([r[metric] for r in rows if r[label_key] == k])[0]} for k in curves]
+    ctx.log(f"final {metric} (mean over finished seeds; rate chosen on validation): "
+            + ", ".join(f"{r[label_key]}: {r[metric + '_mean']:.2f} (lr {r['lr']:g})" for r in summary))
     return rows, curves, summary
 
 

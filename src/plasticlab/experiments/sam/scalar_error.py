@@ -18,8 +18,8 @@ from ..base import Experiment, RunContext, register
 MODES = ("vector", "mean", "norm")  # "vector": SAM as is; the others: SAM's scalar_error
 
 
-@C.sam_config
-class SamScalarErrorConfig(C.SamConfig):
+@C.sam_variant_config
+class SamScalarErrorConfig(C.SamVariantConfig):
     """modes: "vector" (SAM as is), "mean" (hbar_k -> mean(hbar_k) 1), "norm" (hbar_k -> ||hbar_k||/sqrt(dbar_k) 1).
 
     The output error hbar_n stays a vector (it is where the error is computed); every hidden level
@@ -54,4 +54,5 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment("sam-scalar-error", "SAM with the feedback vector replaced by its per-layer mean or norm "
                     "(SAM paper, scalar-error ablation)", SamScalarErrorConfig, run, plot, paper="sam",
                     quick={"dataset": "digits", "seeds": 2, "epochs": 3.0, "batch_size": 64, "evals": 1,
+                           "search_lrs": (0.1, 0.3), "search_epochs": 1.0,
                            "hidden": (64, 64, 64)}))

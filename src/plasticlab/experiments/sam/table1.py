@@ -49,22 +49,10 @@ class SamTable1Config(C.SamConfig):
     kp_lr: float = setting(0.5, gt=0, doc="Kolen-Pollack learning rate (chosen on validation)")
     kp_decay: float = setting(C.Hyper.kp_decay, ge=0, le=1,
                               doc="Kolen-Pollack weight decay: fraction of W and B removed per step (0: none)")
-    sam_lr: float = sam_setting("sam_lr", 0.25)
-    sam_decay: float = sam_setting("sam_decay", 4e-4, doc="SAM's weight decay gamma (0: none; see sam_decay_scaling)")
-    sam_decay_scaling: str = sam_setting("sam_decay_scaling", "rate",
-                                         doc='"rate": matrix X decays by eta_X * gamma (the earlier paper\'s '
-                                             'Algorithm 1); "none": by gamma')
-    sam_vbar_scale: float = sam_setting("sam_vbar_scale", 0.7)
+    # SAM's rate 0.25, decay 4e-4 and the rest of the training setting: ``SamConfig`` (shared by the sam-* configs)
     down_activation: str = setting("identity", choices=C.DOWN_ACTIVATIONS,
                                    doc="SAM's downstream gain D_d (relu_jacobian needs width_ratio 1)")
     width_ratio: float = setting(1.0, gt=0, le=1000, doc="SAM's downstream / upstream hidden width")
-    use_bias: bool = sam_setting("use_bias", True, doc="biases in every layer, every method (SAM: Delta b = eta_W "
-                                                       "<D_u Vbar D_d hbar>)")
-    normalize: str = sam_setting("normalize", "center")
-    lr_schedule: str = sam_setting("lr_schedule", "constant", doc="factor on every method's rate over training (see "
-                                                                  "sam.common.lr_multiplier)")
-    lr_warmup: float = sam_setting("lr_warmup", 0.15, doc="linear warm-up over this fraction of the steps, every "
-                                                          "method (SAM diverges without; 0: none)")
     on_divergence: str = sam_setting("on_divergence", "record",
                                      doc='"stop": raise at the first diverged seed; "record": NaN the diverged seeds '
                                          'and keep the others (a finished unit is the same either way)')
@@ -81,7 +69,7 @@ def train_method(cfg, data, method: str, hp: C.Hyper, **sam_kw) -> dict:
     net = C.make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias)
     rule = C.make_rule(method, hp, **sam_kw)
     tr = C.make_trainer(net, rule, C.loss_for(data, cfg.loss))
-    res = C.train_at_own_rate(tr, data, cfg, lr_schedule=cfg.lr_schedule, lr_warmup=cfg.lr_warmup)
+    res = C.train_at_own_rate(tr, data, cfg)
     metric = C.metric_name(data)
     curve = res.curves[metric][0] * 100.0
     bad = res.seed_diverged[0]  # with on_divergence="record": the diverged seeds (NaN), the others kept
@@ -93,8 +81,7 @@ def train_method(cfg, data, method: str, hp: C.Hyper, **sam_kw) -> dict:
 
 def run(cfg: SamTable1Config, ctx: RunContext) -> dict:
     hp = C.hyper_from(cfg)
-    sam_kw = {"down_activation": cfg.down_activation, "width_ratio": cfg.width_ratio,
-              "decay_scaling": cfg.sam_decay_scaling, "vbar_scale": cfg.sam_vbar_scale}
+    sam_kw = {"down_activation": cfg.down_activation, "width_ratio": cfg.width_ratio, **C.sam_kwargs(cfg)}
     rows, table, curves = [], [], {}
     for name in cfg.datasets:
         data, reason = C.data_or_reason(name, ctx.data_dir, n_train=cfg.n_train, n_test=cfg.n_test,

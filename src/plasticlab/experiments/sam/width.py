@@ -18,8 +18,8 @@ from . import common as C
 from .common import sam_setting
 from ..base import Experiment, RunContext, register
 
-@C.sam_config
-class SamWidthConfig(C.SamConfig):
+@C.sam_variant_config
+class SamWidthConfig(C.SamVariantConfig):
     """SAM with downstream hidden widths ratio * 200 and downstream gains D_d (identity, relu, tanh, leaky_relu)."""
 
     dataset: str = sam_setting("dataset", "mnist", doc="data set (any with class labels or binary label vectors; "
@@ -47,20 +47,22 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
     for act in cfg.down_activations:
         for r in cfg.ratios:
             def unit(act=act, r=r):
-                res = C.train_at_own_rate(C.sam_trainer(cfg, data, down_activation=act, width_ratio=float(r)), data,
-                                          cfg)
+                tr, search = C.at_chosen_rate(C.sam_trainer(cfg, data, down_activation=act, width_ratio=float(r)),
+                                              data, cfg)
+                res = C.train_at_own_rate(tr, data, cfg)
                 fin = res.final(metric)[0] * 100
                 return [{"dataset": data.name, "down_activation": act, "width_ratio": float(r),
-                         "down_width": int(round(r * cfg.hidden[0])), "seed": s, metric: float(v),
-                         "status": res.diverged[0] or "ok"} for s, v in zip(res.seeds, fin)]
+                         "down_width": int(round(r * cfg.hidden[0])), "seed": s, "lr": float(tr.rule.lr),
+                         "search": search, metric: float(v), "status": res.diverged[0] if bad else "ok"}
+                        for s, v, bad in zip(res.seeds, fin, res.seed_diverged[0])]
 
             ctx.log(f"width ratio {r:g}, D_d = {act}")
             rows += ctx.unit(f"{act}/ratio={r:g}", unit)
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["down_activation"], r["width_ratio"]), []).append(r[metric])
-    summary = [{"down_activation": a, "width_ratio": w, f"{metric}_mean": float(np.nanmean(C.as_floats(v))),
-                f"{metric}_std": float(np.nanstd(C.as_floats(v))), "n_finite": int(np.isfinite(C.as_floats(v)).sum())}
+    summary = [{"down_activation": a, "width_ratio": w, **dict(zip((f"{metric}_mean", f"{metric}_std", "n_finite"),
+                                                                  C.finite_stats(v)))}
                for (a, w), v in groups.items()]
     ctx.log(f"{metric} by D_d and width ratio: " + "; ".join(
         f"{s['down_activation']} x{s['width_ratio']:g}: {s[metric + '_mean']:.2f}" for s in summary))
@@ -107,4 +109,5 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment("sam-width", "SAM with downstream widths 1x-8x the upstream's, several D_d (SAM paper, Fig. S1d)",
                     SamWidthConfig, run, plot, paper="sam",
                     quick={"dataset": "digits", "ratios": (1.0, 2.0), "down_activations": ("identity", "relu"),
-                           "seeds": 2, "epochs": 4.0, "batch_size": 64, "evals": 1, "hidden": (64, 64, 64)}))
+                           "seeds": 2, "epochs": 4.0, "batch_size": 64, "evals": 1,
+                           "search_lrs": (0.1, 0.3), "search_epochs": 1.0, "hidden": (64, 64, 64)}))

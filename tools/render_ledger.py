@@ -1,0 +1,30 @@
+"""Re-render the ledger blocks of README.md (``plasticlab ledger --markdown --summary``) and docs/ledger.md
+(``plasticlab ledger --markdown``) from the committed records; run after every ``plasticlab ledger --record``.
+
+    python tools/render_ledger.py
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from plasticlab import ledger as L
+from plasticlab.report import PAPERS
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(<!-- ledger:begin -->\n)(.*?)(<!-- ledger:end -->)", re.S)
+
+
+def render(path: Path, summary_only: bool) -> None:
+    table = L.markdown(ROOT / "reproductions", summary_only=summary_only, papers=PAPERS)
+    text = path.read_text()
+    if not BLOCK.search(text):
+        raise SystemExit(f"{path} has no <!-- ledger:begin --> ... <!-- ledger:end --> block")
+    path.write_text(BLOCK.sub(lambda m: m.group(1) + table + m.group(3), text))
+
+
+if __name__ == "__main__":
+    render(ROOT / "README.md", summary_only=True)
+    render(ROOT / "docs" / "ledger.md", summary_only=False)
+    print("rendered README.md and docs/ledger.md")
