@@ -191,3 +191,19 @@ def test_readme_oja_table_equals_its_ledger_records():
             assert (mean, sd, int(n)) == (f"{m['mean']:.3f}", f"{m['sd']:.3f}", m["n"]), row
             checked += 1
     assert checked == 8
+
+
+def test_requirements_lock_pins_every_dependency_and_runs_record_its_hash():
+    """requirements.lock (tools/lock.py) pins an exact version of every dependency in pyproject.toml, and every run
+    records the lock's SHA-256 in its environment (the ledger copies it)."""
+    import hashlib
+
+    from plasticlab.experiments.base import environment_info
+
+    lock = ROOT / "requirements.lock"
+    pins = {line.split("==")[0].lower() for line in lock.read_text().splitlines() if "==" in line}
+    deps = re.findall(r'^\s+"([A-Za-z0-9_-]+)', (ROOT / "pyproject.toml").read_text().split("[project.scripts]")[0],
+                      re.M)
+    wanted = {d.lower() for d in deps} - {"ray", "pyarrow", "jax[cuda12]", "tomli"}  # extras not in the lock
+    assert wanted and wanted <= pins, wanted - pins
+    assert environment_info()["lock_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()

@@ -245,3 +245,14 @@ def test_last_decade_slope_and_projection_to_the_papers_epochs():
     assert projected_error(0.3, slope[2], 10_000) == 0.3           # a rising error stays where it is
     assert projected_error(0.3, -1.0, 100_000) == 0.3              # already at the paper's length
     assert np.isnan(last_decade_slope(ep, np.full((1, ep.size), np.nan))[0])
+
+
+def test_exact_ei_flow_curl_without_inhibitory_input_is_first_order_in_the_weights(tmp_path):
+    """The first-order E-I flow has no curl when inhibitory neurons get no input; the exact steady-state flow keeps
+    a curl share that grows linearly with the weight scale (log-log slope 1): a higher-order term in W."""
+    over = {"n": 6, "inhibitory_fractions": (0.5,), "antihebbian_fractions": (), "seeds": 2,
+            "exact_scales": (0.01, 0.1)}
+    res = run_experiment("curl-ei", tmp_path / "ei", overrides=over, progress=False, plots=False)
+    first = [r["curl_first_order"] for r in res["rows"] if r["inputs"] == "excitatory_only" and "weight_scale" not in r]
+    assert max(first) < 1e-6 and len(res["exact_curl_order"]) == 2
+    assert all(abs(s - 1.0) < 0.1 for s in res["exact_curl_order"])

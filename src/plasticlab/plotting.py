@@ -20,10 +20,13 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.5, 3.4
 
 
 def curve_with_ci(ax, x, values, label: str | None = None, level: float = 0.98, n_resamples: int = 500, **kw) -> None:
-    """Mean curve over seeds (rows of ``values``) with its bootstrap confidence band."""
+    """Mean curve over seeds (rows of ``values``) with its bootstrap confidence band; the legend entry states both
+    ("bp (mean, 98% CI, n=5)"; "(n=1)" for one seed, no band) unless ``label`` already names a CI."""
     v = np.asarray(values, dtype=float)
     if v.ndim == 1:
         v = v[None]
+    if label is not None and "CI" not in label:
+        label += f" (mean, {level * 100:g}% CI, n={v.shape[0]})" if v.shape[0] > 1 else " (n=1)"
     mean, lo, hi = bootstrap_ci(v, level, n_resamples, axis=0)
     (line,) = ax.plot(x, mean, label=label, **kw)
     if v.shape[0] > 1:

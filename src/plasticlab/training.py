@@ -207,13 +207,14 @@ def _state_ok(state: TrainState) -> jax.Array:
 
 def _matrix_name(trainer: Trainer, state: TrainState, index: int) -> str:
     """What matrix ``index`` of ``_matrices`` is, for divergence messages: "W of layer 2", or a rule-state matrix by
-    its path in the state (SAM: "Vbar[2] of the rule state")."""
+    its path in the state (SAM: "Vbar[2] of the rule state", FA: "rule-state matrix [2]")."""
     n_params = len([m for m in jax.tree.leaves(state.params) if m.ndim >= 2])
     if index < n_params:
         return f"W of layer {index + 1}" if isinstance(trainer.net, MLP) else f"weight matrix #{index + 1}"
     paths = [jax.tree_util.keystr(path).lstrip(".") for path, m in jax.tree_util.tree_leaves_with_path(
         state.rule_state) if m.ndim == 2 and m.size]
-    return f"{paths[index - n_params]} of the rule state"
+    path = paths[index - n_params]
+    return f"{path} of the rule state" if path[:1].isalpha() else f"rule-state matrix {path}"
 
 
 class _Cells(NamedTuple):
@@ -607,7 +608,7 @@ def _divergence(cells: _Cells, state, idx, c0, x, t, n_steps, schedule, batch_si
 
 
 def _layer_of(matrix: str) -> int:
-    """The layer number of a ``_matrix_name`` ("W of layer 2": 2; "Vbar[2] of the rule state": 3, 1-based)."""
+    """The layer number of a ``_matrix_name``, 1-based ("W of layer 2": 2; "Vbar[2] of the rule state": 3)."""
     import re
 
     found = re.search(r"layer (\d+)|\[(\d+)\]", matrix)

@@ -333,7 +333,14 @@ def environment_info() -> dict:
                                             timeout=5).stdout.strip() or None
     except Exception:  # pragma: no cover
         info["git_commit"] = None
+    info["lock_sha256"] = lock_hash()
     return info
+
+
+def lock_hash() -> str | None:
+    """SHA-256 of the checkout's requirements.lock (the exact versions, ``tools/lock.py``), None without one."""
+    lock = Path(__file__).resolve().parents[3] / "requirements.lock"
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
 
 
 def fingerprint(name: str, cdict: dict, cfg_type: type | None = None) -> str:

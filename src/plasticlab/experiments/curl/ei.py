@@ -40,6 +40,9 @@ class CurlEIConfig:
     weight_scale: float = setting(0.1, ge=0, doc="scale of the symmetric non-negative W the Jacobian is taken at: "
                                                  "W = |A + A^T| / 2, A ~ N(0, 1) weight_scale / sqrt(n)")
     gamma: float = setting(0.1, ge=0, doc="weight decay rate of the E-I flow (eq. 2); 0 = no decay")
+    exact_scales: tuple[float, ...] = setting((0.01, 0.03, 0.1, 0.3), gt=0, allow_empty=True,
+                                              doc="weight scales at which the exact steady-state flow's curl share "
+                                                  "is measured when inhibitory neurons get no input (its order in W)")
     seeds: int = setting(5, ge=1, le=1000, doc="independent networks (random drive and W), one unit each")
     seed: int = setting(0, ge=0, le=2**32 - 1, doc="base seed (network k uses NumPy seed 1000 seed + k)")
 
@@ -79,6 +82,19 @@ def _one(cfg: CurlEIConfig, seed: int) -> list[dict]:
                          "curl_exact_steady_state": ct.curl_share_symmetric(Je, n),
                          "curl_general_W": ct.curl_fraction(J1),
                          "analytic_vs_autograd": float(np.abs(J1 - ct.ei_jacobian(S, d, cfg.gamma)).max())})
+    top = max(cfg.inhibitory_fractions, default=0.0)
+    if top > 0 and cfg.exact_scales:  # the exact flow's curl without input to inhibitory neurons, against ||W||
+        d = np.ones(n)
+        d[: int(round(top * n))] = -1
+        f = F.copy()
+        f[d < 0] = 0.0
+        Sj, dj = jnp.asarray(f @ f.T / cfg.n_inputs), jnp.asarray(d)
+        for scale in cfg.exact_scales:
+            Ws = W * (scale / cfg.weight_scale) if cfg.weight_scale > 0 else W
+            Je = _jac(lambda w: ct.ei_flow_exact(w, Sj, dj, cfg.gamma), Ws)
+            rows.append({"network": "E-I exact vs scale", "fraction": float(top), "inputs": "excitatory_only",
+                         "seed": seed, "weight_scale": float(scale),
+                         "curl_exact_steady_state": ct.curl_share_symmetric(Je, n)})
     S = F @ F.T / cfg.n_inputs
     for p in cfg.antihebbian_fractions:
         U = np.triu(rng.random((n, n)) < p, 0)
@@ -98,7 +114,8 @@ def run(cfg: CurlEIConfig, ctx: RunContext) -> dict:
         rows += ctx.unit(f"seed={s}", lambda s=s: _one(cfg, s))
     import pandas as pd
 
-    df = pd.DataFrame(rows)
+    scaled = [r for r in rows if "weight_scale" in r]
+    df = pd.DataFrame([r for r in rows if "weight_scale" not in r])
     summ = df.groupby(["network", "fraction", "inputs"]).agg(
         curl_first_order=("curl_first_order", "mean"), curl_first_order_max=("curl_first_order", "max"),
         curl_exact=("curl_exact_steady_state", "mean"), curl_general_W=("curl_general_W", "mean")).reset_index()
@@ -106,7 +123,26 @@ def run(cfg: CurlEIConfig, ctx: RunContext) -> dict:
     for r in summary:
         ctx.log(f"{r['network']} fraction={r['fraction']} inputs={r['inputs']}: curl share (symmetric W) "
                 f"{r['curl_first_order']:.3g} (exact steady state {r['curl_exact']:.3g})")
-    return {"rows": rows, "summary": summary, "measurements": measurements(rows)}
+    order = exact_curl_order(scaled)
+    if order:
+        ctx.log("exact steady-state flow, no input to inhibitory neurons: curl share grows as ||W||^"
+                f"{np.mean(order):.2f} (mean log-log slope over seeds; first order in W: 0)")
+    return {"rows": rows, "summary": summary, "measurements": measurements(rows),
+            "exact_curl_order": order}
+
+
+def exact_curl_order(rows: list[dict]) -> list[float]:
+    """Per seed, the least-squares slope of log curl share against log weight scale of the exact flow's rows
+    ("E-I exact vs scale"): 1 when the curl the first-order flow lacks is a first-order term in W of the exact
+    flow's remainder, i.e. it vanishes with the weights."""
+    out = []
+    for s in sorted({r["seed"] for r in rows}):
+        pts = [(r["weight_scale"], r["curl_exact_steady_state"]) for r in rows if r["seed"] == s
+               and r["curl_exact_steady_state"] > 0]
+        if len(pts) >= 2:
+            x, y = np.log(np.asarray(pts)).T
+            out.append(float(np.polyfit(x, y, 1)[0]))
+    return out
 
 
 def measurements(rows: list[dict]) -> dict[str, list[float]]:

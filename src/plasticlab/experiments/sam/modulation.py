@@ -140,7 +140,7 @@ def plot(results: dict, out: Path) -> None:
         ax = axes[0, j]
         for s in SIGNALS:
             v = np.asarray(cur[f"rel_change/{s}/tau={tau:g}"], float)
-            curve_with_ci(ax, samples, v, label=f"{s} (mean, 98% CI, n={len(v)})")
+            curve_with_ci(ax, samples, v, label=s)
         ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
         ax.set_title(f"tau = {tau:g}")
         ax.set_xlabel("training samples")
