@@ -207,3 +207,23 @@ def test_requirements_lock_pins_every_dependency_and_runs_record_its_hash():
     wanted = {d.lower() for d in deps} - {"ray", "pyarrow", "jax[cuda12]", "tomli"}  # extras not in the lock
     assert wanted and wanted <= pins, wanted - pins
     assert environment_info()["lock_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+
+
+def test_a_stand_in_data_set_is_never_scored_against_the_papers_number():
+    """Measurements filed under the paper's data set but made on a stand-in (results["stand_in"]): a number of the
+    paper's data set is "not comparable", a relation and a data-independent difference are judged and say so."""
+    from plasticlab.claims import Greater, Numeric
+
+    num = Numeric("x.n", "sam", "e", "w", "s", measure="cifar10/acc", value=40.0, tolerance=0.5, tolerance_reason="r")
+    diff = Numeric("x.d", "sam", "e", "w", "s", measure="cifar10/gap", value=0.0, tolerance=2.0, tolerance_reason="r",
+                   data_specific=False)
+    rel = Greater("x.g", "sam", "e", "w", "s", a="cifar10/a", b="cifar10/b")
+    m = {"cifar10/acc": [40.1, 39.9, 40.0], "cifar10/gap": [5.0, 5.1, 4.9], "cifar10/a": [2.0, 2.1, 2.2],
+         "cifar10/b": [1.0, 1.1, 1.0]}
+    stand = {"cifar10": "mnist"}
+    assert num.row(m)["verdict"] == "agrees" and num.row(m, stand_in=stand)["verdict"] == "not comparable"
+    assert "mnist standing in for cifar10" in num.row(m, stand_in=stand)["detail"]
+    assert diff.row(m, stand_in=stand)["verdict"] == "differs"
+    r = rel.row(m, stand_in=stand)
+    assert r["verdict"] == "agrees" and r["detail"].endswith("(mnist standing in for cifar10)")
+    assert rel.row(m, stand_in={"svhn": "mnist"})["detail"] == rel.row(m)["detail"]  # another data set: untouched

@@ -129,3 +129,17 @@ def test_on_divergence_change_reuses_every_finished_unit(tmp_path):
     # and back to stop: still nothing recomputed (both units finished, on_divergence is presentation-only)
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and _results(out)["meta"]["units_computed"] == 0
+
+
+def test_a_resumed_run_reports_what_its_units_cost_when_computed(tmp_path):
+    """meta.units_wall_seconds / units_cpu_seconds sum every unit's cost as it was computed, so a run finished by
+    resuming (all units reused) still reports its real cost; the ledger record copies both."""
+    from plasticlab.experiments import run_experiment
+
+    over = {"seeds": 2, "n": 4, "exact_scales": ()}
+    first = run_experiment("curl-ei", tmp_path / "r", quick=True, progress=False, plots=False, overrides=over)["meta"]
+    again = run_experiment("curl-ei", tmp_path / "r", quick=True, progress=False, plots=False, overrides=over)["meta"]
+    assert first["units_computed"] == 2 and again["units_reused"] == 2 and again["units_computed"] == 0
+    assert first["units_wall_seconds"] > 0 and first["units_cpu_seconds"] > 0
+    assert again["units_wall_seconds"] == pytest.approx(first["units_wall_seconds"])
+    assert again["units_cpu_seconds"] == pytest.approx(first["units_cpu_seconds"])

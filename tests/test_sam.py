@@ -540,3 +540,17 @@ def test_modulation_signal_is_the_gradient_in_the_backprop_special_case():
         out = probe((0.01,))(tr, st, x, t) if isinstance(rule, SAM) else None
     assert abs(float(out["rel_change/sam/tau=0.01"]) - float(out["rel_change/gradient/tau=0.01"])) < 1e-6
     assert float(out["rel_change/sam/tau=0.01"]) < 0 < float(out["frac_reduced/sam/tau=0.01"])
+
+
+def test_gap_changes_are_trained_on_validation_only_and_compared_with_the_baseline(tmp_path):
+    """sam-gap: a change of input normalisation loads its data before the search (the search never reads a test
+    split: TestSplitRead would raise), the baseline's difference from itself is 0, and each change's difference
+    is its paired mean over seeds."""
+    from plasticlab.experiments import run_experiment
+
+    over = {"changes": ("normalize=standardize", "epochs=2"), "hidden": (16,), "epochs": 1.0, "methods": ("sgd",)}
+    res = run_experiment("sam-gap", tmp_path / "gap", quick=True, progress=False, plots=False, overrides=over)
+    summ = {s["change"]: s for s in res["summary"]}
+    assert set(summ) == {"baseline", "normalize=standardize", "epochs=2"} and summ["baseline"]["diff_vs_baseline"] == 0
+    acc = {c: np.asarray([r["val_accuracy"] for r in res["rows"] if r["change"] == c]) for c in summ}
+    assert summ["epochs=2"]["diff_vs_baseline"] == pytest.approx(float(np.mean(acc["epochs=2"] - acc["baseline"])))

@@ -74,8 +74,11 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
         "machine": {"platform": env.get("platform", platform.platform()), "device": env.get("device"),
                     "python": env.get("python"), "jax": env.get("jax"), "lock_sha256": env.get("lock_sha256")},
         "wall_seconds": meta.get("seconds"), "cpu_seconds": meta.get("cpu_seconds"),
+        # a resumed run: what its units took when they were computed, summed over the invocations
+        "units_wall_seconds": meta.get("units_wall_seconds"), "units_cpu_seconds": meta.get("units_cpu_seconds"),
         "measurements": {k: _summary(v) for k, v in measurements.items()},
-        "claims": judge_all(name, measurements),
+        "stand_in": res.get("stand_in") or {},
+        "claims": judge_all(name, measurements, stand_in=res.get("stand_in")),
     }
     estimate = _estimate(run_dir, name, res.get("config") or {}, meta)
     if estimate is not None:
@@ -126,9 +129,10 @@ def ledger_rows(root: str | Path | None = None, paper: str | None = None) -> lis
                          "paper value": c.paper_value(), "ours": "-", "verdict": NOT_RUN, "size": "-"})
             continue
         m = {k: v["values"] for k, v in rec.get("measurements", {}).items()}
-        v = c.judge(m)
+        v = c.row(m, stand_in=rec.get("stand_in"))
         rows.append({"paper": c.paper, "claim": c.id, "where": c.where, "experiment": c.experiment,
-                     "paper value": c.paper_value(), "ours": v.ours, "verdict": v.status, "size": rec["size"]})
+                     "paper value": c.paper_value(), "ours": v["ours"], "verdict": v["verdict"],
+                     "size": rec["size"]})
     return rows
 
 

@@ -91,9 +91,18 @@ class Claim:
         """(measurements that agree with the paper, a list of measurements that contradict it)."""
         raise NotImplementedError
 
-    def row(self, m: Measurements, *, quick: bool = False) -> dict:
-        """The claim and its verdict as one table row (report, ledger)."""
+    def row(self, m: Measurements, *, quick: bool = False, stand_in: dict[str, str] | None = None) -> dict:
+        """The claim and its verdict as one table row (report, ledger). ``stand_in`` ({paper's data set: the one
+        that ran}, e.g. {"cifar10": "mnist"}): a claim reading measurements filed under a stood-in data set says so,
+        and a number of the paper's data set is "not comparable" there."""
         v = self.judge(m, quick=quick)
+        used = sorted({n.split("/")[0] for n in self.inputs()} & set(stand_in or {}))
+        if used and v.status not in ("not measured",):
+            note = "; ".join(f"{stand_in[d]} standing in for {d}" for d in used)
+            if isinstance(self, Numeric) and self.data_specific and v.status != "not comparable":
+                v = Verdict("not comparable", v.ours, f"{note}: the paper's number is for {', '.join(used)}")
+            else:
+                v = Verdict(v.status, v.ours, f"{v.detail} ({note})")
         return {"claim": self.id, "where": self.where, "statement": self.statement, "paper": self.paper_value(),
                 "ours": v.ours, "verdict": v.status, "detail": v.detail}
 
@@ -104,6 +113,8 @@ class Numeric(Claim):
 
     Agrees when ``|mean - value| <= 2 sqrt(spread^2 + se^2)`` (``se`` = our SD / sqrt(n)), or, when
     ``tolerance`` is given, ``|mean - value| <= tolerance`` (``tolerance_reason`` says why that bound).
+    ``data_specific``: the number belongs to the paper's data set, so a stand-in data set cannot be scored
+    against it (``Claim.row``); False for a difference the paper states as holding in general (e.g. "as well as").
     """
 
     measure: str = ""
@@ -111,6 +122,7 @@ class Numeric(Claim):
     spread: float | None = None
     tolerance: float | None = None
     tolerance_reason: str = ""
+    data_specific: bool = True  # a number of the paper's data set (False: a difference or ratio that is not)
 
     def __post_init__(self) -> None:
         if self.spread is None and self.tolerance is None:
@@ -391,6 +403,7 @@ def claims_for(experiment: str | None = None, paper: str | None = None) -> list[
             and (paper is None or c.paper == paper)]
 
 
-def judge_all(experiment: str, measurements: Measurements | None, *, quick: bool = False) -> list[dict]:
-    """One row per claim of ``experiment`` with its verdict on ``measurements``."""
-    return [c.row(measurements or {}, quick=quick) for c in claims_for(experiment)]
+def judge_all(experiment: str, measurements: Measurements | None, *, quick: bool = False,
+              stand_in: dict[str, str] | None = None) -> list[dict]:
+    """One row per claim of ``experiment`` with its verdict on ``measurements`` (``stand_in``: see ``Claim.row``)."""
+    return [c.row(measurements or {}, quick=quick, stand_in=stand_in) for c in claims_for(experiment)]

@@ -34,10 +34,16 @@ METHOD_NAMES = {"sgd": "SGD", "fa": "FA", "wm": "WM", "kp": "KP", "sam": "SAM"}
 QUICK_STAND_IN = "digits"  # the bundled data set every --quick run of the sam-* experiments uses
 
 
+FULL_STAND_IN = "mnist"  # the offline data set that stands in, at full size, for CIFAR-10 / SVHN / STL-10
+
+
 def stand_in(name: str, paper_dataset: str, quick: bool) -> str:
     """The data set name measurements are filed under: ``paper_dataset`` for a --quick run on the bundled digits
-    (it stands in for the paper's data set there), else the data set that ran."""
-    return paper_dataset if quick and name == QUICK_STAND_IN else name
+    and for a full-size run on MNIST when the paper's data set is another (each stands in for it there; the run
+    says so in ``results["stand_in"]``, and numeric claims are then "not comparable"), else the data set that
+    ran."""
+    stands = name == QUICK_STAND_IN if quick else name == FULL_STAND_IN
+    return paper_dataset if stands and name != paper_dataset else name
 
 
 def metric_of(dataset: str) -> str:
@@ -236,7 +242,7 @@ def _ablation() -> list:
         Numeric("sam.ablation.w_only_as_linear", PAPER, "sam-ablation", where,
                 "\"Only updating W works but only works as well as the linear model\" (W alone minus the linear net "
                 "by SGD, paired by seed, is 0)",
-                measure=ab_w_minus_linear(ds), value=0.0, tolerance=2.0,
+                measure=ab_w_minus_linear(ds), value=0.0, tolerance=2.0, data_specific=False,
                 tolerance_reason="the paper gives no number for the gap; 'only works as well as' read as within "
                                  "2 points (the bound the earlier check used), our reading, not a value from the paper"),
     ]

@@ -372,6 +372,16 @@ class RunContext:
         self.computed: list[str] = []
         self.finished: list[tuple[str, Any]] = []  # (label, result) of every unit, in order
         self.failed: dict | None = None  # the unit that raised DivergenceError, with its partial curves
+        # (wall, CPU seconds) each unit took when it was computed, this invocation or an earlier one (CPU: None
+        # for units written before it was kept): a resumed run's cost is their sum, not this invocation's time
+        self.unit_seconds: dict[str, tuple[float, float | None]] = {}
+
+    def units_cost(self) -> dict[str, float | None]:
+        """Wall and CPU seconds of every unit of the run, summed over the invocations that computed them (CPU:
+        None when an older unit lacks it)."""
+        cpus = [c for _, c in self.unit_seconds.values()]
+        return {"units_wall_seconds": sum(w for w, _ in self.unit_seconds.values()),
+                "units_cpu_seconds": None if None in cpus else sum(cpus)}
 
     def log(self, msg: str, style: str | None = None) -> None:
         """Print ``msg`` verbatim (rule specs and lists keep their brackets), in ``style`` (e.g. "yellow")."""
@@ -402,6 +412,8 @@ class RunContext:
             path.replace(bad)
             self.log(f"warning: unit file {path} is unreadable ({err}); moved to {bad.name} and recomputing {key!r}")
             return False, None
+        if ok:
+            self.unit_seconds[key] = (float(doc.get("seconds", 0.0)), doc.get("cpu_seconds"))
         return (True, doc["result"]) if ok else (False, None)
 
     def has_unit(self, key: str) -> bool:
@@ -424,7 +436,7 @@ class RunContext:
                 self.reused.append(key)
                 self.finished.append((key, res))
                 return res
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         try:
             res = fn()
         except DivergenceError as err:
@@ -432,7 +444,10 @@ class RunContext:
                            "step": err.step, "layer": err.layer,
                            "partial_curves": partial_curves(err.history)}
             raise
-        write_json(path, {"key": key, "fingerprint": self.fingerprint, "seconds": time.time() - t0, "result": res})
+        wall, cpu = time.time() - t0, time.process_time() - cpu0
+        write_json(path, {"key": key, "fingerprint": self.fingerprint, "seconds": wall, "cpu_seconds": cpu,
+                          "result": res})
+        self.unit_seconds[key] = (wall, cpu)
         self.computed.append(key)
         res = json.loads(path.read_text())["result"]
         self.finished.append((key, res))
@@ -667,9 +682,11 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
 
         payload = {"experiment": name, "config": cdict, **result, "run_status": "finished",
                    "meta": {"seconds": time.time() - t0, "cpu_seconds": time.process_time() - cpu0,
-                            "units_reused": len(ctx.reused), "units_computed": len(ctx.computed)}}
+                            "units_reused": len(ctx.reused), "units_computed": len(ctx.computed),
+                            **ctx.units_cost()}}
         if claims_for(name):  # the paper's claims judged on this run's measurements
-            payload["claims"] = judge_all(name, result.get("measurements"), quick=quick)
+            payload["claims"] = judge_all(name, result.get("measurements"), quick=quick,
+                                          stand_in=result.get("stand_in"))
         write_json(out / "results.json", payload)
         payload = json.loads((out / "results.json").read_text())
         if payload["rows"]:

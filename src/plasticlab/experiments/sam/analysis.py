@@ -148,7 +148,7 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
         res = C.train_at_own_rate(C.sam_trainer(cfg, data), data, cfg, probe=probe, keep_state=True)
         init_state = res.extra["init_state"]
         curves = {k: v[0].tolist() for k, v in res.curves.items()}
-        return {"samples": res.samples, "curves": curves, "seeds": res.seeds,
+        return {"samples": res.samples, "curves": curves, "seeds": res.seeds, "divergences": res.divergences,
                 "before": _matrices(init_state), "after": _matrices(res.final_state)}
 
     ctx.log(f"training SAM on {data.name} with probes ({cfg.seeds} seeds, {cfg.epochs:g} epochs)")
@@ -156,9 +156,10 @@ def run(cfg: SamAnalysisConfig, ctx: RunContext) -> dict:
     n = len(cfg.hidden) + 1
     rows = []
     cur = {k: np.asarray(v, float) for k, v in res["curves"].items()}
+    diverged = {d["seed"]: f"diverged at step {d['step']}: {d['matrix']}" for d in res.get("divergences") or []}
     for k in range(n):
         for i, s in enumerate(res["seeds"]):
-            rows.append({"dataset": data.name, "layer": k + 1, "seed": s,
+            rows.append({"dataset": data.name, "layer": k + 1, "seed": s, "status": diverged.get(s, "ok"),
                          "cos_sgd_final": float(cur[f"cos_sgd_{k}"][i, -1]),
                          "cos_sgd_mean": float(np.nanmean(cur[f"cos_sgd_{k}"][i, 1:])),
                          "cos_hsgd_final": float(cur[f"cos_hsgd_{k}"][i, -1]),
@@ -240,8 +241,9 @@ def plot(results: dict, out: Path) -> None:
     fig, axes = plt.subplots(2, len(keys), figsize=(2.6 * len(keys), 5.2), squeeze=False)
     for j, k in enumerate(keys):
         for i, when in enumerate(("before", "after")):
-            m = np.asarray(results[when][k])
-            v = np.abs(m).max() or 1.0
+            m = np.asarray(results[when][k], dtype=float)  # a diverged seed's matrix: None entries, drawn blank
+            v = float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 1.0
+            v = v if v > 0 else 1.0
             axes[i, j].imshow(m, cmap="RdBu_r", vmin=-v, vmax=v)
             axes[i, j].set_title(f"{k} {when}", fontsize=8)
             axes[i, j].axis("off")

@@ -81,12 +81,13 @@ def run(cfg: SamGapConfig, ctx: RunContext) -> dict:
     if full is None:
         return unavailable
     rows = []
+    runs = {change: cfg if change == BASELINE else changed(cfg, change) for change in (BASELINE, *cfg.changes)}
+    # a change of normalize needs the data normalised that way: loaded (train and test alike) before the search
+    loaded = {cfg.normalize: full, **{r.normalize: C.load_or_unavailable(r, ctx)[0] for r in runs.values()
+                                      if r.normalize != cfg.normalize}}
     with search_context("sam-gap"):  # a read of the test split raises TestSplitRead
-        for change in (BASELINE, *cfg.changes):
-            this = cfg if change == BASELINE else changed(cfg, change)
-            # a change of normalize needs the data loaded that way
-            data = full if this.normalize == cfg.normalize else C.load_or_unavailable(this, ctx)[0]
-            val = data.validation_split(cfg.val_fraction, seed=0)
+        for change, this in runs.items():
+            val = loaded[this.normalize].validation_split(cfg.val_fraction, seed=0)
             for m in cfg.methods:
                 ctx.log(f"{change}: {m} ({cfg.seeds} seeds on the validation split)")
                 accs = ctx.unit(f"{change}/{m}", lambda this=this, val=val, m=m: _train(this, val, m))

@@ -35,12 +35,9 @@ class SamTable1Config(C.SamConfig):
     epochs: float = sam_setting("epochs", 30.0)
     seeds: int = sam_setting("seeds", 5, doc="independent seeds per method, run together under vmap")
     evals: int = sam_setting("evals", 10)
-    # the setting of our MNIST search (docs/sam.md): inputs centred (the training mean image subtracted), biases,
-    # 15% warm-up for every method; SAM with Algorithm 1's rate-scaled decay (gamma 4e-4) and Vbar started at 0.7x.
-    # The five rates were chosen on a validation split (12,000 of the 60,000 training images, 10 epochs, one seed,
-    # the same 8 rates 0.03-0.5 per method; reproductions/sam/sam-table1.json): SGD 0.5, FA 0.3, WM 0.3, KP 0.5,
-    # SAM 0.25. At these rates 2 of 5 seeds of WM and of SAM diverge over 30 epochs (on_divergence="record" keeps
-    # the others; docs/sam.md).
+    # the baselines' rates were chosen on a validation split (12,000 of the 60,000 training images, 10 epochs, one
+    # seed, the same 8 rates 0.03-0.5 per method; reproductions/sam/sam-table1.json): SGD 0.5, FA 0.3, WM 0.3,
+    # KP 0.5. At WM's rate 2 of 5 seeds diverge over 30 epochs (on_divergence="record" keeps the others).
     sgd_lr: float = sam_setting("sgd_lr", 0.5)
     fa_lr: float = setting(0.3, gt=0, doc="feedback-alignment learning rate (chosen on validation)")
     wm_lr: float = setting(0.3, gt=0, doc="weight-mirror learning rate of W (chosen on validation)")
@@ -49,7 +46,7 @@ class SamTable1Config(C.SamConfig):
     kp_lr: float = setting(0.5, gt=0, doc="Kolen-Pollack learning rate (chosen on validation)")
     kp_decay: float = setting(C.Hyper.kp_decay, ge=0, le=1,
                               doc="Kolen-Pollack weight decay: fraction of W and B removed per step (0: none)")
-    # SAM's rate 0.25, decay 4e-4 and the rest of the training setting: ``SamConfig`` (shared by the sam-* configs)
+    # SAM's rate and decay (sam-stability's safe choice) and the rest of the training setting: ``SamConfig``
     down_activation: str = setting("identity", choices=C.DOWN_ACTIVATIONS,
                                    doc="SAM's downstream gain D_d (relu_jacobian needs width_ratio 1)")
     width_ratio: float = setting(1.0, gt=0, le=1000, doc="SAM's downstream / upstream hidden width")
