@@ -16,7 +16,6 @@ import itertools
 from collections import Counter
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from ...data import search_context
@@ -147,7 +146,7 @@ def plot(results: dict, out: Path) -> None:
         acc[i, j] = c["val_accuracy_mean"] if c["val_accuracy_mean"] is not None else np.nan
     fig, axes = figure(1, 2, size=(4.6, 3.8))
     for ax, m, title, cmap in ((axes[0, 0], frac, f"seeds finished (of {g['seeds']})", "RdYlGn"),
-                               (axes[0, 1], acc, f"validation accuracy % (mean of finished seeds)", "viridis")):
+                               (axes[0, 1], acc, "validation accuracy % (mean of finished seeds)", "viridis")):
         im = ax.imshow(m, origin="lower", aspect="auto", cmap=cmap)
         for i, j in itertools.product(range(m.shape[0]), range(m.shape[1])):
             if np.isfinite(m[i, j]):
