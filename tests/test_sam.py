@@ -329,7 +329,8 @@ def test_table1_wires_its_sam_and_data_settings(tmp_path, monkeypatch):
                          overrides={"datasets": ("digits",), "methods": ("sam",), "seeds": 1, "epochs": 1.0,
                                     "evals": 1, "hidden": (16, 16)})
     rule, data = seen["rule"], seen["data"]
-    assert rule.vbar_scale == 0.7 and rule.decay_scaling == "rate" and rule.decay == pytest.approx(4e-4)
+    assert rule.vbar_scale == 0.7 and rule.decay_scaling == "rate" and rule.decay == pytest.approx(8e-4)
+    assert rule.lr == pytest.approx(0.173)  # sam-stability's safe default
     assert rule.decays["Vbar"] == pytest.approx(4 * rule.decays["W"])  # Vbar decays 4x as fast as W
     np.testing.assert_allclose(data.x_train.mean(0), 0.0, atol=1e-5)  # centred inputs
     assert res["table"][0]["status"] == "ok"
