@@ -82,6 +82,7 @@ SAM_SETTINGS: dict[str, dict] = {
                                             '(x - mu) / sigma with the training mean and std; "none": as loaded'),
     "lr_schedule": dict(choices=LR_SCHEDULES, doc="factor on the rate over training (see sam.common.lr_multiplier)"),
     "lr_warmup": dict(ge=0, lt=1, doc="linear warm-up over this fraction of the steps (0: none)"),
+    "val_fraction": dict(gt=0, lt=1, doc="fraction of the training split held out for validation"),
     "on_divergence": dict(choices=ON_DIVERGENCE, affects_result=False,
                           doc='"stop": raise at the first diverged cell; "record": report it and go on (a finished '
                               'unit is the same either way)'),
@@ -244,7 +245,8 @@ class SamVariantConfig(SamConfig):
                                                 "(1 seed, search_epochs); the best finite one trains the seeds on "
                                                 "the whole training split (empty: every variant at its own rate)")
     search_epochs: float = setting(10.0, gt=0, le=MAX_EPOCHS, doc="epochs of each search run")
-    val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the training split held out for the search")
+    val_fraction: float = sam_setting("val_fraction", 0.2, doc="fraction of the training split held out for the "
+                                                                "search")
 
 
 sam_variant_config = settings_dataclass(SamVariantConfig, SETTINGS_ORDER)

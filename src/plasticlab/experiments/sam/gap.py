@@ -42,7 +42,7 @@ class SamGapConfig(C.SamConfig):
     seeds: int = sam_setting("seeds", 3, doc="independent seeds per change and method, run together under vmap")
     evals: int = sam_setting("evals", 5)
     sgd_lr: float = sam_setting("sgd_lr", 0.5)
-    val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the training split held out for validation")
+    val_fraction: float = sam_setting("val_fraction", 0.2)
 
     def validate(self) -> None:
         super().validate()

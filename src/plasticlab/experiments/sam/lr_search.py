@@ -49,8 +49,8 @@ class SamLrSearchConfig:
     seeds: int = sam_setting("seeds", 1, doc="independent seeds per cell, run together under vmap")
     n_train: int | None = sam_setting("n_train", 20000, doc="random subset of the training split, before the "
                                                             "validation part is taken (None: all)")
-    val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the (subset) training split held out for "
-                                                      "validation (at least 1 sample)")
+    val_fraction: float = sam_setting("val_fraction", 0.2, doc="fraction of the (subset) training split held out for "
+                                                                "validation (at least 1 sample)")
     sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios,
                                                 doc="SAM's rate ratios of (W, Wbar, V, Vbar) in stage 1, exactly 4")
     vbar_ratios: tuple[float, ...] = setting((1.0, 2.0, 4.0, 8.0), gt=0, doc="stage 2 (sam): eta_Vbar / eta_W tried")

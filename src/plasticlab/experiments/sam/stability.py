@@ -41,7 +41,7 @@ class SamStabilityConfig(C.SamConfig):
     epochs: float = sam_setting("epochs", 30.0)
     seeds: int = sam_setting("seeds", 10, doc="independent seeds per cell, run together under vmap")
     evals: int = sam_setting("evals", 10)
-    val_fraction: float = setting(0.2, gt=0, lt=1, doc="fraction of the training split held out for validation")
+    val_fraction: float = sam_setting("val_fraction", 0.2)
     margin: float = setting(1.2, ge=1, doc="a safe cell also has every seed finite at the next rate >= margin x lr")
     on_divergence: str = sam_setting("on_divergence", "record", choices=("record",),
                                      doc='"record" (the only choice: a diverged seed is what this measures)')
