@@ -233,3 +233,58 @@ def test_boundary_limits_and_bad_input():
     with pytest.raises(ValueError, match="seeds, variants"):
         st.simulate(st.make_net(jax.random.PRNGKey(0), 3, 4, np.ones(3), np.ones(4)), None, None, 5)
     assert math.isfinite(ct.boundary(0.45, "hidden"))
+
+
+@pytest.mark.parametrize("feedback, batch_size, rescale", [("gd", None, True), ("gd", 8, False), ("dfa", 8, True)])
+def test_reduced_basis_simulator_equals_the_full_network(feedback, batch_size, rescale):
+    """Linear networks in the reduced basis (B = 2 (M + 1) of N hidden directions) give the full network's
+    weights, errors, peak error and q (eq. 15), with flips in both layers and a class with fewer neurons than
+    the basis has columns (d2 = -1 on 90%)."""
+    M, N = 5, 40
+    key = jax.random.PRNGKey(0)
+    variants = [(np.ones(M), np.ones(N)), (st.flip_signs(M, index=[0, 3]), st.flip_signs(N, index=[2, 3, 9])),
+                (np.ones(M), st.flip_signs(N, 0.9, key=key))]
+    nets, data = st.build_batch(key, M, N, 2, variants, n_train=40, n_test=20)
+    runs = [st.simulate(nets, data, key, 60, st.SimConfig(lr=0.05, feedback=feedback, batch_size=batch_size,
+                                                          rescale=rescale, avg_start=10, reduce=r),
+                        epochs_at=[20, 60], record=True) for r in (False, None)]
+    full, red = runs
+    assert red["reduced"] and not full["reduced"]
+    for a, b in [(full["final"].W1, red["final"].W1), (full["final"].W2, red["final"].W2),
+                 (full["logs"]["weights"], red["logs"]["weights"]), (full["logs"]["test_error"], red["logs"]["test_error"]),
+                 (full["peak_test_error"], red["peak_test_error"]), (full["q"], red["q"])]:
+        np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-6 * np.abs(a).max())
+    np.testing.assert_array_equal(red["final"].d2, nets.d2)
+
+
+def test_reduced_basis_is_exact_in_float64_next_to_the_teacher_and_under_padding():
+    """In float64 the reduced and the full simulator agree to 1e-12 from a 1e-15 perturbation of the teacher,
+    and on zero-padded cells; the basis maps D2 onto diag(sigma) and spans W1(0), W2(0)."""
+    with jax.enable_x64(True):
+        M, N = 5, 40
+        key = jax.random.PRNGKey(1)
+        variants = [(np.ones(M), np.ones(N)), (st.flip_signs(M, index=[1]), st.flip_signs(N, index=[0, 7, 8]))]
+        nets, data = st.build_batch(key, M, N, 2, variants, n_train=40, n_test=20, near_solution=1e-15)
+        assert nets.W1.dtype == jnp.float64
+        a, b = (st.simulate(nets, data, key, 300, st.SimConfig(lr=0.1, reduce=r), epochs_at=[300]) for r in (False, True))
+        np.testing.assert_allclose(b["final"].W1, a["final"].W1, rtol=0, atol=1e-12)
+        one = jax.tree.map(lambda v: v[0, 1], nets)
+        red, Q = st.reduce_network(one, st.SimConfig())
+        np.testing.assert_allclose(one.d2[:, None] * Q, Q * red.d2[None, :], atol=0)       # D2 Q = Q diag(sigma)
+        np.testing.assert_allclose(Q @ red.W1, one.W1, atol=1e-13)
+        np.testing.assert_allclose(Q @ red.W2, one.W2, atol=1e-13)
+        gram = np.asarray(Q.T @ Q)
+        np.testing.assert_allclose(gram, np.diag(np.diag(gram)), atol=1e-13)            # orthonormal or zero columns
+        assert set(np.round(np.diag(gram), 10)) <= {0.0, 1.0}
+        padded, pdata = st.build_batch(key, M, N, 2, variants, n_train=40, n_test=20, pad_to=(7, 50))
+        c, d = (st.simulate(padded, pdata, key, 300, st.SimConfig(lr=0.1, avg_start=100, reduce=r), epochs_at=[300])
+                for r in (False, True))
+        np.testing.assert_allclose(d["q"], c["q"], rtol=1e-5)  # q ~ 1e-11 here: s2/cnt - mean^2 cancels
+        np.testing.assert_allclose(d["final"].W1, c["final"].W1, atol=1e-12)
+
+
+def test_reduced_basis_refuses_nonlinear_networks():
+    with pytest.raises(ValueError, match="reduce=True needs a linear network"):
+        st.simulate(*st.build_batch(jax.random.PRNGKey(0), 3, 20, 1, [(np.ones(3), np.ones(20))], 10, 5,
+                                    activation="tanh"),
+                    jax.random.PRNGKey(0), 2, st.SimConfig(activation="tanh", reduce=True))

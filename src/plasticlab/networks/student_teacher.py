@@ -16,6 +16,18 @@ Networks are vmapped twice: over "seeds" (which own teacher, data, initial weigh
 batched by zero padding (``pad_network``): padded inputs are zero and padded weights start at zero, so
 they get zero updates and leave every norm unchanged. Metrics are logged at given (e.g. log-spaced) epochs
 by the library's one driver (``training.drive``); the epochs in between run in one compiled while loop.
+
+Linear networks run in a reduced basis when it is smaller (``reduce_network``). W1 changes by u gd^T with u = -eta b
+(b = W2, or the DFA vector), and W2 by -eta D2 (W1 g); both steps and the rescaling keep every column of W1 and W2
+inside the span of the initial columns of W1, W2 (and b for DFA), taken apart on the non-flipped and the flipped
+hidden neurons: a space of dimension B <= 2 (M + 1) (2 (M + 2) for DFA) that D2 maps onto itself. With Q (N, B)
+an orthonormal basis of it whose columns each live on one sign class, D2 Q = Q diag(sigma), and
+
+    W1 = Q Phi,  W2 = Q psi:   Phi <- Phi - eta psi gd^T (or - eta Q^T b gd^T),   psi <- psi - eta sigma * (Phi g),
+
+which is the same simulator for a network of B hidden neurons with signs sigma: every norm, v = W2 W1 = psi Phi,
+error and q (eq. 15, from sums that the orthonormal map preserves) equal the full network's. A step then costs
+O(B M) instead of O(N M): about 4.7x less in Fig. 3a's setting (M = 20, N = 199, B = 42).
 """
 
 from __future__ import annotations
@@ -64,6 +76,7 @@ class SimConfig(NamedTuple):
     use_stats: bool | None = None  # linear full batch through C, r (default: when possible)
     avg_start: int = 0            # epochs >= avg_start enter the time averages of w and w^2 (order parameter q)
     exact_test: bool = True       # linear teacher + isotropic inputs: test error = ||v - s||^2 / ||s||^2
+    reduce: bool | None = None    # linear networks in the reduced basis (``reduce_network``; default: when smaller)
 
 
 # ----------------------------------------------------------------------------- construction
@@ -177,6 +190,9 @@ def _validate(cfg: SimConfig) -> None:
     if cfg.feedback not in ("gd", "dfa"):
         raise ValueError(f"feedback must be 'gd' or 'dfa', got {cfg.feedback!r}")
     get_activation(cfg.activation)
+    if cfg.reduce and cfg.activation != "linear":
+        raise ValueError(f"reduce=True needs a linear network (the reduced basis is exact only then), got "
+                         f"activation={cfg.activation!r}")
     if cfg.use_stats and (cfg.activation != "linear" or cfg.batch_size is not None):
         raise ValueError("use_stats=True needs a linear network trained full batch (batch_size=None)")
 
@@ -217,6 +233,46 @@ def epoch(net: Net, data: Data, cfg: SimConfig, key: jax.Array) -> tuple[Net, ja
     if fused:  # the norm identity assumes ||W1|| = n1: restore it exactly once per epoch against rounding drift
         net = net._replace(W1=curl_rule.renormalised(net.W1, net.n1))
     return net, jnp.mean(losses)
+
+
+# ----------------------------------------------------------------------------- reduced basis (linear networks)
+
+
+def basis_size(M: int, cfg: SimConfig) -> int:
+    """B = 2 (M + 1) columns of the reduced basis (2 (M + 2) with DFA feedback): per sign class of the hidden
+    neurons, the M columns of W1(0), W2(0) and the DFA vector."""
+    return 2 * (M + 1 + (cfg.feedback == "dfa"))
+
+
+def _use_reduced(M: int, N: int, cfg: SimConfig) -> bool:
+    if cfg.reduce is None:
+        return cfg.activation == "linear" and basis_size(M, cfg) < N
+    return bool(cfg.reduce)
+
+
+def reduce_network(net: Net, cfg: SimConfig) -> tuple[Net, jax.Array]:
+    """(the same network in its reduced basis, Q (N, B)) for one linear network (see the module doc).
+
+    Per sign class s of the hidden neurons (d2 = +1, then -1), the left singular vectors of [W1, W2, (b)]
+    restricted to that class with a non-zero singular value (numpy's matrix-rank tolerance) are the columns
+    of Q; the others are zero columns whose coefficients are zero and stay zero. The reduced network has
+    W1 = Q^T W1, W2 = Q^T W2, DFA vector Q^T b and hidden signs sigma (the class of each column)."""
+    cols = [net.W1, net.W2[:, None]] + ([net.fb[:, None]] if cfg.feedback == "dfa" else [])
+    A = jnp.concatenate(cols, axis=1)
+    Q, sigma = [], []
+    for sign in (1.0, -1.0):
+        on = (net.d2 == sign).astype(A.dtype)[:, None]
+        U, S, _ = jnp.linalg.svd(A * on, full_matrices=False)
+        tol = jnp.max(S) * max(A.shape) * jnp.finfo(A.dtype).eps
+        Q.append(U * on * (S > tol).astype(A.dtype)[None, :])
+        sigma.append(jnp.full(S.shape, sign, A.dtype))
+    Q, sigma = jnp.concatenate(Q, axis=1), jnp.concatenate(sigma)
+    return net._replace(W1=Q.T @ net.W1, W2=Q.T @ net.W2, d2=sigma, fb=Q.T @ net.fb), Q
+
+
+def expand_network(reduced: Net, Q: jax.Array, full: Net) -> Net:
+    """``full`` with the weights of ``reduced`` mapped back: W1 = Q Phi, W2 = Q psi."""
+    return full._replace(W1=Q @ reduced.W1, W2=Q @ reduced.W2)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -294,20 +350,34 @@ def _advance(run: _Run, t: jax.Array, key: jax.Array, data: Data, target: jax.Ar
     return jax.lax.while_loop(lambda c: c[1] < target, body, (run, t, key))
 
 
-def _metrics(run: _Run, data: Data, cfg: SimConfig, record: bool) -> dict:
+def _metrics(run: _Run, data: Data, cfg: SimConfig, record: bool, Q: jax.Array | None = None) -> dict:
     net = run.net
     out = {"test_error": test_error(net, data, cfg), "train_error": train_error(net, data, cfg),
            "norm1": jnp.linalg.norm(net.W1), "norm2": jnp.linalg.norm(net.W2)}
     if record:
-        out["weights"] = _flat(net)
+        out["weights"] = _flat(net if Q is None else expand_network(net, Q, net))
     return out
 
 
-def _order_parameter(run: _Run) -> jax.Array:
-    """Eq. 15: q = <Var_t(w_i)>_i / Var_i(<w_i>_t) over the averaged epochs."""
-    mean = run.s1 / jnp.maximum(run.cnt, 1.0)
-    var_t = jnp.maximum(run.s2 / jnp.maximum(run.cnt, 1.0) - mean ** 2, 0.0)
-    return jnp.mean(var_t) / jnp.maximum(jnp.var(mean + run.w0), 1e-30)
+def _order_parameter(run: _Run, Q: jax.Array | None = None) -> jax.Array:
+    """Eq. 15: q = <Var_t(w_i)>_i / Var_i(<w_i>_t) over the averaged epochs.
+
+    In the reduced basis (``Q`` given) the sums over the P = N M + N weights come from the reduced sums:
+    sum_i Var_t(w_i) and sum_i <w_i>^2 are invariant under the orthonormal map, and sum_i <w_i> is the
+    column sums of Q applied to the reduced time average."""
+    cnt = jnp.maximum(run.cnt, 1.0)
+    mean = run.s1 / cnt
+    var_t = jnp.maximum(run.s2 / cnt - mean ** 2, 0.0)
+    if Q is None:
+        return jnp.mean(var_t) / jnp.maximum(jnp.var(mean + run.w0), 1e-30)
+    N, B = Q.shape
+    M = run.net.W1.shape[1]
+    P = N * M + N
+    m = mean + run.w0
+    ones = jnp.sum(Q, axis=0)                                    # Q^T 1: sum over the hidden neurons
+    total = ones @ m[:B * M].reshape(B, M).sum(axis=1) + ones @ m[B * M:]
+    var_i = jnp.sum(m * m) / P - (total / P) ** 2
+    return (jnp.sum(var_t) / P) / jnp.maximum(var_i, 1e-30)
 
 
 def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfig = SimConfig(),
@@ -334,14 +404,18 @@ def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfi
     if np.any(np.diff(at) <= 0) or at[0] < 1:
         raise ValueError("epochs_at must be increasing positive epochs")
     start, advance, metrics = _compiled(cfg, record)
+    full, Q = nets, None
+    if _use_reduced(nets.W1.shape[3], nets.W1.shape[2], cfg):
+        nets, Q = _reduce_all(cfg)(full)
     logs: list[dict] = []
     state = (start(nets, data), jnp.zeros((), jnp.int32), jax.random.split(key, S))
     (run, _, _), _ = drive(lambda c, _, stop: (advance(*c, data, jnp.asarray(stop, jnp.int32)), None), state,
-                           [int(t) for t in at], lambda c, _, __: logs.append(metrics(c[0], data)),
+                           [int(t) for t in at], lambda c, _, __: logs.append(metrics(c[0], data, Q)),
                            progress=progress, desc=f"curl x{S * V} networks")
+    final = run.net if Q is None else jax.vmap(jax.vmap(expand_network))(run.net, Q, full)
     return {"logs": jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a], axis=2), *logs),
-            "final": jax.tree.map(np.asarray, run.net), "q": np.asarray(jax.vmap(jax.vmap(_order_parameter))(run)),
-            "peak_test_error": np.asarray(run.peak), "epochs": np.concatenate([[0], at])}
+            "final": jax.tree.map(np.asarray, final), "q": np.asarray(jax.vmap(jax.vmap(_order_parameter))(run, Q)),
+            "peak_test_error": np.asarray(run.peak), "epochs": np.concatenate([[0], at]), "reduced": Q is not None}
 
 
 _CACHE: dict = {}
@@ -355,8 +429,17 @@ def _compiled(cfg: SimConfig, record: bool):
         advance = jax.vmap(jax.vmap(lambda r, t, k, d, stop: _advance(r, t, k, d, stop, cfg),
                                     in_axes=(0, None, None, None, None), out_axes=(0, None, None)),
                            in_axes=(0, None, 0, 0, None), out_axes=(0, None, 0))
-        metrics = jax.vmap(jax.vmap(lambda r, d: _metrics(r, d, cfg, record), in_axes=(0, None)), in_axes=(0, 0))
+        metrics = jax.vmap(jax.vmap(lambda r, d, Q: _metrics(r, d, cfg, record, Q), in_axes=(0, None, 0)),
+                           in_axes=(0, 0, 0))
         _CACHE[k] = (jax.jit(start), jax.jit(advance), jax.jit(metrics))
+    return _CACHE[k]
+
+
+def _reduce_all(cfg: SimConfig):
+    """Jitted ``reduce_network`` over (seeds, variants) networks."""
+    k = ("reduce", cfg)
+    if k not in _CACHE:
+        _CACHE[k] = jax.jit(jax.vmap(jax.vmap(lambda n: reduce_network(n, cfg))))
     return _CACHE[k]
 
 
