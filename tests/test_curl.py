@@ -288,3 +288,21 @@ def test_reduced_basis_refuses_nonlinear_networks():
         st.simulate(*st.build_batch(jax.random.PRNGKey(0), 3, 20, 1, [(np.ones(3), np.ones(20))], 10, 5,
                                     activation="tanh"),
                     jax.random.PRNGKey(0), 2, st.SimConfig(activation="tanh", reduce=True))
+
+
+@pytest.mark.parametrize("reduce", [False, True])
+def test_order_parameter_equals_eq15_on_the_recorded_weights(reduce):
+    """q (eq. 15) from the simulator's running sums equals <Var_t(w_i)>_i / Var_i(<w_i>_t) computed directly from
+    the weights recorded at every averaged epoch, in the full and in the reduced basis."""
+    M, N, T, start = 4, 30, 40, 25
+    key = jax.random.PRNGKey(6)
+    variants = [(st.flip_signs(M, index=[0, 1, 2]), np.ones(N)), (np.ones(M), st.flip_signs(N, 0.7, key=key))]
+    nets, data = st.build_batch(key, M, N, 2, variants, n_train=20, n_test=10)
+    cfg = st.SimConfig(lr=0.3, avg_start=start, reduce=reduce)
+    out = st.simulate(nets, data, key, T, cfg, epochs_at=np.arange(1, T + 1), record=True)
+    assert out["reduced"] == reduce
+    W = out["logs"]["weights"].astype(np.float64)[:, :, start:]          # epochs start..T (index 0 is epoch 0)
+    direct = W.var(axis=2).mean(axis=-1) / W.mean(axis=2).var(axis=-1)
+    assert direct.max() > 1e-3                                            # the weights do move
+    # a converged network has q at float32's cancellation floor (~1e-8 of its weights' spread): absolute 1e-6
+    np.testing.assert_allclose(out["q"], direct, rtol=2e-3, atol=1e-6)

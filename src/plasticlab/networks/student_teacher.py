@@ -305,14 +305,15 @@ def log_epochs(n_epochs: int, n_logs: int = 40) -> np.ndarray:
 
 
 class _Run(NamedTuple):
-    """One network's simulation state: the network and the running sums of the order parameter (w - w(0), its
-    square and the count of averaged epochs) and the peak test error. The epoch count and the data-order key
-    are kept apart: one count for all networks, one key per seed, so that vmap computes each seed's
-    permutation once for all its variants."""
+    """One network's simulation state: the network, the running sums of the order parameter (the sum of
+    w - w(0) per weight, shifted against cancellation, as (W1, W2); the sum of ||w - w(0)||^2 over all weights;
+    the count of averaged epochs) and the peak test error. The epoch count and the data-order key are kept
+    apart: one count for all networks, one key per seed, so that vmap computes each seed's permutation once
+    for all its variants."""
 
     net: Net
-    w0: jax.Array
-    s1: jax.Array
+    w0: tuple[jax.Array, jax.Array]
+    s1: tuple[jax.Array, jax.Array]
     s2: jax.Array
     cnt: jax.Array
     peak: jax.Array
@@ -327,25 +328,28 @@ def _tracks_peak(cfg: SimConfig) -> bool:
 
 
 def _start(net: Net, data: Data, cfg: SimConfig) -> _Run:
-    w0 = _flat(net)
+    w0 = (net.W1, net.W2)
     peak = test_error(net, data, cfg) if _tracks_peak(cfg) else jnp.zeros(())
-    return _Run(net, w0, jnp.zeros_like(w0), jnp.zeros_like(w0), jnp.zeros(()), peak)
+    return _Run(net, w0, jax.tree.map(jnp.zeros_like, w0), jnp.zeros(()), jnp.zeros(()), peak)
 
 
 def _advance(run: _Run, t: jax.Array, key: jax.Array, data: Data, target: jax.Array, cfg: SimConfig):
-    """Epochs t..target-1 (a while loop: any number of epochs without recompiling); every epoch adds w - w(0)
-    (shifted against cancellation) and its square to the time averages from ``cfg.avg_start``. Returns
-    (run, target, key)."""
+    """Epochs t..target-1 (a while loop: any number of epochs without recompiling); from ``cfg.avg_start`` on,
+    every epoch adds w - w(0) and ||w - w(0)||^2 to the time sums (skipped before: the epoch count is shared
+    by all networks, so the branch is not batched). Returns (run, target, key)."""
+
+    def accumulate(r: _Run, net: Net) -> tuple:
+        dw = (net.W1 - r.w0[0], net.W2 - r.w0[1])
+        return (jax.tree.map(jnp.add, r.s1, dw), r.s2 + sum(jnp.sum(d * d) for d in dw), r.cnt + 1.0)
 
     def body(c):
         r, t, key = c
         key, sub = jax.random.split(key)
         net, _ = epoch(r.net, data, cfg, sub)
         t = t + 1
-        w = _flat(net) - r.w0
-        on = (t >= cfg.avg_start).astype(w.dtype)
+        s1, s2, cnt = jax.lax.cond(t >= cfg.avg_start, accumulate, lambda r, net: (r.s1, r.s2, r.cnt), r, net)
         err = test_error(net, data, cfg) if _tracks_peak(cfg) else jnp.zeros(())
-        return _Run(net, r.w0, r.s1 + on * w, r.s2 + on * w * w, r.cnt + on, jnp.maximum(r.peak, err)), t, key
+        return _Run(net, r.w0, s1, s2, cnt, jnp.maximum(r.peak, err)), t, key
 
     return jax.lax.while_loop(lambda c: c[1] < target, body, (run, t, key))
 
@@ -360,24 +364,23 @@ def _metrics(run: _Run, data: Data, cfg: SimConfig, record: bool, Q: jax.Array |
 
 
 def _order_parameter(run: _Run, Q: jax.Array | None = None) -> jax.Array:
-    """Eq. 15: q = <Var_t(w_i)>_i / Var_i(<w_i>_t) over the averaged epochs.
+    """Eq. 15: q = <Var_t(w_i)>_i / Var_i(<w_i>_t) over the averaged epochs, from the time sums:
+    sum_i Var_t(w_i) = s2 / T - sum_i <w_i - w_i(0)>^2.
 
-    In the reduced basis (``Q`` given) the sums over the P = N M + N weights come from the reduced sums:
-    sum_i Var_t(w_i) and sum_i <w_i>^2 are invariant under the orthonormal map, and sum_i <w_i> is the
-    column sums of Q applied to the reduced time average."""
+    In the reduced basis (``Q`` given) the sums run over the full network's P = N M + N weights: sum_i Var_t(w_i)
+    and sum_i <w_i>^2 are invariant under the orthonormal map, and sum_i <w_i> is the column sums of Q applied
+    to the reduced time average."""
     cnt = jnp.maximum(run.cnt, 1.0)
-    mean = run.s1 / cnt
-    var_t = jnp.maximum(run.s2 / cnt - mean ** 2, 0.0)
+    mean = jax.tree.map(lambda s: s / cnt, run.s1)
+    var_t = jnp.maximum(run.s2 / cnt - sum(jnp.sum(m * m) for m in mean), 0.0)
+    m1, m2 = (a + b for a, b in zip(mean, run.w0))               # <W1>_t, <W2>_t
     if Q is None:
-        return jnp.mean(var_t) / jnp.maximum(jnp.var(mean + run.w0), 1e-30)
-    N, B = Q.shape
-    M = run.net.W1.shape[1]
-    P = N * M + N
-    m = mean + run.w0
-    ones = jnp.sum(Q, axis=0)                                    # Q^T 1: sum over the hidden neurons
-    total = ones @ m[:B * M].reshape(B, M).sum(axis=1) + ones @ m[B * M:]
-    var_i = jnp.sum(m * m) / P - (total / P) ** 2
-    return (jnp.sum(var_t) / P) / jnp.maximum(var_i, 1e-30)
+        P, total = m1.size + m2.size, jnp.sum(m1) + jnp.sum(m2)
+    else:
+        ones = jnp.sum(Q, axis=0)                                # Q^T 1: sum over the hidden neurons
+        P, total = Q.shape[0] * (m1.shape[1] + 1), ones @ m1.sum(axis=1) + ones @ m2
+    var_i = (jnp.sum(m1 * m1) + jnp.sum(m2 * m2)) / P - (total / P) ** 2
+    return (var_t / P) / jnp.maximum(var_i, 1e-30)
 
 
 def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfig = SimConfig(),
