@@ -11,7 +11,7 @@ student). The paper gives no spreads; every Numeric claim says where its toleran
 
 from __future__ import annotations
 
-from . import Greater, Numeric, register
+from . import Bound, Greater, Numeric, register
 
 PAPER = "curl"
 
@@ -247,4 +247,10 @@ register(
     _numeric("ei.purely_hebbian_gradient", "curl-ei", "App. A.2.1, eq. 32",
              "for symmetric W a purely Hebbian network is a gradient flow", "hebb/all_hebbian/curl_share", 0.0, 1e-6,
              _ZERO),
+    Bound(f"{PAPER}.ei.exact_flow_curl_vanishes_with_W", PAPER, "curl-ei", "Sec. 2, App. A.3",
+          "the symmetry without input to inhibitory neurons is the first-order flow's: the exact steady-state "
+          "flow's curl share is a higher-order term that vanishes with the weights (log-log slope of the share "
+          "against the weight scale, per network: 0 if a curl were present at first order, >= 1 if the first "
+          "order is symmetric; bound at the midpoint 0.5)",
+          measure="ei/inputs=excitatory_only/exact_curl_order", bound=0.5, side="above"),
 )

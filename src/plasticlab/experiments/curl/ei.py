@@ -153,7 +153,9 @@ def measurements(rows: list[dict]) -> dict[str, list[float]]:
     - ``ei/inputs=all/min_curl_share`` / ``hebb/mixed/min_curl_share``: the smallest share over the fractions > 0
       (input to every neuron / mixed Hebbian and anti-Hebbian synapses), non-gradient in the paper;
     - ``ei/inputs=excitatory_only/max_curl_share``: the largest share over the fractions > 0 when inhibitory
-      neurons get no input (0 in the paper).
+      neurons get no input (0 in the paper);
+    - ``ei/inputs=excitatory_only/exact_curl_order``: the log-log slope of the exact steady-state flow's curl
+      share against the weight scale in that case (``exact_curl_order``).
     Absent when the config has no such network.
     """
     out: dict[str, list[float]] = {}
@@ -169,6 +171,9 @@ def measurements(rows: list[dict]) -> dict[str, list[float]]:
                                 ("hebb/mixed/min_curl_share", pick("Hebb/anti-Hebb", "all", lambda f: f > 0), min)):
             if vals:
                 out.setdefault(name, []).append(float(agg(vals)))
+    order = exact_curl_order([r for r in rows if "weight_scale" in r])
+    if order:
+        out["ei/inputs=excitatory_only/exact_curl_order"] = order
     return out
 
 
