@@ -262,19 +262,28 @@ def test_paper_entry_refuses_an_empty_ours():
 @pytest.mark.parametrize("name,over", [("quickstart", {"epochs": 1.0}), ("oja-fig1", {"n_train": 200, "seeds": 2}),
                                        ("sam-table1", {"epochs": 1.0, "hidden": (16, 16)})])
 def test_every_legend_of_the_main_plots_states_the_ci_level_and_n(tmp_path, monkeypatch, name, over):
-    """Each legend entry of quickstart, oja-fig1 and sam-table1 says what its band is: "(mean, 98% CI, n=5)"."""
+    """Each legend entry of quickstart, oja-fig1 and sam-table1 says what its band is: "(mean, 98% CI, n=5)", and
+    each rule's line has the rule's own colour (``plotting.rule_color``, the same in every plot)."""
     import re
 
+    from matplotlib.colors import to_hex
     from matplotlib.figure import Figure
 
     from plasticlab.experiments import run_experiment
+    from plasticlab.plotting import rule_color
 
-    entries, save = [], Figure.savefig
+    entries, colours, save = [], [], Figure.savefig
 
     def spy(fig, fname, *a, **k):
-        entries.extend(t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts())
+        for ax in fig.axes:
+            if ax.get_legend():
+                leg = ax.get_legend()
+                entries.extend(t.get_text() for t in leg.get_texts())
+                colours.extend((t.get_text().split(" (")[0], to_hex(h.get_color()))
+                               for t, h in zip(leg.get_texts(), leg.legend_handles))
         return save(fig, fname, *a, **k)
 
     monkeypatch.setattr(Figure, "savefig", spy)
     run_experiment(name, tmp_path / name, quick=True, progress=False, plots=True, overrides=over)
     assert entries and all(re.search(r"\d+% CI, n=\d+|\(n=1\)", e) for e in entries), entries
+    assert colours and all(c == to_hex(rule_color(rule)) for rule, c in colours), colours

@@ -26,6 +26,7 @@ from ...analysis.representations import activation_norms, residuals, step_sizes
 from ...analysis.stats import bootstrap_ci
 from ...data import DataError, Dataset, available_datasets, load_dataset
 from ...networks import MLP
+from ...plotting import rule_color
 from ...rules import Oja, Sanger, parse_rule
 from ...settings import SettingError, setting
 from ...training import Trainer, fit
@@ -356,11 +357,6 @@ def plot_curves(ax, curves: dict, key: str = "accuracy", **kw) -> None:
 
     for spec, c in curves.items():
         curve_with_ci(ax, np.asarray(c["samples"]), np.asarray(c[key]), label=spec, **kw)
-
-
-def rule_color(spec: str) -> str:
-    return {"bp": "tab:blue", "bp+oja": "tab:red", "fa": "tab:green", "fa+oja": "tab:orange",
-            "bp+sanger": "tab:purple", "fa+sanger": "tab:brown"}.get(spec, "k")
 
 
 PROBES = ("norm", "residual", "step_bp", "step_oja", "err_norm")

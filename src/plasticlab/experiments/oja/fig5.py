@@ -135,15 +135,14 @@ def fig5_measurements(out: dict, cfg: OjaFig5Config) -> dict:
 
 
 def plot(results: dict, out: Path) -> None:
-    from ...plotting import curve_with_ci, figure, save
+    from ...plotting import curve_with_ci, figure, rule_color, save
 
     rules = results["rules"]
-    col = {"bptt": "tab:blue", "bptt+oja": "tab:red"}
     fig, axes = figure(1, 3, size=(4.4, 3.5))
     for spec, r in rules.items():
         s = np.asarray(r["samples"])
-        curve_with_ci(axes[0, 0], s, np.asarray(r["accuracy"]), label=spec, color=col.get(spec))
-        curve_with_ci(axes[0, 1], s, np.asarray(r["max_real_eig"]), label=spec, color=col.get(spec))
+        curve_with_ci(axes[0, 0], s, np.asarray(r["accuracy"]), label=spec, color=rule_color(spec))
+        curve_with_ci(axes[0, 1], s, np.asarray(r["max_real_eig"]), label=spec, color=rule_color(spec))
         im = np.asarray(r["eig_im_final"]).ravel()
         re = np.asarray(r["eig_re_final"]).ravel()
         axes[0, 2].scatter(re, im, s=3, alpha=0.4, color=col.get(spec), label=spec)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...claims.sam import stand_in, t1
-from ...plotting import curve_with_ci, figure, save
+from ...plotting import curve_with_ci, figure, rule_color, save
 from ...settings import setting
 from . import common as C
 from .common import sam_setting
@@ -155,7 +155,8 @@ def plot(results: dict, out: Path) -> None:
         for key, c in curves.items():
             if key.startswith(ds + "/"):
                 curve = np.asarray(c["curve"], float)
-                curve_with_ci(ax, np.asarray(c["samples"]), curve, label=key.split("/")[1])
+                curve_with_ci(ax, np.asarray(c["samples"]), curve, label=key.split("/")[1],
+                              color=rule_color(key.split("/")[1]))
                 ax.set_ylabel(c["metric"] + " (x100)")
                 finals.append(np.nanmean(curve[:, -1]))
         finals = [f for f in finals if np.isfinite(f)]
