@@ -32,10 +32,14 @@ def test_run_writes_results_and_resumes(tmp_path):
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in results["rows"])
     assert (out / "config.json").exists() and (out / "learning_curves.png").stat().st_size > 1000
     assert results["meta"]["units_computed"] == 2
-    # rerun: every unit is read back, same numbers
+    said = " ".join(res.output.split())
+    assert "98% bootstrap CI over seeds" in said and "of an earlier invocation" not in said  # the CI level
+    # rerun: every unit is read back, same numbers, and the console says which units were reused
     res = runner.invoke(app, ["run", "quickstart", "--out", str(out), *FAST])
     again = json.loads((out / "results.json").read_text())
     assert again["meta"]["units_reused"] == 2 and again["meta"]["units_computed"] == 0
+    assert again["meta"]["reused_units"] == ["rule=bp", "rule=kp"]
+    assert "reused 2 finished unit(s)" in " ".join(res.output.split()) and "rule=bp, rule=kp" in res.output
     assert again["rows"] == results["rows"]
     # a different config in the same folder is refused, naming what differs
     res = runner.invoke(app, ["run", "quickstart", "--out", str(out), *FAST, "--set", "lr=0.5"])

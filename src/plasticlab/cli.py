@@ -276,6 +276,69 @@ from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help
 app.command("run", help=_doc_help(run))(run)
 
 
+def compare(
+    rules: Optional[str] = typer.Option(None, "--rules", help=esc("rules, comma-separated (bp,fa,dfa,kp,wm,sam,curl,"
+                                        "bp+oja; arguments written in a rule are fixed, the rest searched)")),
+    data: Optional[str] = typer.Option(None, "--data", help=esc("a data set name (`plasticlab datasets`) or an .npz "
+                                       "file with x_train, y_train, x_test, y_test [default: digits]")),
+    net: Optional[str] = typer.Option(None, "--net", help=esc("layer widths, e.g. 784-200-200-10; 'auto' ends take "
+                                      "the data's sizes [default: auto-100-100-auto]")),
+    activation: Optional[str] = typer.Option(None, "--activation", help=esc("hidden activation [default: relu]")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=esc("samples per update, 1: online "
+                                             "[default: 1]")),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help=esc("passes over the training data [default: 4]")),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help=esc("seeds of the final training [default: 5]")),
+    budget: Optional[int] = typer.Option(None, "--budget", help=esc("search trials per rule, the same for every "
+                                         "rule [default: 8]")),
+    out: Optional[Path] = typer.Option(None, "--out", help=esc("run folder [default: runs/compare]")),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=esc("folder with data sets (else "
+                                            "$PLASTICLAB_DATA or ~/.cache/plasticlab)")),
+    set_: List[str] = typer.Option([], "--set", help=esc("any other setting of `plasticlab show compare`, e.g. "
+                                  "--set search_seeds=2 (repeatable)")),
+    no_plots: bool = typer.Option(False, "--no-plots", help=esc("skip writing PNG figures")),
+) -> None:
+    """Compare learning rules fairly: each rule's rates (and its own hyperparameters) searched with the same
+    budget on a validation split of the training data, then the chosen setting trained over seeds and scored
+    once on the test split.
+
+    Writes DIR/leaderboard.csv (mean, SD, 95% t CI, paired t-test against the best rule), DIR/search.csv (every
+    trial, the chosen one marked), DIR/learning_curves.png, DIR/leaderboard.png, DIR/search.png and results.json,
+    like `plasticlab run compare --set ...` (the same run; rerunning resumes). See docs/compare.md.
+
+    Examples:
+
+      plasticlab compare --rules bp,fa,dfa,kp,wm,sam --data digits --seeds 5 --budget 8
+
+      plasticlab compare --rules bp,fa,bp+oja --data mnist --data-dir ~/data/mnist --net 784-200-200-10 --batch-size 32 --epochs 2
+
+      plasticlab compare --rules 'bp,kp,curl(alphas=(0.0,0.2,0.2))' --data my_arrays.npz --net auto-64-auto
+
+      plasticlab run compare --set rules=[bp,fa] --set budget=4      # the same, as an experiment
+    """
+    from .data import DataError
+    from .experiments.base import ConfigError, config_dict, default_out, parse_set, run_experiment
+    from .experiments.compare import check_setup, prepare_flags
+    from .training import DivergenceError
+
+    try:
+        cfg = prepare_flags({"rules": ("--rules", rules), "data": ("--data", data), "net": ("--net", net),
+                             "activation": ("--activation", activation), "batch_size": ("--batch-size", batch_size),
+                             "epochs": ("--epochs", epochs), "seeds": ("--seeds", seeds),
+                             "budget": ("--budget", budget)}, parse_set(set_))
+        check_setup(cfg, data_dir)  # data found and net fitting it, before the run folder is written
+        res = run_experiment("compare", out, config=config_dict(cfg), config_source="plasticlab compare",
+                             data_dir=data_dir, console=console, plots=not no_plots, progress=True)
+    except (ConfigError, DataError, DivergenceError, ValueError) as err:
+        _error(err)
+    _print_summary(res)
+    where = out or default_out("compare", False)
+    console.print(f"[green]done[/green] in {res['meta']['seconds']:.1f} s -> {escape(str(where))}/leaderboard.csv, "
+                  "search.csv, learning_curves.png, leaderboard.png, search.png, results.json")
+
+
+app.command("compare", help=_doc_help(compare))(compare)
+
+
 def print_plans(plans: list, budget_seconds: float | None = None) -> None:
     """One table row per experiment plan: units, length calibrated, estimated wall / CPU time, memory, fit."""
     from .plan import hours
@@ -300,24 +363,35 @@ def print_plans(plans: list, budget_seconds: float | None = None) -> None:
 
 
 def _print_summary(res: dict) -> None:
+    """The run's summary table (its ``summary`` rows, else its ``rows``): a METRIC_mean/_std/_ci_low/_ci_high
+    summary (``analysis.stats.summarize``) shows the metric once, with the CI's level and kind in the title;
+    units read back from an earlier invocation are listed as reused below it."""
+    from .analysis.stats import SUMMARY_LEVEL
+
     rows = res.get("summary")
     if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
         rows = res["rows"]  # experiments without a list-of-rows summary show their rows
-    if not rows:
-        return
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    # summaries name columns METRIC_mean, METRIC_std, METRIC_ci_low...: show the metric once, in the title
-    suffixes = ("_mean", "_std", "_ci_low", "_ci_high")
-    metrics = {c[: -len("_mean")] for c in cols if c.endswith("_mean")}
-    metrics = {m for m in metrics if all(m + x in cols for x in suffixes)}
-    heads = [next((c[len(m) + 1:] for m in metrics if len(metrics) == 1 and c.startswith(m + "_")), c) for c in cols]
-    title = res["experiment"] + (f": {next(iter(metrics))} (CI: bootstrap over seeds)" if len(metrics) == 1 else "")
-    table = Table(*heads, title=title)
-    for r in rows[:40]:
-        table.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
-    console.print(table)
-    if len(rows) > 40:
-        console.print(f"... {len(rows) - 40} more rows in results.json")
+    reused = (res.get("meta") or {}).get("reused_units") or []
+    if rows:
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        suffixes = ("_mean", "_std", "_ci_low", "_ci_high")
+        metrics = {c[: -len("_mean")] for c in cols if c.endswith("_mean")}
+        metrics = {m for m in metrics if all(m + x in cols for x in suffixes)}
+        heads = [next((c[len(m) + 1:] for m in metrics if len(metrics) == 1 and c.startswith(m + "_")), c)
+                 for c in cols]
+        title = res["experiment"] + (f": {next(iter(metrics))} (mean, SD, {SUMMARY_LEVEL * 100:g}% bootstrap CI "
+                                     "over seeds)" if len(metrics) == 1 else ": one row per "
+                                     + ("summary entry" if rows is res.get("summary") else "result"))
+        table = Table(*heads, title=title)
+        for r in rows[:40]:
+            table.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
+        console.print(table)
+        if len(rows) > 40:
+            console.print(f"... {len(rows) - 40} more rows in results.json")
+    if reused:
+        console.print(f"[yellow]reused[/yellow] {len(reused)} finished unit(s) of an earlier invocation (same "
+                      f"settings, not recomputed): {escape(', '.join(reused[:12]))}"
+                      + (f" and {len(reused) - 12} more" if len(reused) > 12 else ""))
 
 
 try:  # sweep / report / reproduce commands live in their own module

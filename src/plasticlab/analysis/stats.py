@@ -23,7 +23,11 @@ def bootstrap_ci(values, level: float = 0.98, n_resamples: int = 500, seed: int 
     return mean, np.asarray(res.confidence_interval.low), np.asarray(res.confidence_interval.high)
 
 
-def summarize(rows: list[dict], by: list[str], metric: str, level: float = 0.98, n_resamples: int = 500) -> list[dict]:
+SUMMARY_LEVEL = 0.98  # the CI level of ``summarize`` (the console's summary tables say it)
+
+
+def summarize(rows: list[dict], by: list[str], metric: str, level: float = SUMMARY_LEVEL,
+              n_resamples: int = 500) -> list[dict]:
     """Group ``rows`` by the keys ``by`` and give n, mean, std and the bootstrap CI of ``metric``."""
     groups: dict[tuple, list[float]] = {}
     for r in rows:

@@ -683,7 +683,7 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
         payload = {"experiment": name, "config": cdict, **result, "run_status": "finished",
                    "meta": {"seconds": time.time() - t0, "cpu_seconds": time.process_time() - cpu0,
                             "units_reused": len(ctx.reused), "units_computed": len(ctx.computed),
-                            **ctx.units_cost()}}
+                            "reused_units": list(ctx.reused), **ctx.units_cost()}}
         if claims_for(name):  # the paper's claims judged on this run's measurements
             payload["claims"] = judge_all(name, result.get("measurements"), quick=quick,
                                           stand_in=result.get("stand_in"))
