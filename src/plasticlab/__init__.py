@@ -15,6 +15,7 @@ __version__ = "0.2.0"
 
 from .data import Dataset, load_dataset
 from .experiments import run_experiment
+from .experiments.compare import compare
 from .losses import get_loss
 from .networks import MLP, Forward, Params
 from .networks.rnn import LeakyRNN
@@ -29,4 +30,4 @@ __all__ = ["Dataset", "load_dataset", "get_loss", "MLP", "Forward", "Params", "L
            "Rule", "Signals", "Sum", "BP", "FA", "DFA", "KP", "WM", "SAM", "Curl", "RandomNN", "Hebb", "Oja", "Sanger",
            "MetaPlasticity", "BPTT", "OjaRec",
            "parse_rule", "Trainer", "TrainState", "fit", "drive", "transforms", "History", "DivergenceError", "run_experiment",
-           "load_results", "RunResults", "__version__"]
+           "compare", "load_results", "RunResults", "__version__"]

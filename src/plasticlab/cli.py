@@ -286,7 +286,7 @@ def compare(
     activation: Optional[str] = typer.Option(None, "--activation", help=esc("hidden activation [default: relu]")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=esc("samples per update, 1: online "
                                              "[default: 1]")),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help=esc("passes over the training data [default: 4]")),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help=esc("passes over the training data [default: 8]")),
     seeds: Optional[int] = typer.Option(None, "--seeds", help=esc("seeds of the final training [default: 5]")),
     budget: Optional[int] = typer.Option(None, "--budget", help=esc("search trials per rule, the same for every "
                                          "rule [default: 8]")),
@@ -331,6 +331,12 @@ def compare(
     except (ConfigError, DataError, DivergenceError, ValueError) as err:
         _error(err)
     _print_summary(res)
+    from .experiments.compare import chosen_lines
+
+    console.print("chosen on the validation split (leaderboard.csv has every column; paired t-test against the best "
+                  "rule, Holm-adjusted there):", highlight=False)
+    for line in chosen_lines(res["leaderboard"]):
+        console.print("  " + line, markup=False, highlight=False)
     where = out or default_out("compare", False)
     console.print(f"[green]done[/green] in {res['meta']['seconds']:.1f} s -> {escape(str(where))}/leaderboard.csv, "
                   "search.csv, learning_curves.png, leaderboard.png, search.png, results.json")
