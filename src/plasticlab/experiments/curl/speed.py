@@ -169,7 +169,7 @@ def plot(results: dict, out: Path) -> None:
     for name in ("gd", "curl"):
         v = np.asarray(c[name])
         m, se = v.mean(0), v.std(0, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0 * v[0]
-        ax[0, 0].plot(ep, m, label=name)
+        ax[0, 0].plot(ep, m, label=f"{name} (mean +- SEM, n={len(v)})")
         ax[0, 0].fill_between(ep, m - se, m + se, alpha=0.25)
     ax[0, 0].set_xscale("symlog")
     ax[0, 0].set_xlabel("epoch")
@@ -178,12 +178,12 @@ def plot(results: dict, out: Path) -> None:
     for k, kind in enumerate(kinds, start=1):
         rs = [r for r in summ if r["sweep"] == kind]
         x = [r["value"] for r in rs]
-        ax[0, k].plot(x, [r["gd_log10_error"] for r in rs], "o-", label="GD")
-        ax[0, k].plot(x, [r["curl_log10_error"] for r in rs], "s-", label="curl")
+        ax[0, k].plot(x, [r["gd_log10_error"] for r in rs], "o-", label=f"GD (mean, n={cfg['seeds']})")
+        ax[0, k].plot(x, [r["curl_log10_error"] for r in rs], "s-", label=f"curl (mean, n={cfg['seeds']})")
         for r in rs:
             if r["p"] < 0.01:
                 ax[0, k].annotate("*", (r["value"], r["curl_log10_error"]), fontsize=12)
         ax[0, k].set_xlabel(kind)
-        ax[0, k].set_title("* paired t-test p < 0.01 (either direction)", fontsize=8)
+        ax[0, k].set_title(f"{kind}: * paired t-test p < 0.01 (either direction)", fontsize=8)
         ax[0, k].legend(fontsize=7)
     save(fig, out / f"speed_{cfg['activation']}.png")

@@ -145,7 +145,7 @@ def plot(results: dict, out: Path) -> None:
         curve_with_ci(axes[0, 1], s, np.asarray(r["max_real_eig"]), label=spec, color=rule_color(spec))
         im = np.asarray(r["eig_im_final"]).ravel()
         re = np.asarray(r["eig_re_final"]).ravel()
-        axes[0, 2].scatter(re, im, s=3, alpha=0.4, color=col.get(spec), label=spec)
+        axes[0, 2].scatter(re, im, s=3, alpha=0.4, color=rule_color(spec), label=spec)
     axes[0, 0].set(xlabel="training trials", ylabel="validation accuracy", title="Fig. 5b")
     axes[0, 1].axhline(1.0, color="k", lw=0.5)
     axes[0, 1].set(xlabel="training trials", ylabel="max Re(eig W_rec)", title="Fig. 5d")
@@ -165,8 +165,8 @@ def plot(results: dict, out: Path) -> None:
     for spec, r in rules.items():
         c = r["pev_time_ci"]
         t = np.arange(1, len(c["mean"]) + 1)
-        ax.plot(t, c["mean"], color=col.get(spec), label=spec)
-        ax.fill_between(t, c["lo"], c["hi"], color=col.get(spec), alpha=0.2)
+        ax.plot(t, c["mean"], color=rule_color(spec), label=spec)
+        ax.fill_between(t, c["lo"], c["hi"], color=rule_color(spec), alpha=0.2)
     ax.set(xlabel="time step", ylabel="mean PEV over neurons", title="PEV over the trial")
     ax.legend(fontsize=7)
     save(fig, out / "fig5_pev.png")
