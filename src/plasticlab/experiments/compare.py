@@ -342,6 +342,7 @@ def n_samples(cfg: CompareConfig, n_train: int) -> int:
 
 # XLA's cheapest compilation (hebb_optim.FAST_COMPILE): a tiny run's cost is almost all compile time on a CPU
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+FAST_COMPILE_ENABLED = False
 FAST_COMPILE_WORK = 3e7  # weights x samples x (cells x seeds) below which a run compiles fast
 
 
@@ -349,7 +350,9 @@ def compile_options(sizes: tuple[int, ...], samples: int, runs: int) -> dict | N
     """FAST_COMPILE for a small run (weights x samples x runs below FAST_COMPILE_WORK: it then runs in about a
     second unoptimised, and compiles 2-3x faster), else None (XLA's default optimisation)."""
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return FAST_COMPILE if weights * samples * runs < FAST_COMPILE_WORK else None
+    # Off: the full test suite segfaulted in a later XLA compile (tests/test_sam_schedule.py) in the process
+    # that had compiled with these options; until that is understood every run uses XLA's default.
+    return FAST_COMPILE if FAST_COMPILE_ENABLED and weights * samples * runs < FAST_COMPILE_WORK else None
 
 
 def _trainer(cfg: CompareConfig, sizes: tuple[int, ...], rule: str):
