@@ -21,7 +21,6 @@ only the rate. See docs/compare.md.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import warnings
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..data import DataError, Dataset, available_datasets, load_dataset, search_context
+from ..data.download import sha256_file
 from ..settings import KINDS, setting
 from .base import ConfigError, Experiment, RunContext, register
 
@@ -224,15 +224,6 @@ KINDS.setdefault("net", (_check_net, None, "widths joined by '-', input first, a
                                            "'auto' allowed at either end (e.g. 784-200-200-10, auto-100-auto)"))
 
 
-def file_digest(path: str | Path) -> str:
-    """First 12 hex digits of the file's SHA-256 (unit keys change when the file's content does)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
-
-
 def load_npz(path: str | Path) -> Dataset:
     """A classification Dataset from an .npz holding x_train, y_train, x_test, y_test (inputs flattened to
     float32, integer labels 0..K-1). A missing key or bad shape raises DataError (one line naming the file)."""
@@ -257,7 +248,7 @@ def load_npz(path: str | Path) -> Dataset:
         raise DataError(f"file {path}: x_train has {xtr.shape[1]} features per sample, x_test {xte.shape[1]}")
     ytr, yte = arrays["y_train"].astype(np.int32), arrays["y_test"].astype(np.int32)
     k = int(max(ytr.max(), yte.max())) + 1
-    return Dataset(path.stem, xtr, ytr, xte, yte, max(k, 2), meta={"source": str(path), "sha256": file_digest(path)})
+    return Dataset(path.stem, xtr, ytr, xte, yte, max(k, 2), meta={"source": str(path), "sha256": sha256_file(path)[:12]})
 
 
 def load_data(data: str, data_dir: str | Path | None = None) -> Dataset:
