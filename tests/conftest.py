@@ -26,3 +26,12 @@ def digits():
     from plasticlab.data import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code_after_each_module():
+    """The whole suite runs in one process: without this its compiled executables pass vm.max_map_count."""
+    yield
+    from plasticlab.experiments.base import release_compiled_code
+
+    release_compiled_code()

@@ -143,3 +143,36 @@ def test_a_resumed_run_reports_what_its_units_cost_when_computed(tmp_path):
     assert first["units_wall_seconds"] > 0 and first["units_cpu_seconds"] > 0
     assert again["units_wall_seconds"] == pytest.approx(first["units_wall_seconds"])
     assert again["units_cpu_seconds"] == pytest.approx(first["units_cpu_seconds"])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="counts memory maps through Linux's /proc")
+def test_release_compiled_code_unmaps_executables():
+    """A long process (reproduce, a sweep worker) frees its compiled code between experiments: XLA maps regions per
+    executable, and past vm.max_map_count (65,530) the next compilation segfaults."""
+    import jax
+    import jax.numpy as jnp
+
+    from plasticlab.experiments.base import release_compiled_code
+
+    def n_maps() -> int:
+        with open("/proc/self/maps") as fh:
+            return sum(1 for _ in fh)
+
+    def scanned_step(k: int):
+        def body(W, x):
+            h = jnp.tanh(W @ x) * k
+            return W + 0.01 * jnp.outer(h, x), h.sum()
+        return jax.jit(lambda W, xs: jax.lax.scan(body, W, xs))
+
+    release_compiled_code()
+    before = n_maps()
+    for k in range(300):  # XLA pools small code regions: compile until the maps have visibly grown
+        d = 5 + k % 11
+        scanned_step(k)(jnp.ones((d, d)), jnp.ones((3 + k % 5, d)))[0].block_until_ready()
+        if n_maps() - before >= 150:
+            break
+    grown = n_maps() - before
+    release_compiled_code()
+    left = n_maps() - before
+    assert grown >= 150, f"300 compiled scans added only {grown} memory maps; this test no longer measures anything"
+    assert left < grown / 3, f"release_compiled_code left {left} of {grown} new memory maps"

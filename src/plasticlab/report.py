@@ -420,7 +420,7 @@ def reproduce(paper: str, out: str | Path, quick: bool = False, data_dir: str | 
     A failing experiment (e.g. a data set that is not available) does not stop the others: its traceback goes
     to ``out/<name>/error.txt`` and into the report. Rerunning resumes every experiment from its unit cache.
     """
-    from .experiments.base import run_experiment
+    from .experiments.base import release_compiled_code, run_experiment
 
     exps = experiments_for(paper)
     per = shared_overrides(exps, overrides)
@@ -449,6 +449,8 @@ def reproduce(paper: str, out: str | Path, quick: bool = False, data_dir: str | 
             finished.append(exp.name)
             if console is not None:
                 console.print(f"  done in {time.time() - t0:.1f} s")
+        finally:
+            release_compiled_code()
     write_json(out / "reproduce.json", {"paper": paper, "quick": quick, "finished": finished, "failed": failed})
     report = write_report(dirs, out, title=f"plasticlab: reproducing paper '{paper}'" + (" (--quick)" if quick else ""))
     return ReproduceOutcome(report, finished, failed)

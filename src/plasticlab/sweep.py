@@ -216,7 +216,7 @@ def _run_cell(name: str, exp: Experiment | None, out: str, quick: bool, seeds: i
     import matplotlib
 
     matplotlib.use("Agg")
-    from .experiments.base import run_experiment
+    from .experiments.base import release_compiled_code, run_experiment
 
     cell_dir = Path(out)
     t0 = time.time()
@@ -231,6 +231,8 @@ def _run_cell(name: str, exp: Experiment | None, out: str, quick: bool, seeds: i
     else:
         (cell_dir / "error.txt").unlink(missing_ok=True)
         res = {"ok": True, "seconds": time.time() - t0}
+    finally:
+        release_compiled_code()  # a worker runs many cells
     if return_files:  # finished files only: no temporary files, no lock of this machine's run folder
         res["files"] = {p.relative_to(cell_dir).as_posix(): p.read_bytes()
                         for p in sorted(cell_dir.rglob("*"))

@@ -313,6 +313,22 @@ def write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def release_compiled_code() -> None:
+    """Free JAX's compiled executables; called between experiments that share one process.
+
+    XLA maps a few memory regions per compiled executable (about 15 for a scanned training step) and keeps them
+    while JAX's caches hold it. A process that runs many experiments (``reproduce``, a sweep worker, the test
+    suite) compiles thousands of executables and passes Linux's ``vm.max_map_count`` (65,530 by default), where
+    the next compilation segfaults. The next experiment compiles its own steps again anyway.
+    """
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+
+
 def environment_info() -> dict:
     """Versions, device and git commit, recorded with every run."""
     import jax
