@@ -260,7 +260,7 @@ def test_paper_entry_refuses_an_empty_ours():
 
 
 @pytest.mark.parametrize("name,over", [("quickstart", {"epochs": 1.0}), ("oja-fig1", {"n_train": 200, "seeds": 2}),
-                                       ("sam-table1", {"epochs": 1.0, "hidden": (16, 16)})])
+                                       ("sam-table1", {"epochs": 1.0, "hidden": (16, 16), "methods": ["sgd", "sam"]})])
 def test_every_legend_of_the_main_plots_states_the_ci_level_and_n(tmp_path, monkeypatch, name, over):
     """Each legend entry of quickstart, oja-fig1 and sam-table1 says what its band is: "(mean, 98% CI, n=5)", and
     each rule's line has the rule's own colour (``plotting.rule_color``, the same in every plot)."""
