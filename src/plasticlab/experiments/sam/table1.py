@@ -151,20 +151,20 @@ def plot(results: dict, out: Path) -> None:
         return
     fig, axes = figure(1, len(names), size=(4.5, 3.4))
     for ax, ds in zip(axes[0], names):
-        finals = []
+        zoom = ax.inset_axes([0.42, 0.1, 0.53, 0.45])  # the end, where the methods differ by tenths of a point
         for key, c in curves.items():
             if key.startswith(ds + "/"):
-                curve = np.asarray(c["curve"], float)
-                curve_with_ci(ax, np.asarray(c["samples"]), curve, label=key.split("/")[1],
-                              color=rule_color(key.split("/")[1]))
+                method = key.split("/")[1]
+                curve, samples = np.asarray(c["curve"], float), np.asarray(c["samples"], float)
+                curve_with_ci(ax, samples, curve, label=method, color=rule_color(method))
+                late = samples >= samples[max(0, len(samples) - 1 - max(1, len(samples) * 2 // 5))]
+                curve_with_ci(zoom, samples[late], curve[:, late], color=rule_color(method))
                 ax.set_ylabel(c["metric"] + " (x100)")
-                finals.append(np.nanmean(curve[:, -1]))
-        finals = [f for f in finals if np.isfinite(f)]
-        if finals:  # zoom on the end, where the methods differ by tenths of a point (the early rise is cut)
-            ax.set_ylim(min(finals) - 2.0, max(finals) + 0.5)
+        zoom.set_title("end of training (zoom)", fontsize=7)
+        zoom.tick_params(labelsize=6)
         ax.set_xlabel("training samples")
         ax.set_title(ds)
-        ax.legend()
+        ax.legend(loc="upper left", fontsize=7)
     save(fig, out / "table1_curves.png")
 
 

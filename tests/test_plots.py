@@ -1,0 +1,86 @@
+"""Every experiment's plots, drawn from its golden --quick results (tests/golden/): they draw without error, no two
+panels of a figure share a title, and no labelled curve runs off its panel (a zoom belongs in an inset that draws
+only the zoomed part)."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+NAMES = sorted(p.stem for p in GOLDEN.glob("*.json"))
+
+
+def _figures_of(name: str, out: Path, monkeypatch) -> list:
+    """The figures ``plot`` saves for the golden results of ``name`` (captured, not written)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from plasticlab.experiments import discover
+
+    exp = discover()[name]
+    if exp.plot is None:
+        return []
+    figs: list = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, fname, *a, **k: figs.append((Path(fname).name, fig)))
+    exp.plot(json.loads((GOLDEN / f"{name}.json").read_text()), out)
+    return figs
+
+
+def _off_panel(ax) -> list[str]:
+    """Labelled curves of ``ax`` with points outside its x or y limits."""
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    bad = []
+    for line in ax.get_lines():
+        if line.get_label().startswith("_"):  # unlabelled: guides, trajectories of a phase portrait
+            continue
+        transform = line.get_transform()  # axhline / axvline draw one coordinate in axes units
+        in_data = next((kinds for t, kinds in ((ax.transData, (True, True)), (ax.get_yaxis_transform(), (False, True)),
+                                               (ax.get_xaxis_transform(), (True, False))) if transform == t),
+                       (False, False))
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        tol_x, tol_y = 1e-9 * max(abs(x0), abs(x1), 1.0), 1e-9 * max(abs(y0), abs(y1), 1.0)
+        out = np.zeros(int(ok.sum()), bool)
+        if in_data[0]:
+            out |= (x[ok] < x0 - tol_x) | (x[ok] > x1 + tol_x)
+        if in_data[1]:
+            out |= (y[ok] < y0 - tol_y) | (y[ok] > y1 + tol_y)
+        if out.any():
+            bad.append(f"{ax.get_title()!r}: {line.get_label()} ({out.mean():.0%} of its points)")
+    return bad
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plots_draw_with_distinct_titles_and_every_curve_on_its_panel(name, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figs = _figures_of(name, tmp_path, monkeypatch)
+    try:
+        for fname, fig in figs:
+            titles = collections.Counter(ax.get_title() for ax in fig.axes if ax.get_title())
+            assert not [t for t, n in titles.items() if n > 1], f"{name} {fname}: panels share a title {titles}"
+            off = [b for ax in fig.axes for b in _off_panel(ax)]
+            assert not off, f"{name} {fname}: curves run off the panel: {off}"
+    finally:
+        for _, fig in figs:
+            plt.close(fig)
+
+
+def test_the_off_panel_check_finds_a_zoomed_axis():
+    """The check above can fail: a curve cut by set_ylim is found."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [10.0, 90.0, 95.0], label="rule")
+    assert not _off_panel(ax)
+    ax.axhline(50.0, label="chance")
+    ax.set_ylim(85, 100)
+    assert _off_panel(ax) == ["'': rule (33% of its points)", "'': chance (100% of its points)"]
+    plt.close(fig)
