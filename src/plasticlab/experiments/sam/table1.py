@@ -157,7 +157,7 @@ def plot(results: dict, out: Path) -> None:
                 method = key.split("/")[1]
                 curve, samples = np.asarray(c["curve"], float), np.asarray(c["samples"], float)
                 curve_with_ci(ax, samples, curve, label=method, color=rule_color(method))
-                late = samples >= samples[max(0, len(samples) - 1 - max(1, len(samples) * 2 // 5))]
+                late = slice(max(0, len(samples) - max(2, round(0.4 * len(samples)))), None)  # >= 2 points
                 curve_with_ci(zoom, samples[late], curve[:, late], color=rule_color(method))
                 ax.set_ylabel(c["metric"] + " (x100)")
         zoom.set_title("end of training (zoom)", fontsize=7)
