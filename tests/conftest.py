@@ -30,7 +30,7 @@ def digits():
 
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_code_after_each_module():
-    """The whole suite runs in one process: without this its compiled executables pass vm.max_map_count."""
+    """A test process runs many modules: without this their compiled executables pass vm.max_map_count."""
     yield
     from plasticlab.experiments.base import release_compiled_code
 
