@@ -331,21 +331,6 @@ def n_samples(cfg: CompareConfig, n_train: int) -> int:
     return steps * cfg.batch_size
 
 
-# XLA's cheapest compilation (hebb_optim.FAST_COMPILE): a tiny run's cost is almost all compile time on a CPU
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-FAST_COMPILE_ENABLED = False
-FAST_COMPILE_WORK = 3e7  # weights x samples x (cells x seeds) below which a run compiles fast
-
-
-def compile_options(sizes: tuple[int, ...], samples: int, runs: int) -> dict | None:
-    """FAST_COMPILE for a small run (weights x samples x runs below FAST_COMPILE_WORK: it then runs in about a
-    second unoptimised, and compiles 2-3x faster), else None (XLA's default optimisation)."""
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    # Off: the full test suite segfaulted in a later XLA compile (tests/test_sam_schedule.py) in the process
-    # that had compiled with these options; until that is understood every run uses XLA's default.
-    return FAST_COMPILE if FAST_COMPILE_ENABLED and weights * samples * runs < FAST_COMPILE_WORK else None
-
-
 def _trainer(cfg: CompareConfig, sizes: tuple[int, ...], rule: str):
     from ..networks import MLP
     from ..rules import parse_rule
@@ -393,7 +378,7 @@ def search_rule(cfg: CompareConfig, spec: str, val: Dataset, sizes: tuple[int, .
     for idx in _groups(trainers):
         hist = fit([trainers[i] for i in idx], val.x_train, val.y_train, seeds=cfg.search_seeds, n_samples=n,
                    batch_size=cfg.batch_size, evals=cfg.evals, x_eval=x_val, y_eval=y_val, on_divergence="record",
-                   progress=False, compiler_options=compile_options(sizes, n, len(idx) * cfg.search_seeds))
+                   progress=False)
         acc = hist.array("eval_accuracy")  # (cells, seeds, evals); diverged seeds NaN
         for j, i in enumerate(idx):
             curves[i] = acc[j]
@@ -419,8 +404,7 @@ def train_final(cfg: CompareConfig, rule: str, data: Dataset, sizes: tuple[int, 
     tr = _trainer(cfg, sizes, rule)
     n = n_samples(cfg, len(data.x_train))
     hist = fit(tr, data.x_train, data.y_train, seeds=cfg.seeds, n_samples=n, batch_size=cfg.batch_size,
-               evals=cfg.evals, on_divergence="record", progress=progress,
-               compiler_options=compile_options(sizes, n, cfg.seeds))
+               evals=cfg.evals, on_divergence="record", progress=progress)
     x_test, y_test = data.x_test, data.y_test  # the one read of the test split
     acc = exact(jax.vmap(lambda p: tr.evaluate(p, x_test, y_test)["accuracy"])(hist.final_state.params),
                 len(x_test))
