@@ -18,7 +18,7 @@ from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 VOLATILE = {"meta", "cpu_seconds", "wall_seconds", "seconds", "elapsed", "environment", "resume", "time_s",
-            "wall_s", "cpu_s"}
+            "wall_s", "cpu_s", "wall s"}
 RTOL, ATOL = 1e-6, 1e-9
 
 
