@@ -13,7 +13,7 @@ from plasticlab.claims import sam as K
 
 CLAIMS = claims_for(paper="sam")
 EXPERIMENTS = ("sam-table1", "sam-lr-search", "sam-analysis", "sam-ablation", "sam-width", "sam-scalar-error",
-               "sam-modulation")
+               "sam-modulation", "sam-local-losses")
 DIAGNOSES = ("sam-stability", "sam-gap")  # our diagnosis experiments: they measure, the paper states nothing there
 
 

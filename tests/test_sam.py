@@ -555,3 +555,23 @@ def test_gap_changes_are_trained_on_validation_only_and_compared_with_the_baseli
     assert set(summ) == {"baseline", "normalize=standardize", "epochs=2"} and summ["baseline"]["diff_vs_baseline"] == 0
     acc = {c: np.asarray([r["val_accuracy"] for r in res["rows"] if r["change"] == c]) for c in summ}
     assert summ["epochs=2"]["diff_vs_baseline"] == pytest.approx(float(np.mean(acc["epochs=2"] - acc["baseline"])))
+
+
+def test_local_loss_steps_against_the_rule():
+    """sam-local-losses: with Algorithm 1's rate-scaled decay, a jax.grad step on the corrected local losses (and on
+    the printed F_Wbar) reproduces SAM's V, Vbar, Wbar updates; the printed F_V (W's Hebbian term) and F_Vbar (W h
+    without the ReLU gate) do not, except that F_Vbar holds for a linear upstream net; with decay by gamma alone
+    (eq. 8-11) no loss of the printed form matches."""
+    from plasticlab.experiments.sam.local_losses import probe
+
+    x, t = _batch(5)
+    out = {}
+    for act, scaling in (("relu", "rate"), ("linear", "rate"), ("relu", "none")):
+        net = pl.MLP(SIZES, activation=act)
+        tr = Trainer(net, SAM(lr=0.2, decay=0.05, decay_scaling=scaling))
+        out[act, scaling] = {k: float(v) for k, v in probe(tr, tr.init(jax.random.PRNGKey(2)), x, t).items()}
+    relu = out["relu", "rate"]
+    assert max(relu["V/corrected"], relu["Vbar/corrected"], relu["Wbar/corrected"], relu["Wbar/printed"]) < 1e-5
+    assert relu["V/printed"] > 0.1 and relu["Vbar/printed"] > 0.1
+    assert out["linear", "rate"]["Vbar/printed"] < 1e-5  # W h = h^{l+1} without the gate (and without biases)
+    assert min(v for k, v in out["relu", "none"].items()) > 1e-2  # the decay term differs: eta gamma X vs gamma X

@@ -86,6 +86,15 @@ def mod(signal: str, what: str) -> str:
     return f"modulation/{signal}/{what}"
 
 
+def local_loss(matrix: str, form: str) -> str:
+    """sam-local-losses: per seed, the largest relative difference between ``matrix``'s update (V, Vbar, Wbar) and
+    a gradient step on its local loss in ``form`` (printed: eq. 10-12 as the paper prints them; corrected)."""
+    return f"local-losses/{matrix}/{form}/max_rel_diff"
+
+
+LOCAL_LOSS_TOL = 1e-3  # "identical": float32 rounding is ~1e-6 relative; 1e-3 leaves room for accumulated rounding
+
+
 LEMMA1_GAP = 0.1  # our tolerance on Lemma 1's equality: the relative Frobenius gap below 10%
 
 
@@ -213,6 +222,21 @@ def _modulation() -> list:
     ]
 
 
+# ----------------------------------------------------------------------------- local losses (earlier paper)
+
+def _local_losses() -> list:
+    where = "earlier version (Self-Assembling Learning), Sec. 2.4, eq. {}"
+    losses = {"V": ("10", "||Vbar hbar^{l+1} (h^l)^T - gamma V||^2"),
+              "Vbar": ("11", "||hbar^{l+1} (h^l)^T (W^l)^T - gamma Vbar||^2"),
+              "Wbar": ("12", "||hbar^{l+1} (h^l)^T (V^l)^T - gamma Wbar||^2")}
+    return [Bound(f"sam.local_losses.{m.lower()}", PAPER, "sam-local-losses", where.format(eq),
+                  f"the {m} update rule is \"identical to running a gradient descent step\" on F_{m} = {loss} (the "
+                  f"largest relative difference between the rule's update and the step of size eta_{m} / (2 gamma), "
+                  f"over levels and evaluations, below {LOCAL_LOSS_TOL:g}: equal to rounding)",
+                  measure=local_loss(m, "printed"), bound=LOCAL_LOSS_TOL, side="below")
+            for m, (eq, loss) in losses.items()]
+
+
 # ----------------------------------------------------------------------------- plasticity ablation (Fig. 2, C.4)
 
 ABLATION_DATASET = "cifar10"
@@ -293,4 +317,4 @@ def _scalar_error() -> list:
             for mode in ("mean", "norm")]
 
 
-register(*_table1(), *_lr_search(), *_analysis(), *_modulation(), *_ablation(), *_width(), *_scalar_error())
+register(*_table1(), *_lr_search(), *_analysis(), *_modulation(), *_local_losses(), *_ablation(), *_width(), *_scalar_error())
