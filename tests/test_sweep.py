@@ -157,11 +157,17 @@ def test_ray_executor_same_table(tmp_path):
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         remote = run_sweep(NAME, {"a": A, "b": B}, tmp_path / "ray", executor="ray")
+        # `plasticlab compare` as a sweep on a Ray worker: the same leaderboard as in this process
+        cmp_grid = {"rules": [["bp", "fa"]], "budget": [1], "seeds": [1], "epochs": [0.2], "evals": [1]}
+        cmp_remote = run_sweep("compare", cmp_grid, tmp_path / "ray-compare", quick=True, executor="ray")
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(remote, local)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ray" / "sweep.csv"),
                                   pd.read_csv(tmp_path / "serial" / "sweep.csv"))
+    cmp_local = run_sweep("compare", cmp_grid, tmp_path / "serial-compare", quick=True, executor="serial")
+    assert len(cmp_remote) == 2 and set(cmp_remote["rule"]) == {"bp", "fa"}
+    pd.testing.assert_frame_equal(cmp_remote, cmp_local)
 
 
 def test_remote_cell_files_come_back(tmp_path):
