@@ -1,11 +1,12 @@
 """Every experiment's plots, drawn from its golden --quick results (tests/golden/): they draw without error, no two
-panels of a figure share a title, and no labelled curve runs off its panel (a zoom belongs in an inset that draws
-only the zoomed part)."""
+panels of a figure share a title, no labelled curve runs off its panel (a zoom belongs in an inset that draws
+only the zoomed part), and every panel with error bars or bands says what they are and over how many runs."""
 
 from __future__ import annotations
 
 import collections
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,31 @@ def _off_panel(ax) -> list[str]:
     return bad
 
 
+def _spread_unstated(ax) -> str | None:
+    """What ``ax`` misses when it draws error bars or bands (``fill_between``) without naming their kind (CI, SD,
+    SE(M)) and the number of runs (n=..., "k seeds"; "n=1" alone for one run) in its legend, title, axis or tick labels; None when it says both
+    or draws neither."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.container import ErrorbarContainer
+
+    if not any(isinstance(c, PolyCollection) for c in ax.collections) and not any(
+            isinstance(c, ErrorbarContainer) for c in ax.containers):
+        return None
+    fig = ax.get_figure()
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in (legend.get_texts() if legend else [])] + [ax.get_title(), ax.get_xlabel(),
+                                                                              ax.get_ylabel()]
+    texts += [t.get_text() for t in ax.get_xticklabels() + ax.texts]
+    texts += [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    text = " ".join(texts)
+    if re.search(r"\bn=1\b", text):  # one run: no spread to name
+        return None
+    missing = [what for what, pattern in (("the spread's kind (CI, SD, SE)", r"\bCI\b|\bSD\b|\bSEM?\b"),
+                                          ("n", r"\bn ?= ?\d|\d+ (finished )?(seeds|runs)"))
+               if not re.search(pattern, text)]
+    return f"{ax.get_title()!r} does not state {' or '.join(missing)}" if missing else None
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_plots_draw_with_distinct_titles_and_every_curve_on_its_panel(name, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
@@ -68,6 +94,8 @@ def test_plots_draw_with_distinct_titles_and_every_curve_on_its_panel(name, tmp_
             assert not [t for t, n in titles.items() if n > 1], f"{name} {fname}: panels share a title {titles}"
             off = [b for ax in fig.axes for b in _off_panel(ax)]
             assert not off, f"{name} {fname}: curves run off the panel: {off}"
+            unstated = [u for ax in fig.axes if (u := _spread_unstated(ax))]
+            assert not unstated, f"{name} {fname}: error bars without their kind and n: {unstated}"
     finally:
         for _, fig in figs:
             plt.close(fig)
@@ -83,4 +111,21 @@ def test_the_off_panel_check_finds_a_zoomed_axis():
     ax.axhline(50.0, label="chance")
     ax.set_ylim(85, 100)
     assert _off_panel(ax) == ["'': rule (33% of its points)", "'': chance (100% of its points)"]
+    plt.close(fig)
+
+
+def test_the_spread_check_finds_unlabelled_error_bars():
+    """The check above can fail: error bars whose legend says neither the kind nor n are found; stating both passes."""
+    import matplotlib.pyplot as plt
+
+    from plasticlab.plotting import spread_label
+
+    fig, ax = plt.subplots()
+    ax.errorbar([1, 2], [0.5, 0.6], yerr=[0.1, 0.1], label="relu")
+    ax.legend()
+    assert _spread_unstated(ax) == "'' does not state the spread's kind (CI, SD, SE) or n"
+    ax.get_legend().remove()
+    ax.errorbar([1, 2], [0.4, 0.5], yerr=[0.1, 0.1], label=spread_label("tanh", 5, level=0.98))
+    ax.legend()
+    assert _spread_unstated(ax) is None and spread_label("tanh", 5) == "tanh (mean +- SD, n=5)"
     plt.close(fig)

@@ -47,6 +47,15 @@ def rule_color(spec: str) -> str:
     return RULE_COLORS.get(name) or _FALLBACK[zlib.crc32(name.encode()) % len(_FALLBACK)]
 
 
+def spread_label(label: str, n: int | str, spread: str = "SD", level: float | None = None) -> str:
+    """A legend entry that states what the error bars are and over how many runs: "relu (mean +- SD, n=5)",
+    "bp (mean, 98% CI, n=20)" with ``level``; "(n=1)" alone for one run (no spread to show)."""
+    if n == 1:
+        return f"{label} (n=1)"
+    what = f"mean, {level * 100:g}% CI" if level is not None else f"mean +- {spread}"
+    return f"{label} ({what}, n={n})"
+
+
 def curve_with_ci(ax, x, values, label: str | None = None, level: float = 0.98, n_resamples: int = 500, **kw) -> None:
     """Mean curve over seeds (rows of ``values``) with its bootstrap confidence band; the legend entry states both
     ("bp (mean, 98% CI, n=5)"; "(n=1)" for one seed, no band) unless ``label`` already names a CI."""

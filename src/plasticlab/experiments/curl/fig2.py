@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize
 
 from ...analysis import curl_theory as ct
-from ...plotting import figure, save
+from ...plotting import figure, save, spread_label
 from ...settings import SettingError, setting
 from .common import claim, fmt
 from ..base import Experiment, RunContext, register
@@ -156,7 +156,7 @@ def plot(results: dict, out: Path) -> None:
         a.plot(cs, results[f"boundary_{layer}"], "k-", lw=2, label="alpha*(c)")
         rs = [r for r in results["rows"] if r["layer"] == layer]
         a.errorbar([r["c"] for r in rs], [r["sampled_alpha"] for r in rs], [r["sampled_se"] for r in rs], fmt="o",
-                   color="orange", label="sampled X")
+                   color="orange", label=spread_label("sampled X", results["config"]["seeds"], "SE"))
         a.set_xscale("log")
         a.set_xlabel("c = M/N")
         a.set_ylabel("alpha_h" if layer == "hidden" else "alpha_r")

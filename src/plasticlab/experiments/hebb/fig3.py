@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...plotting import figure, save
+from ...plotting import figure, save, spread_label
 from ...settings import setting
 from . import common as H
 from ...claims.hebb import FIG3_ACTIVATIONS, FIG3_GAMMAS, fig3_alignment
@@ -108,13 +108,13 @@ def plot(results: dict, out: Path) -> None:
         ss = [s for s in results["summary"] if s["activation"] == act and s["depth"] == len(cfg["hidden"]) + 1
               and s["layer"] == 2]
         ax[0, 0].errorbar(xs, [s["alignment_mean"] for s in ss], [s["alignment_sd"] or 0 for s in ss], marker="o",
-                          capsize=3, label=act)
+                          capsize=3, label=spread_label(act, cfg["seeds"]))
     deep = len(cfg["deep_hidden"]) + 1
     for l in range(1, deep + 1):
         ss = [s for s in results["summary"] if s["depth"] == deep and s["layer"] == l]
         if ss:
             ax[0, 1].errorbar(xs, [s["alignment_mean"] for s in ss], [s["alignment_sd"] or 0 for s in ss],
-                              marker="o", capsize=3, label=f"layer {l}")
+                              marker="o", capsize=3, label=spread_label(f"layer {l}", cfg["seeds"]))
     for a, t in zip(ax[0], ("activations (layer 2)", f"{deep}-layer tanh MLP")):
         a.set_xticks(xs, [f"{g:g}" for g in cfg["gammas"]])
         a.axhline(0, color="k", lw=0.5)

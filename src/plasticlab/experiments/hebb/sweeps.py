@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...plotting import figure, save
+from ...plotting import figure, save, spread_label
 from ...settings import setting
 from . import common as H
 from ...claims.hebb import (BEST_FRACTION, SWEEP_BEST, SWEEP_FROZEN, SWEEP_GAMMAS, SWEEP_REST, SWEEP_SPARSITIES,
@@ -148,7 +148,8 @@ def plot(results: dict, out: Path) -> None:
         for value in dict.fromkeys(s["value"] for s in results["summary"] if s["sweep"] == sweep):
             ss = [s for s in results["summary"] if s["sweep"] == sweep and s["value"] == value]
             a.errorbar(xs, [np.nan if s["alignment_mean"] is None else s["alignment_mean"] for s in ss],
-                       [s["alignment_sd"] or 0 for s in ss], marker="o", capsize=2, label=f"{value}")
+                       [s["alignment_sd"] or 0 for s in ss], marker="o", capsize=2,
+                       label=spread_label(f"{value}", cfg["seeds"]))
         a.set_xticks(xs, [f"{g:g}" for g in cfg["gammas"]], fontsize=6)
         a.axhline(0, color="k", lw=0.5)
         a.set_title(sweep)

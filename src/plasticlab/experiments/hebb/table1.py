@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...plotting import figure, save
+from ...plotting import figure, save, spread_label
 from ...rules.hebb_optim import RULES
 from ...settings import SettingError, setting
 from . import common as H
@@ -129,7 +129,7 @@ def plot(results: dict, out: Path) -> None:
             m = np.array([np.nan if s["alignment_mean"] is None or s["cell"] == "collapsed" else s["alignment_mean"]
                           for s in ss])
             sd = np.array([0.0 if s["alignment_sd"] is None else s["alignment_sd"] for s in ss])
-            ax.errorbar(xs, m, yerr=sd, marker="o", capsize=3, label=rule)
+            ax.errorbar(xs, m, yerr=sd, marker="o", capsize=3, label=spread_label(rule, cfg["seeds"]))
         ax.set_xticks(np.arange(len(cfg["gammas"])), [f"{g:g}" for g in cfg["gammas"]])
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xlabel("weight decay gamma")

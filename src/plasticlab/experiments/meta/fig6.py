@@ -247,7 +247,8 @@ def plot(results: dict, out: Path) -> None:
         v = np.asarray([r["query_accuracy"] for r in rows if r["rule"] == n])
         m, lo, hi = bootstrap_ci(v)
         ax[0, 3].bar(j, m, yerr=[[m - lo], [hi - m]], color=f"C{j}", capsize=4)
-    ax[0, 3].set_xticks(range(len(names)), names, fontsize=8, rotation=30)
+    ax[0, 3].set_xticks(range(len(names)), [f"{n} (n={sum(r['rule'] == n for r in rows)})" for n in names], fontsize=8,
+                        rotation=30)
     ax[0, 3].set(ylabel="held-out query accuracy", title="adaptation accuracy (98% CI)")
     save(fig, out / "meta_fig6.png")
 

@@ -136,8 +136,9 @@ def plot(results: dict, out: Path) -> None:
             v = np.asarray([r["query_accuracy"] for r in rows if r["rule"] == n and r["feedback"] == fb])
             m, lo, hi = bootstrap_ci(v)
             ax[0, j].bar(i, m, yerr=[[m - lo], [hi - m]], color=f"C{i}", capsize=4)
-        ax[0, j].set_xticks(range(len(names)), names, fontsize=8)
-        ax[0, j].set(title=f"{fb.upper()}: held-out accuracy", ylabel="query accuracy")
+        ax[0, j].set_xticks(range(len(names)), [f"{n} (n={sum(r['rule'] == n and r['feedback'] == fb for r in rows)})"
+                                                for n in names], fontsize=8)
+        ax[0, j].set(title=f"{fb.upper()}: held-out accuracy (98% CI)", ylabel="query accuracy")
     for key, c in results["curves"].items():
         th = np.asarray(c["theta_w"])
         for i, t in enumerate(TERMS):

@@ -407,10 +407,10 @@ def plot_layer_curves(curves: dict, key: str, out: Path, title: str, ylabel: str
     save(fig, out / (fname or f"{key}_over_training.png"))
 
 
-def plot_final_per_layer(curves: dict, key: str, out: Path, title: str, ylabel: str, fname: str,
+def plot_final_per_layer(curves: dict, key: str, out: Path, title: str, ylabel: str, fname: str, n: int,
                          log: bool = True, first_layer: int = 0) -> None:
-    """Final value of ``key`` per layer for every rule, mean with 98% CI error bars."""
-    from ...plotting import figure, save
+    """Final value of ``key`` per layer for every rule, mean with 98% CI error bars over ``n`` seeds."""
+    from ...plotting import figure, save, spread_label
 
     fig, axes = figure(size=(5, 3.6))
     ax = axes[0, 0]
@@ -419,7 +419,7 @@ def plot_final_per_layer(curves: dict, key: str, out: Path, title: str, ylabel: 
         m = np.asarray(ci_["mean"])
         lay = np.arange(first_layer, first_layer + len(m))
         ax.errorbar(lay, m, yerr=[m - np.asarray(ci_["lo"]), np.asarray(ci_["hi"]) - m], marker="o", capsize=3,
-                    label=spec, color=rule_color(spec))
+                    label=spread_label(spec, n, level=0.98), color=rule_color(spec))
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("layer l")

@@ -126,7 +126,7 @@ def _f(v) -> np.ndarray:
 
 
 def plot(results: dict, out: Path) -> None:
-    from ...plotting import figure, save
+    from ...plotting import figure, save, spread_label
 
     rules = results["rules"]
     # (a) residual per layer
@@ -136,7 +136,8 @@ def plot(results: dict, out: Path) -> None:
         c = r["residual_ci"]
         lay = np.arange(1, len(c["mean"]) + 1)
         ax.errorbar(lay, _f(c["mean"]), yerr=[_f(c["mean"]) - _f(c["lo"]), _f(c["hi"]) - _f(c["mean"])],
-                    marker="o", label=spec, color=rule_color(spec), capsize=3)
+                    marker="o", label=spread_label(spec, results["config"]["seeds"], level=0.98), color=rule_color(spec),
+                    capsize=3)
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
     ax.set_ylabel("residual (eq. 5)")
@@ -151,7 +152,8 @@ def plot(results: dict, out: Path) -> None:
     ax.plot(k, results["input_pca"], color="tab:green", label="input")
     for spec, r in rules.items():
         a, rc = r["act_pca_ci"], r["rec_pca_ci"]
-        ax.plot(k, _f(a["mean"])[0], color=rule_color(spec), label=f"{spec} layer 1")
+        ax.plot(k, _f(a["mean"])[0], color=rule_color(spec),
+                label=spread_label(f"{spec} layer 1", results["config"]["seeds"], level=0.98))
         ax.fill_between(k, _f(a["lo"])[0], _f(a["hi"])[0], color=rule_color(spec), alpha=0.2)
         ax.plot(k, _f(rc["mean"])[1], "--", color=rule_color(spec), label=f"{spec} layer 1 reconstructed")
     ax.set_xlabel("principal components")

@@ -73,7 +73,7 @@ def plot(results: dict, out: Path) -> None:
     for sc, r in results["scenarios"].items():
         tag = sc.replace(":", "_")
         plot_final_per_layer(r["curves"], "norm", out, f"Fig. 4: activation norm after training ({sc})",
-                             "mean ||h_l||", f"fig4_norms_{tag}.png")
+                             "mean ||h_l||", f"fig4_norms_{tag}.png", n=results["config"]["seeds"])
         plot_layer_curves(r["curves"], "norm", out, f"S3 ({sc})", "mean ||h_l||", fname=f"figS3_norms_{tag}.png")
 
 

@@ -135,7 +135,7 @@ def fig5_measurements(out: dict, cfg: OjaFig5Config) -> dict:
 
 
 def plot(results: dict, out: Path) -> None:
-    from ...plotting import curve_with_ci, figure, rule_color, save
+    from ...plotting import curve_with_ci, figure, rule_color, save, spread_label
 
     rules = results["rules"]
     fig, axes = figure(1, 3, size=(4.4, 3.5))
@@ -165,7 +165,7 @@ def plot(results: dict, out: Path) -> None:
     for spec, r in rules.items():
         c = r["pev_time_ci"]
         t = np.arange(1, len(c["mean"]) + 1)
-        ax.plot(t, c["mean"], color=rule_color(spec), label=spec)
+        ax.plot(t, c["mean"], color=rule_color(spec), label=spread_label(spec, results["config"]["seeds"], level=0.98))
         ax.fill_between(t, c["lo"], c["hi"], color=rule_color(spec), alpha=0.2)
     ax.set(xlabel="time step", ylabel="mean PEV over neurons", title="PEV over the trial")
     ax.legend(fontsize=7)

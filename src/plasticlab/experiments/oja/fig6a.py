@@ -52,7 +52,7 @@ def fig6a_measurements(res: dict, cfg: OjaFig6aConfig) -> dict:
 def plot(results: dict, out: Path) -> None:
     c = results["curves"]
     plot_final_per_layer(c, "norm", out, "Fig. 6a: activation norm after training", "mean ||h_l||",
-                         "fig6a_norms.png")
+                         "fig6a_norms.png", n=results["config"]["seeds"])
     plot_layer_curves(c, "norm", out, "S3 activation norm", "mean ||h_l||", fname="figS3_fa_norms.png")
     plot_accuracy(c, out, "FA vs FA+Oja", "fig6a_accuracy.png")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...claims import sam as K
-from ...plotting import figure, save
+from ...plotting import figure, save, spread_label
 from ...settings import setting
 from . import common as C
 from .common import sam_setting
@@ -99,7 +99,9 @@ def plot(results: dict, out: Path) -> None:
         pts = sorted((r["width_ratio"], r[f"{metric}_mean"], r[f"{metric}_std"])
                      for r in results["summary"] if r["down_activation"] == act)
         x, m, s = (np.asarray(v, dtype=float) for v in zip(*pts))
-        ax.errorbar(x, m, yerr=s, marker="o", capsize=3, label=f"D_d = {act}")
+        n = sorted({int(r["n_finite"]) for r in results["summary"] if r["down_activation"] == act})
+        ax.errorbar(x, m, yerr=s, marker="o", capsize=3,
+                    label=spread_label(f"D_d = {act}", n[0] if len(n) == 1 else f"{n[0]}-{n[-1]} finished seeds"))
     ax.set_xlabel("downstream / upstream width")
     ax.set_ylabel(metric + " (x100; diverged runs left out)")
     ax.legend()
