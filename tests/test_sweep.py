@@ -150,10 +150,12 @@ def test_sweep_list_of_cells_with_tuple_values(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
-def test_ray_executor_same_table(tmp_path):
+def test_ray_executor_same_table(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     A, B = [0.5, 1.0], [1, 2, 3]
     local = run_sweep(NAME, {"a": A, "b": B}, tmp_path / "serial", executor="serial")
+    # Ray starts its workers at nice 15: next to the other pytest worker (nice 0) they would get a few % of a core
+    monkeypatch.setenv("RAY_worker_niceness", "0")
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         remote = run_sweep(NAME, {"a": A, "b": B}, tmp_path / "ray", executor="ray")
