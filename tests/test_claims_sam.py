@@ -222,3 +222,15 @@ def test_search_context_guards_the_test_split():
         assert len(val.x_test) == round(0.2 * len(data.x_train))
         with pytest.raises(TestSplitRead):
             data.x_test  # noqa: B018
+
+
+def test_lr_search_best_cell_keeps_every_seed():
+    """The search's choice is the best mean among cells where every seed finished: a cell whose one surviving
+    seed scores highest (its others diverged) is not chosen."""
+    from plasticlab.experiments.sam.lr_search import _best
+
+    rows = [{"lr": 0.3, "seed": 0, "val": 97.4}, {"lr": 0.3, "seed": 1, "val": None},
+            {"lr": 0.2, "seed": 0, "val": 97.2}, {"lr": 0.2, "seed": 1, "val": 97.3},
+            {"lr": 0.1, "seed": 0, "val": 96.8}, {"lr": 0.1, "seed": 1, "val": 96.9}]
+    assert _best(rows, "val", lambda r: r["lr"]) == 0.2
+    assert _best([r for r in rows if r["lr"] == 0.3], "val", lambda r: r["lr"]) is None

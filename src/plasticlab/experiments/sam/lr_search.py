@@ -87,11 +87,13 @@ def _train(cfg, data, hp, grid, ratios=None):
 
 
 def _best(rows: list[dict], metric: str, key) -> tuple | None:
-    means: dict = {}
+    """The cell with the best mean score among those where every seed finished (a cell that lost a seed sits on
+    the edge of stability, where its surviving seeds' mean flatters it); None when no cell kept all its seeds."""
+    scores: dict = {}
     for r in rows:
-        if r[metric] is not None:
-            means.setdefault(key(r), []).append(r[metric])
-    return max(means, key=lambda k: np.mean(means[k])) if means else None
+        scores.setdefault(key(r), []).append(r[metric])
+    whole = {k: v for k, v in scores.items() if all(x is not None for x in v)}
+    return max(whole, key=lambda k: np.mean(whole[k])) if whole else None
 
 
 def ratio_measurements(rows: list[dict], metric: str) -> dict[str, list[float]]:
