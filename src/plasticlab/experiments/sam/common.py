@@ -425,6 +425,13 @@ def train_at_own_rate(trainer: Trainer, data: Dataset, cfg: Any, **grid_kw) -> G
                       batch_size=cfg.batch_size, evals=cfg.evals, on_divergence=cfg.on_divergence, **kw)
 
 
+def probed_curves(cfg: Any, data: Dataset, probe: Callable) -> dict:
+    """SAM at ``cfg``'s setting (``sam_trainer``, ``train_at_own_rate``) with ``probe`` measured at every evaluation:
+    {"samples", "seeds", "curves": {probe key: per seed, per evaluation}} of the one cell, as JSON lists."""
+    res = train_at_own_rate(sam_trainer(cfg, data), data, cfg, probe=probe)
+    return {"samples": res.samples, "seeds": res.seeds, "curves": {k: v[0].tolist() for k, v in res.curves.items()}}
+
+
 def choose_rate(trainer: Trainer, data: Dataset, cfg: Any) -> dict:
     """The validation search of one variant: ``trainer`` at every overall rate of ``cfg.search_lrs`` (one seed,
     ``cfg.search_epochs``, all rates vmapped) on ``data.validation_split(cfg.val_fraction)``, inside

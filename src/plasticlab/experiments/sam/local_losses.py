@@ -81,12 +81,15 @@ def hebbian_terms(rule, net, params, fb, fwd, down) -> dict[tuple[str, str], dic
         if printed_v.shape == fb.V[k].shape:
             out["V", "printed"][k] = printed_v
     for k in range(ts.n - 1):  # Vbar[k] learns for k < n - 1 (the output level's Vbar stays I)
-        if k + 1 not in ts.levels:
-            continue
         post = g[k + 1] * hb[k + 1]
         out["Vbar", "printed"][k] = outer_mean(post, a[k] @ params.W[k].T)
         out["Vbar", "corrected"][k] = outer_mean(post, a[k + 1])
     return out
+
+
+def oriented(fb) -> dict[str, tuple[jax.Array, ...]]:
+    """V, Vbar^T and Wbar^T per level: each matrix in the orientation of its update in eq. 6-8."""
+    return {"V": fb.V, "Vbar": tuple(v.T for v in fb.Vbar), "Wbar": tuple(w.T for w in fb.Wbar)}
 
 
 def probe(tr, state, x, t) -> dict:
@@ -98,8 +101,7 @@ def probe(tr, state, x, t) -> dict:
     down = rule.signals(net, params, fb, fwd, e_out)
     _, dfb = rule.deltas(net, params, fb, fwd, e_out)
     rates, gamma = rule.rates, rule.decay
-    current = {"V": fb.V, "Vbar": tuple(v.T for v in fb.Vbar), "Wbar": tuple(w.T for w in fb.Wbar)}
-    update = {"V": dfb.V, "Vbar": tuple(v.T for v in dfb.Vbar), "Wbar": tuple(w.T for w in dfb.Wbar)}
+    current, update = oriented(fb), oriented(dfb)
     out = {}
     for (m, form), terms in hebbian_terms(rule, net, params, fb, fwd, down).items():
         diffs = [rel_diff(local_step(b, current[m][k], rates[m], gamma), update[m][k]) for k, b in terms.items()]
@@ -112,14 +114,9 @@ def run(cfg: SamLocalLossesConfig, ctx: RunContext) -> dict:
     if data is None:
         return unavailable
 
-    def unit():
-        res = C.train_at_own_rate(C.sam_trainer(cfg, data), data, cfg, probe=probe)
-        return {"samples": res.samples, "seeds": res.seeds,
-                "curves": {k: v[0].tolist() for k, v in res.curves.items()}}
-
     ctx.log(f"training SAM on {data.name}, comparing its updates with local-loss steps ({cfg.seeds} seeds, "
             f"{cfg.epochs:g} epochs, decay scaling {cfg.sam_decay_scaling})")
-    res = ctx.unit("local-losses", unit)
+    res = ctx.unit("local-losses", lambda: C.probed_curves(cfg, data, probe))
     cur = {k: np.asarray(v, float) for k, v in res["curves"].items()}
     rows = [{"dataset": data.name, "matrix": m, "form": f, "seed": seed,
              "max_rel_diff": float(np.nanmax(cur[f"{m}/{f}"][i])) if np.isfinite(cur[f"{m}/{f}"][i]).any()

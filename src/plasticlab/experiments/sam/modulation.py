@@ -101,13 +101,8 @@ def run(cfg: SamModulationConfig, ctx: RunContext) -> dict:
     if data is None:
         return unavailable
 
-    def unit():
-        res = C.train_at_own_rate(C.sam_trainer(cfg, data), data, cfg, probe=probe(tuple(cfg.taus)))
-        return {"samples": res.samples, "seeds": res.seeds,
-                "curves": {k: v[0].tolist() for k, v in res.curves.items()}}
-
     ctx.log(f"training SAM on {data.name} with modulation probes ({cfg.seeds} seeds, {cfg.epochs:g} epochs)")
-    res = ctx.unit("modulation", unit)
+    res = ctx.unit("modulation", lambda: C.probed_curves(cfg, data, probe(tuple(cfg.taus))))
     cur = {k: np.asarray(v, float) for k, v in res["curves"].items()}
     rows = [{"dataset": data.name, "signal": s, "tau": tau, "seed": seed,
              "rel_loss_change": float(cur[f"rel_change/{s}/tau={tau:g}"][i, -1]),
