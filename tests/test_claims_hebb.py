@@ -109,18 +109,35 @@ def test_quick_table1_measures_every_claim_input(tmp_path):
     assert "paper" not in res  # the claims are the single source
 
 
-@pytest.mark.parametrize("name", ["hebb-fig4", "hebb-fig5"])
-def test_tiny_grid_run_on_the_default_grid_measures_every_claim_input(tmp_path, name):
+@pytest.mark.parametrize("name,gammas,sigmas", [("hebb-fig4", HC.FIG4_GAMMAS, HC.FIG4_SIGMAS),
+                                                 ("hebb-fig5", HC.FIG4_GAMMAS, HC.FIG4_SIGMAS),
+                                                 ("hebb-fig13", HC.FIG13_GAMMAS, HC.FIG13_SIGMAS),
+                                                 ("hebb-fig14", HC.FIG14_GAMMAS, HC.FIG14_SIGMAS)])
+def test_tiny_grid_run_on_the_default_grid_measures_every_claim_input(tmp_path, name, gammas, sigmas):
     from plasticlab.experiments import run_experiment
 
     tiny = {"n_train": 256, "n_val": 64, "d": 8, "hidden": (8, 8), "epochs": 2.0, "batch_size": 32,
-            "log_every": 4, "window": 8, "lr": 0.2,
-            "gammas": HC.FIG4_GAMMAS, "sigmas": HC.FIG4_SIGMAS}  # the default grid, whose cells the claims name
+            "log_every": 4, "window": 8, "gammas": gammas, "sigmas": sigmas}  # the default grid: the claims' cells
     res = run_experiment(name, tmp_path, quick=True, overrides=tiny, progress=False, plots=False)
     assert _inputs(name) <= set(res["measurements"])
     rows = res["claims"]
     assert {r["claim"] for r in rows} == {c.id for c in claims_for(name)}
     assert all(r["verdict"] in ("agrees", "differs", "not measured") for r in rows)
+
+
+@pytest.mark.parametrize("setting", [{"rule": "adam", "lr": 0.01}, {"noise": "input"}])
+def test_a_grid_in_another_setting_feeds_no_fig4_or_fig5_claim(tmp_path, setting):
+    """hebb-fig4 with Adam or with input noise files its measurements under the setting's prefix, so the Fig. 4
+    claims (SGD, weight noise) say "not measured" instead of judging another experiment."""
+    from plasticlab.experiments import run_experiment
+
+    tiny = {"n_train": 256, "n_val": 64, "d": 8, "hidden": (8, 8), "epochs": 2.0, "batch_size": 32,
+            "log_every": 4, "window": 8, "lr": 0.2, "gammas": HC.FIG4_GAMMAS, "sigmas": HC.FIG4_SIGMAS}
+    res = run_experiment("hebb-fig4", tmp_path, quick=True, overrides={**tiny, **setting}, progress=False,
+                         plots=False)
+    pre = HC.grid_setting(res["config"]["rule"], res["config"]["noise"])
+    assert pre and all(k.startswith(pre) for k in res["measurements"])
+    assert {r["verdict"] for r in res["claims"]} == {"not measured"}
 
 
 def test_theory_quick_run_measures_eq26_and_lemma1(tmp_path):

@@ -255,3 +255,26 @@ def test_train_equals_the_old_engine_on_the_same_initial_weights_and_data_order(
         for key in ("align", "align_full", "align_all", "wnorm", "loss", "neuron"):
             np.testing.assert_allclose(out[key][r], np.stack([m[key] for m in logs]), rtol=1e-4, atol=2e-5,
                                        err_msg=key)
+
+
+def test_train_until_stationary_stops_each_rate_and_finals_read_each_runs_own_end():
+    """Two learning rates under a convergence criterion: the slow rate is stationary at once and stops, the fast
+    one trains to the cap; shorter curves end in NaN, and each run's final window, loss and weights are those of
+    the same run trained alone for its own length."""
+    from plasticlab.analysis.convergence import Stationarity
+
+    spec = ho.HebbSpec(sizes=(5, 6, 3), rule="sgd", batch_size=8, neuron_layer=0)
+    x, t = _data(64, spec.sizes)
+    crit = Stationarity(window=2, loss_rtol=1e-3, atol=2.0, norm_rtol=1e-3)  # cosines: any (batch noise)
+    out = ho.train(spec, x, t, x, t, seeds=[0, 0], hp={"lr": [1e-7, 0.5]}, n_steps=40, log_every=2, n_evals=10,
+                   until=crit)
+    assert out["steps_run"].tolist() == [8, 40] and out["stationary"].tolist() == [True, False]
+    assert out["stationary_step"].tolist() == [8, -1]
+    assert np.isnan(out["val_loss"][0, 3:]).all() and np.isfinite(out["val_loss"][1]).all()
+    assert np.isnan(out["align"][0, 4:]).all() and np.isfinite(out["align"][0, :4]).all()
+    fin = ho.final_window(out["align"], out["step"], 4)
+    for r, (lr, n) in enumerate([(1e-7, 8), (0.5, 40)]):
+        alone = ho.train(spec, x, t, x, t, seeds=[0], hp={"lr": lr}, n_steps=n, log_every=2, n_evals=n // 4)
+        np.testing.assert_allclose(fin[r], ho.final_window(alone["align"], alone["step"], 4)[0], rtol=1e-5)
+        np.testing.assert_allclose(ho.last_finite(out["val_loss"])[r], alone["val_loss"][0, -1], rtol=1e-5)
+        np.testing.assert_allclose(out["params"]["W"][1][r], alone["params"]["W"][1][0], rtol=1e-5, atol=1e-7)

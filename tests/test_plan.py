@@ -17,6 +17,20 @@ def test_budget_parsing_and_refusal():
         P.parse_budget("soon")
 
 
+def test_a_capped_run_is_planned_at_its_cap_and_calibrated_at_fixed_shortened_lengths():
+    """hebb-table1 trains until stationary, at most max_epochs: the plan's length is the cap (the worst case), and
+    a shortened calibration run lowers the minimum epochs with it, so that it trains exactly that long."""
+    from plasticlab.experiments.base import prepare
+    from plasticlab.plan import _capped, length_of
+
+    _, cfg = prepare("hebb-table1", overrides={"max_epochs": 400.0})
+    assert length_of(cfg) == ("max_epochs", 400.0)
+    assert _capped(cfg, "max_epochs", 12.5) == {"epochs": 12.5}  # below the paper's 50
+    assert _capped(cfg, "max_epochs", 200.0) == {"epochs": 50.0}
+    _, fixed = prepare("hebb-table1", overrides={"max_epochs": None})
+    assert length_of(fixed) == ("epochs", 50.0) and _capped(fixed, "epochs", 10.0) == {}
+
+
 def test_line_extrapolation_and_its_noise_fallback():
     assert P._line(1, 10, 2, 12, 11) == pytest.approx(30)          # a = 8, b = 2
     assert P._line(1, 10, 2, 9, 4) == pytest.approx(20)            # shrinking pair (noise): proportional to x

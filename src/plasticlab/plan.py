@@ -9,7 +9,8 @@ and fits
                            larger calibration run's memory)
 
 through the two points (a: start-up, data loading, compilation and fixed parts such as example runs; b: the
-cost per unit of length). The two lengths are 1/32 and 1/16 of the requested one; when the longer run costs
+cost per unit of length; a run that trains until it converges, at most ``max_epochs``, is planned at that cap,
+the worst case). The two lengths are 1/32 and 1/16 of the requested one; when the longer run costs
 less than 50% more CPU time than the shorter (fixed costs and noise dominate, so b is not resolved), the pair
 1/8, 1/4 is tried, then 1/2, 1 (only when the estimate so far is under 5 CPU-minutes: an expensive run whose
 fixed costs dominate keeps the estimate of the shorter pair). The estimate at the requested length x is T(x); wall time is
@@ -36,7 +37,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-LENGTH_KEYS = ("n_samples", "epochs", "n_episodes", "n_train")
+LENGTH_KEYS = ("n_samples", "max_epochs", "epochs", "n_episodes", "n_train")
+# a cap (train until converged, at most this long) is planned at the cap, the worst case; its shortened
+# calibration runs shorten the minimum length too, so that they train exactly the shortened cap
+CAPPED = {"max_epochs": "epochs"}
 FRACTIONS = ((1 / 32, 1 / 16), (1 / 8, 1 / 4), (1 / 2, 1.0))  # tried in turn (see ``plan``)
 CHEAP = 300.0  # CPU seconds: below this estimate, an unresolved plan may calibrate at the full length itself
 RESOLVED = 0.5  # accept a pair of calibration runs once the longer costs >= 50% more CPU time than the shorter
@@ -150,6 +154,12 @@ def length_of(cfg: Any) -> tuple[str | None, float | None]:
     return None, None
 
 
+def _capped(cfg: Any, key: str, x: float) -> dict[str, Any]:
+    """The minimum-length override that goes with a shortened cap (``CAPPED``), else none."""
+    low = CAPPED.get(key)
+    return {low: min(getattr(cfg, low), x)} if low is not None else {}
+
+
 def _line(x1: float, y1: float, x2: float, y2: float, x: float) -> float:
     """y at x on the line through (x1, y1), (x2, y2); a non-increasing pair (noise) falls back to y2 x / x2."""
     if x2 == x1 or y2 <= y1:
@@ -192,7 +202,8 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
                         hit["points"][0][0], hit["points"][0][2], hit["points"][1][0], hit["points"][1][2],
                         float(length)) > CHEAP:
                     break  # fixed costs dominate an expensive run: keep the estimate rather than run it in full
-                ms = [_measure(experiment, {**overrides, key: x}, quick, data_dir, seeds) for x in xs]
+                ms = [_measure(experiment, {**overrides, key: x, **_capped(cfg, key, x)}, quick, data_dir, seeds)
+                      for x in xs]
                 if all(m["ok"] for m in ms):
                     hit = {"points": [[x, m["wall"], m["cpu"], m["rss_mib"]] for x, m in zip(xs, ms)],
                            "units": ms[1]["units"]}

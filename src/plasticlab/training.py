@@ -320,6 +320,35 @@ def sample_order(seed: int, n_train: int, n_steps: int, batch_size: int) -> np.n
     return np.concatenate(perms)[:need].reshape(n_steps, batch_size).astype(np.int32)
 
 
+class SampleOrders:
+    """``sample_order`` of every seed, drawn chunk by chunk: ``chunk(start, stop)`` is rows start..stop-1 of
+    ``np.stack([sample_order(s, ...) for s in seeds])``, holding only the epochs those rows need (a long run's
+    whole order would be seeds x steps x batch_size indices). Chunks are asked for in increasing order; the
+    last one can be asked for again (a divergence replay)."""
+
+    def __init__(self, seeds: list[int], n_train: int, batch_size: int) -> None:
+        self.rngs = [np.random.default_rng(s) for s in seeds]
+        self.n_train, self.batch_size = n_train, batch_size
+        self.buffer = np.zeros((len(seeds), 0), np.int32)  # drawn indices from sample ``self.offset`` on
+        self.offset = 0
+        self.last: tuple[int, int, np.ndarray] | None = None
+
+    def chunk(self, start: int, stop: int) -> np.ndarray:
+        if self.last is not None and self.last[:2] == (start, stop):
+            return self.last[2]
+        lo, hi = start * self.batch_size, stop * self.batch_size
+        if lo < self.offset:
+            raise ValueError(f"steps {start}..{stop - 1} were already passed (orders are drawn forwards)")
+        while self.offset + self.buffer.shape[1] < hi:
+            self.buffer = np.concatenate([self.buffer, np.stack([r.permutation(self.n_train) for r in self.rngs])
+                                          .astype(np.int32)], axis=1)
+        rows = self.buffer[:, lo - self.offset:hi - self.offset].reshape(len(self.rngs), stop - start,
+                                                                         self.batch_size)
+        self.buffer, self.offset = self.buffer[:, hi - self.offset:], hi
+        self.last = (start, stop, rows)
+        return rows
+
+
 _CHUNK_CACHE: dict = {}
 
 
@@ -384,7 +413,7 @@ def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | Non
 def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops: list[int],
           record: Callable[[Any, int, Any], None], *, check: Callable[[Any], np.ndarray] | None = None,
           on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str = True,
-          desc: str = "") -> tuple[Any, np.ndarray | None]:
+          desc: str = "", until: Callable[[Any, int], bool] | None = None) -> tuple[Any, np.ndarray | None]:
     """The library's one training driver: run ``state`` from one evaluation point to the next.
 
     Args:
@@ -400,6 +429,8 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             raise (stop) or record the message and return (keep going).
         progress: a progress bar (or line per 10% when stderr is not a terminal) over the stops; a string
             replaces ``desc``.
+        until: ``until(state, step) -> bool``, asked after each ``record``: True ends the run there (e.g. a
+            convergence criterion); the stops are then a cap.
 
     Returns:
         (final state, accumulated divergence flags or None without ``check``).
@@ -422,6 +453,8 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             start = stop
             if bar is not None:
                 bar.update(1)
+            if until is not None and until(state, stop):
+                break
     finally:  # also when on_diverged raises: no bar left behind
         if bar is not None:
             bar.close()
@@ -434,7 +467,8 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         on_eval: Callable[[dict], dict] | None = None, callback: Callable[[TrainState, int], dict] | None = None,
         progress: bool | str = True, init_state: TrainState | None = None,
         rate_schedule: Callable[[jax.Array, int], jax.Array] | None = None, on_divergence: str = "stop",
-        keep_init: bool = False, log_every: int | None = None, compiler_options: dict | None = None) -> History:
+        keep_init: bool = False, log_every: int | None = None, compiler_options: dict | None = None,
+        until: Callable[[History], bool] | None = None) -> History:
     """Train ``trainer`` on (x_train, y_train) for every seed at once (vmapped): the library's one driver.
 
     Args:
@@ -462,6 +496,8 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
             those steps only) in ``History.logs`` / ``History.log_steps`` (NaN for diverged seeds, as curves).
         compiler_options: XLA options for ``jax.jit`` (e.g. a lower optimisation level for small,
             compile-bound runs; results are unchanged).
+        until: ``until(history) -> bool``, asked after every evaluation: True ends training there, so
+            ``n_samples`` / ``epochs`` is a cap (e.g. ``analysis.convergence.Stationarity``).
 
     Returns:
         A ``History``: curves ``eval_<metric>`` (from ``evaluate``), ``train_<metric>`` (step metrics averaged
@@ -488,7 +524,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         steps_per_chunk = max(1, -(-n_steps // max(1, evals)))
     else:
         steps_per_chunk = max(1, (eval_every or n_samples) // batch_size)
-    order = np.stack([sample_order(s, n_train, n_steps, batch_size) for s in seed_list])
+    orders = SampleOrders(seed_list, n_train, batch_size)
     run, ev, flags, init = _compiled(cells, False, n_steps, rate_schedule, evaluate or _default_evaluate, log_every,
                                      compiler_options, grid)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
@@ -527,17 +563,18 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     stops = [min(c0 + steps_per_chunk, n_steps) for c0 in starts]
 
     def advance(st, c0: int, stop: int):
-        return run(cells.values, st, jnp.asarray(order[:, c0:stop]), jnp.asarray(c0), x_train, y_train)
+        return run(cells.values, st, jnp.asarray(orders.chunk(c0, stop)), jnp.asarray(c0), x_train, y_train)
 
     def diverged(st, c0: int, stop: int, fresh: np.ndarray) -> None:
-        err = _divergence(cells, st, jnp.asarray(order[:, c0:stop]), c0, x_train, y_train, n_steps, rate_schedule,
+        err = _divergence(cells, st, jnp.asarray(orders.chunk(c0, stop)), c0, x_train, y_train, n_steps, rate_schedule,
                           batch_size, seed_list, fresh, hist, grid, log_every, compiler_options)
         if on_divergence == "stop":
             raise err
 
     state, bad = drive(advance, state, stops, record, check=lambda st: np.asarray(flags(st)).all(axis=-1),
                        on_diverged=diverged, progress=progress,
-                       desc=f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else ""))
+                       desc=f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else ""),
+                       until=None if until is None else lambda st, step: bool(until(hist)))
     seed_bad = bad
     if seed_bad.any():
         for v in (*hist.curves.values(), *hist.logs.values()):

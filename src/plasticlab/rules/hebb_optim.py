@@ -32,6 +32,7 @@ order (``training.sample_order``) and the noise of its runs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,6 +40,7 @@ import jax
 import numpy as np
 import optax
 
+from ..analysis.convergence import Stationarity
 from ..analysis.hebbian_alignment import StepAlignment
 from ..losses import get_loss
 from ..networks.front_mlp import FrontMLP, FrontParams
@@ -161,7 +163,8 @@ def plan(spec: HebbSpec, x, seeds, hp: dict | None, n_steps: int, log_every: int
 
 
 def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, n_steps: int = 1000,
-          log_every: int = 10, n_evals: int = 10, fast_compile: bool | None = None) -> dict:
+          log_every: int = 10, n_evals: int = 10, fast_compile: bool | None = None,
+          until: Stationarity | None = None) -> dict:
     """Train len(seeds) runs (``hp[name]``: a scalar or one value per run) through ``training.fit``.
 
     Trains n_evals * (n_steps // log_every // n_evals) * log_every <= n_steps steps, evaluating on (x_val,
@@ -171,6 +174,9 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     step each log was measured at), ``eval_step``, ``params`` (final weights, ``_params_dict`` format) and
     ``hp``. A run whose weights became non-finite or exceeded 1e6 reports NaN (fit's on_divergence="record").
     ``fast_compile`` (default: automatic, for small jobs) lowers XLA's optimisation level to cut compile time.
+    With ``until`` (a convergence criterion), each learning rate's runs stop at the first evaluation where all
+    of them hold it, n_steps being the cap: ``stationary_step`` (runs,) is the step where a run first held it
+    (-1: never), ``stationary`` whether it held at the end, ``steps_run`` (runs,) the steps trained.
     """
     seeds, full, n_evals, logs_per_eval, fast_compile = plan(spec, x, seeds, hp, n_steps, log_every, n_evals,
                                                              fast_compile)
@@ -179,37 +185,76 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     float_inputs = np.issubdtype(np.asarray(x).dtype, np.floating)  # no input noise on token sequences
     B = spec.batch_size
     per_run: list[dict] = [{} for _ in range(N)]
+    longest: dict = {"samples": [], "log_steps": []}
     for lr in dict.fromkeys(full["lr"].tolist()):
         runs = [r for r in range(N) if full["lr"][r] == lr]
         cell_of = {r: (float(full["gamma"][r]), float(full["sigma"][r]),
                        float(full["input_noise"][r]) if float_inputs else 0.0, float(full["l1"][r])) for r in runs}
         cells = list(dict.fromkeys(cell_of.values()))
         run_seeds = list(dict.fromkeys(int(seeds[r]) for r in runs))
+        watch = None if until is None else until.watch(B)
         hist = fit([trainer(spec, lr, *c) for c in cells], x, t, seeds=run_seeds,
                    n_samples=n_evals * steps_per_eval * B, batch_size=B, eval_every=steps_per_eval * B,
                    x_eval=x_val, y_eval=t_val, progress=False, on_divergence="record", log_every=log_every,
-                   compiler_options=FAST_COMPILE if fast_compile else None)
+                   compiler_options=FAST_COMPILE if fast_compile else None, until=watch)
         logs = {k: hist.logged(k) for k in LOGGED if k in hist.logs}
         evals = {"val_loss": hist.array("eval_loss")}
         if "eval_accuracy" in hist.curves:
             evals["val_acc"] = hist.array("eval_accuracy")
+        if watch is not None:
+            first = np.full((len(cells), len(run_seeds)), -1) if watch.first_step is None else watch.first_step
+            holds = np.zeros(first.shape, bool) if watch.holds is None else watch.holds
+            evals.update(stationary_step=first, stationary=holds,
+                         steps_run=np.full(first.shape, hist.samples[-1] // B))
+        if len(hist.samples) > len(longest["samples"]):
+            longest = {"samples": hist.samples, "log_steps": hist.log_steps}
         params = _params_dict(hist.final_state.params)
         for r in runs:
             c, s = cells.index(cell_of[r]), run_seeds.index(int(seeds[r]))
             per_run[r] = {**{k: v[c, s] for k, v in {**logs, **evals}.items()},
                           "params": jax.tree.map(lambda a: np.asarray(a[c, s]), params)}
-    out = {k: np.stack([p[k] for p in per_run]) for k in per_run[0] if k != "params"}
-    out["step"] = np.asarray(hist.log_steps)
-    out["eval_step"] = np.asarray(hist.samples) // B
+    # with ``until`` the learning rates' runs may stop at different evaluations: shorter curves end in NaN
+    out = {k: _stack_padded([p[k] for p in per_run]) for k in per_run[0] if k != "params"}
+    out["step"] = np.asarray(longest["log_steps"])
+    out["eval_step"] = np.asarray(longest["samples"]) // B
     out["params"] = jax.tree.map(lambda *a: np.stack(a), *[p["params"] for p in per_run])
     out["hp"] = full
     return out
 
 
+def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
+    """Stack per-run arrays whose first axis (logs or evaluations) may differ in length, padding with NaN."""
+    n = max((np.shape(a)[0] if np.ndim(a) else 0) for a in arrays)
+    if all(np.ndim(a) == 0 or np.shape(a)[0] == n for a in arrays):
+        return np.stack(arrays)
+    return np.stack([np.concatenate([np.asarray(a, float), np.full((n - len(a), *np.shape(a)[1:]), np.nan)])
+                     for a in arrays])
+
+
+def last_step(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Per run, the last of ``steps`` where ``values`` (runs, logs, ...) has a finite entry (the end of a run
+    that stopped early; ``steps[-1]`` for a run with none)."""
+    v = np.asarray(values, float)
+    finite = np.isfinite(v.reshape(v.shape[0], v.shape[1], -1)).any(-1)
+    idx = finite.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.where(finite.any(1), np.asarray(steps)[idx], np.asarray(steps)[-1])
+
+
+def last_finite(values: np.ndarray) -> np.ndarray:
+    """Per run, the last finite entry along axis 1 (NaN for a run with none): (runs, evals) -> (runs,)."""
+    v = np.asarray(values, float)
+    finite = np.isfinite(v)
+    idx = v.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.where(finite.any(1), v[np.arange(v.shape[0]), idx], np.nan)
+
+
 def final_window(values: np.ndarray, steps: np.ndarray, window: int) -> np.ndarray:
-    """Mean over the logs in the last ``window`` steps (NaNs ignored): (runs, logs, ...) -> (runs, ...)."""
-    sel = steps > steps[-1] - window
-    if not sel.any():
-        sel[-1] = True
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(values[:, sel], axis=1)
+    """Mean over the logs in each run's last ``window`` steps (NaNs ignored; a run that stopped early is
+    averaged over its own last steps): (runs, logs, ...) -> (runs, ...)."""
+    steps = np.asarray(steps)
+    end = last_step(values, steps)[:, None]
+    sel = ((steps[None] > end - window) & (steps[None] <= end)) | (steps[None] == end)
+    v = np.where(sel.reshape(*sel.shape, *([1] * (np.ndim(values) - 2))), np.asarray(values, float), np.nan)
+    with warnings.catch_warnings():  # a run with no finite log in its window: NaN, no "mean of empty slice"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(v, axis=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import jax
@@ -9,7 +10,8 @@ import numpy as np
 
 from ...data import load_dataset
 from ...data.synthetic import teacher_student
-from ...rules.hebb_optim import HebbSpec, final_window, forward, init_params, train
+from ...analysis.convergence import Stationarity
+from ...rules.hebb_optim import HebbSpec, final_window, forward, init_params, last_finite, train
 from ...settings import SettingError, setting
 
 # Paper (Table 1 caption): DFA lr 0.1, clip 5, biases; RandomNN clip 1, target norm 100; default lr 0.01.
@@ -50,18 +52,59 @@ HEBB_SETTINGS: dict[str, dict] = {
     "gammas": dict(ge=0, doc="weight decays (coupled L2, as torch's weight_decay; 0: none)"),
     "hidden": dict(ge=1, le=MAX_WIDTH, doc="hidden widths of the shallow MLP"),
     "seeds": dict(ge=1, le=1000, doc="independent seeds per cell, run together under vmap"),
-    "epochs": dict(gt=0, le=MAX_EPOCHS, doc="passes over the training set (may be fractional)"),
+    "epochs": dict(gt=0, le=MAX_EPOCHS, doc="passes over the training set (may be fractional); the minimum when "
+                                            "max_epochs is set"),
     "batch_size": dict(ge=1, le=100_000, doc="minibatch size (<= the training samples)"),
     "lr": dict(gt=0, doc="SGD learning rate"),
     "log_every": dict(ge=1, le=100_000, doc="steps between alignment logs"),
     "window": dict(ge=1, le=MAX_STEPS, doc="final alignment: mean over the logs of the last this many steps"),
+    # convergence (analysis.convergence.Stationarity, docs/hebb.md "At convergence")
+    "max_epochs": dict(gt=0, le=MAX_EPOCHS, doc="cap: after `epochs`, train until every run is stationary or "
+                                                 "this many epochs (None: exactly `epochs`, no criterion)"),
+    "eval_epochs": dict(gt=0, le=MAX_EPOCHS, doc="epochs between the evaluations the criterion reads"),
+    "stationary_window": dict(ge=2, le=1000, doc="stationary over this many evaluations (even): the means of "
+                                                 "its earlier and later half agree"),
+    "loss_rtol": dict(gt=0, le=1, doc="stationary: validation loss halves differ by at most this fraction"),
+    "align_atol": dict(gt=0, le=2, doc="stationary: alignment halves (every layer) differ by at most this"),
+    "norm_rtol": dict(gt=0, le=1, doc="stationary: weight-norm halves (every layer) differ by at most this "
+                                      "fraction"),
 }
+
+
 
 
 def hebb_setting(name: str, default, **override):
     """``setting(default, ...)`` with the shared constraint and doc of SCE setting ``name``; ``override`` (e.g.
     ``doc=``) replaces the table's entries of that name."""
     return setting(default, **{**HEBB_SETTINGS[name], **override})
+
+
+@dataclass
+class UntilStationary:
+    """The settings of "at convergence" (docs/hebb.md): a config that inherits them trains at least its
+    ``epochs``, then until every run is stationary (``criterion()``) or ``max_epochs``."""
+
+    max_epochs: float | None = hebb_setting("max_epochs", 1000.0)
+    eval_epochs: float = hebb_setting("eval_epochs", 5.0)
+    stationary_window: int = hebb_setting("stationary_window", 4)
+    loss_rtol: float = hebb_setting("loss_rtol", 0.01)
+    align_atol: float = hebb_setting("align_atol", 0.01)
+    norm_rtol: float = hebb_setting("norm_rtol", 0.01)
+
+    def criterion(self) -> Stationarity:
+        return Stationarity(window=self.stationary_window, loss_rtol=self.loss_rtol, atol=self.align_atol,
+                            norm_rtol=self.norm_rtol)
+
+    def check_convergence(self) -> None:
+        """The window is even; the cap is not below the minimum length."""
+        if self.stationary_window % 2:
+            raise SettingError("stationary_window", self.stationary_window, "an even number of evaluations")
+        if self.max_epochs is not None and self.max_epochs < self.epochs:
+            raise SettingError("max_epochs", self.max_epochs, f"None or >= epochs ({self.epochs:g})")
+
+    def until(self) -> dict:
+        """The convergence keywords of ``run_grid``."""
+        return dict(max_epochs=self.max_epochs, eval_epochs=self.eval_epochs, criterion=self.criterion())
 
 
 def check_batch(n_train: int | None, batch_sizes, key: str = "batch_size") -> None:
@@ -134,19 +177,32 @@ def spec_for(rule: str, sizes: tuple[int, ...], *, loss: str = "mse", seq=None, 
 
 
 def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float, log_every: int, n_evals: int = 5,
-             window: int = 100, layer: int | None = None) -> dict:
+             window: int = 100, layer: int | None = None, max_epochs: float | None = None,
+             eval_epochs: float = 5.0, criterion: Stationarity | None = None) -> dict:
     """Train every (hyper-parameter cell x seed) run at once; JSON-ready per-run finals and curves.
 
-    ``hp`` values are arrays with one entry per cell (or scalars); each cell runs all ``seeds``.
+    ``hp`` values are arrays with one entry per cell (or scalars); each cell runs all ``seeds``. With
+    ``max_epochs`` the runs train at least ``epochs``, then until every run of a learning rate is stationary
+    (``criterion``, evaluated every ``eval_epochs``; default ``Stationarity()``) or ``max_epochs``; the result
+    then says per run when it first held (``stationary_epoch``, None: never) and whether it held at the end.
+    ``params`` holds the final weights (``hebb_optim.train``'s format, numpy with a leading run axis): the one
+    entry that is not JSON-ready, so a caller keeps it out of its results.
     """
     x, y, xv, yv = data
     n_cells = max([np.size(v) for v in hp.values()] + [1])
     cell = np.repeat(np.arange(n_cells), len(seeds))
     run_hp = {k: np.repeat(np.broadcast_to(np.asarray(v, np.float32), (n_cells,)), len(seeds)) for k, v in hp.items()}
     run_seeds = np.tile(np.asarray(seeds), n_cells)
-    n_steps = max(1, int(round(epochs * len(x) / spec.batch_size)))
+    steps_per_epoch = len(x) / spec.batch_size
+    n_steps = max(1, int(round(epochs * steps_per_epoch)))
+    until = None
+    if max_epochs is not None:
+        per_eval = max(1, int(round(eval_epochs * steps_per_epoch / log_every))) * log_every
+        n_evals = max(1, max(n_steps, int(round(max_epochs * steps_per_epoch))) // per_eval)
+        n_steps = n_evals * per_eval
+        until = replace(criterion or Stationarity(), min_samples=int(round(epochs * len(x))))
     out = train(spec, x, y, xv, yv, seeds=run_seeds, hp=run_hp, n_steps=n_steps, log_every=log_every,
-                n_evals=n_evals)
+                n_evals=n_evals, until=until)
     fin = final_window(out["align"], out["step"], window)            # (runs, L)
     fin_full = final_window(out["align_full"], out["step"], window)
     w0 = np.stack([np.linalg.norm(w, axis=(-2, -1)) for w in out["params"]["W"]], 1)
@@ -154,13 +210,19 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
            "align": fin.tolist(), "align_full": fin_full.tolist(),
            "align_all": final_window(out["align_all"], out["step"], window).tolist(),
            "final_wnorm": w0.tolist(), "init_wnorm": out["wnorm"][:, 0].tolist(),
-           "val_loss": out["val_loss"][:, -1].tolist(), "val_loss_curve": out["val_loss"].tolist(),
+           "val_loss": last_finite(out["val_loss"]).tolist(), "val_loss_curve": out["val_loss"].tolist(),
            "eval_step": out["eval_step"].tolist(), "steps": out["step"].tolist(),
            "align_curve": out["align"][..., (layer or 2) - 1].tolist() if out["align"].shape[-1] >= (layer or 2)
            else out["align"][..., 0].tolist(),
-           "n_steps": n_steps}
+           "n_steps": n_steps, "params": out["params"]}
     if "val_acc" in out:
-        res["val_acc"] = out["val_acc"][:, -1].tolist()
+        res["val_acc"] = last_finite(out["val_acc"]).tolist()
+    if until is not None:
+        res["stationary_epoch"] = [None if s < 0 else round(float(s) / steps_per_epoch, 2)
+                                   for s in out["stationary_step"]]
+        res["stationary"] = [bool(v) for v in out["stationary"]]
+        res["epochs_run"] = [round(float(s) / steps_per_epoch, 2) for s in out["steps_run"]]
+        res["criterion"] = {k: v for k, v in asdict(until).items()}
     res["collapsed"] = collapsed(res).tolist()
     return res
 

@@ -18,7 +18,7 @@ PAPER_MAX_SD = 0.012  # Fig. 3 caption: "the largest std was 0.012" (left panel,
 
 
 @dataclass
-class HebbFig3Config:
+class HebbFig3Config(H.UntilStationary):
     """SCE: MLP 2x128 trained by SGD with cross-entropy (paper: CIFAR-10, lr 0.01, batch 256, 50 epochs)."""
 
     dataset: str = hebb_setting("dataset", "cifar10")
@@ -40,6 +40,7 @@ class HebbFig3Config:
 
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)
+        self.check_convergence()
 
 
 def _unit(cfg: HebbFig3Config, activation: str, hidden: tuple[int, ...], data_dir) -> dict:
@@ -47,7 +48,7 @@ def _unit(cfg: HebbFig3Config, activation: str, hidden: tuple[int, ...], data_di
     spec = spec_for("sgd", (x.shape[1], *hidden, n_classes), loss="cross_entropy", activation=activation,
                     batch_size=cfg.batch_size, neuron_layer=0)
     res = run_grid(spec, (x, y, xv, yv), seeds=list(range(cfg.seeds)), epochs=cfg.epochs, log_every=cfg.log_every,
-                   window=cfg.window, hp={"gamma": np.asarray(cfg.gammas), "lr": cfg.lr})
+                   window=cfg.window, hp={"gamma": np.asarray(cfg.gammas), "lr": cfg.lr}, **cfg.until())
     return {"rows": [{"activation": activation, "depth": len(hidden) + 1, "gamma": cfg.gammas[c], "seed": s,
                       "layer": l + 1, "alignment": safe_float(a[l]), "val_acc": safe_float(acc)}
                      for c, s, a, acc in zip(res["cell"], res["seed"], res["align"], res["val_acc"])
@@ -128,4 +129,5 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment("hebb-fig3", "Alignment vs weight decay across activations and for a deep 6x512 tanh MLP "
                     "(SCE, Fig. 3)", HebbFig3Config, run, plot, paper="hebb",
                     quick={"dataset": "digits", "seeds": 2, "hidden": (32, 32), "deep_hidden": (64, 64, 64, 64, 64),
-                           "epochs": 10.0, "batch_size": 64, "lr": 0.05, "log_every": 7, "window": 40}))
+                           "epochs": 10.0, "batch_size": 64, "lr": 0.05, "log_every": 7, "window": 40,
+                           "max_epochs": None}))

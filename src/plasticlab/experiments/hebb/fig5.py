@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from ...claims.hebb import BEST_FRACTION, FIG5_BEST, FIG5_REST, fig5_gamma_loss, fig5_sigma_loss
+from ...claims.hebb import BEST_FRACTION, FIG5_BEST, FIG5_REST, fig5_gamma_loss, fig5_sigma_loss, grid_setting
 from ...plotting import figure, save
 from ..base import Experiment, RunContext, register
 from .grid import HebbFig4Config, grid_unit
@@ -48,7 +48,8 @@ def measurements(cfg: HebbFig5Config, ok: list[dict]) -> dict[str, list]:
         out[fig5_gamma_loss(g)] = [r["val_loss"] for r in ok if r["gamma"] == g]
     for s in cfg.sigmas:
         out[fig5_sigma_loss(s)] = [r["val_loss"] for r in ok if r["sigma"] == s]
-    return out
+    pre = grid_setting(cfg.rule, cfg.noise)  # another rule or noise never feeds the Fig. 5 claims
+    return {pre + k: v for k, v in out.items()}
 
 
 def plot(results: dict, out: Path) -> None:
@@ -75,4 +76,4 @@ register(Experiment("hebb-fig5", "Validation loss against Hebbian alignment on t
                     HebbFig5Config, run, plot, paper="hebb",
                     quick={"n_train": 1024, "n_val": 256, "d": 16, "hidden": (32, 32), "epochs": 12.0,
                            "batch_size": 64, "log_every": 8, "window": 40,
-                           "lr": 0.2}))  # the default gamma x sigma grid: the cells the claims name
+                           "lr": 0.2, "max_epochs": None}))  # the default gamma x sigma grid: the cells the claims name

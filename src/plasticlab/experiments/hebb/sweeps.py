@@ -21,7 +21,7 @@ REGULARIZERS = ("none", "l1", "batchnorm", "dropout")
 
 
 @dataclass
-class HebbSweepsConfig:
+class HebbSweepsConfig(H.UntilStationary):
     """Each sweep value is trained at every gamma (SGD, cross-entropy, MLP; alignment of layer 2)."""
 
     dataset: str = hebb_setting("dataset", "cifar10")
@@ -56,6 +56,7 @@ class HebbSweepsConfig:
 
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)
+        self.check_convergence()
         if "batch" in self.sweeps:
             H.check_batch(self.n_train, self.batch_sizes, "batch_sizes")
 
@@ -90,7 +91,7 @@ def _unit(cfg: HebbSweepsConfig, sweep: str, value, data) -> dict:
     log_every = max(1, cfg.log_every * cfg.batch_size // batch) if sweep == "batch" else cfg.log_every
     window = cfg.window * cfg.batch_size // batch if sweep == "batch" else cfg.window
     res = run_grid(spec, (x, y, xv, yv), seeds=list(range(cfg.seeds)), epochs=cfg.epochs, log_every=log_every,
-                   window=window, hp={"gamma": np.asarray(cfg.gammas), "lr": lr, **hp})
+                   window=window, hp={"gamma": np.asarray(cfg.gammas), "lr": lr, **hp}, **cfg.until())
     return {"rows": [{"sweep": sweep, "value": value, "gamma": cfg.gammas[c], "seed": s,
                       "alignment": safe_float(a[1] if len(a) > 1 else a[0]), "val_acc": safe_float(acc),
                       "collapsed": bool(col)}
@@ -165,4 +166,5 @@ register(Experiment("hebb-sweeps", "Alignment vs weight decay across batch size,
                     quick={"dataset": "digits", "seeds": 1, "hidden": (32, 32), "gammas": (0.0, 5e-3, 5e-2),
                            "batch_sizes": (32, 64), "lrs": (0.05,), "widths": (16, 32), "sparsities": (0.0, 0.5),
                            "frozen_fractions": (0.5,), "regularizers": ("l1", "batchnorm", "dropout"),
-                           "epochs": 6.0, "batch_size": 64, "lr": 0.05, "log_every": 7, "window": 30}))
+                           "epochs": 6.0, "batch_size": 64, "lr": 0.05, "log_every": 7, "window": 30,
+                           "max_epochs": None}))

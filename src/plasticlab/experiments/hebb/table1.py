@@ -11,8 +11,9 @@ from ...plotting import figure, save, spread_label
 from ...rules.hebb_optim import RULES
 from ...settings import SettingError, setting
 from . import common as H
-from ...claims.hebb import PAPER_TABLE1, TABLE1_GAMMAS, t1_alignment, t1_weight_ratio
-from .common import PAPER_LR, mean_sd, measured_layer, run_grid, safe_float, seq_data, spec_for, sre_data
+from ...claims.hebb import (PAPER_TABLE1, TABLE1_GAMMAS, t1_alignment, t1_stationary_epoch, t1_weight_norm,
+                            t1_weight_ratio)
+from .common import PAPER_LR, RULE_DEFAULTS, mean_sd, measured_layer, run_grid, safe_float, seq_data, spec_for, sre_data
 from ..base import Experiment, RunContext, register
 
 PAPER_GAMMAS = TABLE1_GAMMAS  # the columns of Table 1 (its values: plasticlab.claims.hebb)
@@ -20,7 +21,7 @@ MODELS = ("mlp", "transformer")
 
 
 @dataclass
-class HebbTable1Config:
+class HebbTable1Config(H.UntilStationary):
     """SRE (teacher-student regression, MLP 2x128 tanh) and its transformer variant, every rule x gamma."""
 
     models: tuple[str, ...] = setting(("mlp", "transformer"), choices=MODELS,
@@ -42,7 +43,7 @@ class HebbTable1Config:
     seq_length: int = setting(32, ge=1, le=10_000, doc="transformer: tokens per sequence")
     seq_heads: int = setting(4, ge=1, le=H.MAX_WIDTH, doc="transformer: attention heads (must divide d)")
     seq_layers: int = setting(2, ge=1, le=1000, doc="transformer: encoder layers")
-    epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
+    epochs: float = H.hebb_setting("epochs", 50.0)
     transformer_epochs: float | None = setting(None, gt=0, le=H.MAX_EPOCHS,
                                                doc="epochs of the transformer model (None: same as epochs)")
     batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
@@ -50,12 +51,17 @@ class HebbTable1Config:
     lr_adam: float = setting(PAPER_LR["adam"], gt=0, doc="Adam learning rate")
     lr_dfa: float = setting(PAPER_LR["dfa"], gt=0, doc="DFA learning rate")
     lr_randomnn: float = setting(PAPER_LR["randomnn"], gt=0, doc="RandomNN learning rate")
+    randomnn_clip: float | None = setting(RULE_DEFAULTS["randomnn"]["clip"], gt=0,
+                                          doc="RandomNN: global-norm clip of the signal of all layers together "
+                                              "(paper: 1; None: none, each layer's signal keeps norm <= 1 from "
+                                              "p(W*))")
     log_every: int = setting(10, ge=1, le=100_000, doc="steps between alignment logs")
     window: int = setting(100, ge=1, le=H.MAX_STEPS, doc="final alignment: mean over the logs of the last this "
                                                         "many steps")
 
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)
+        self.check_convergence()
         if "transformer" in self.models and self.d % self.seq_heads:
             raise SettingError("seq_heads", self.seq_heads, f"a divisor of the transformer width d={self.d}")
 
@@ -66,18 +72,25 @@ def _unit(cfg: HebbTable1Config, model: str, rule: str) -> dict:
     data = seq_data(cfg.n_train, cfg.n_val, seq, cfg.hidden, cfg.d) if seq else \
         sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden)
     layer = measured_layer(rule)
-    spec = spec_for(rule, (cfg.d, *cfg.hidden, cfg.d), seq=seq, batch_size=cfg.batch_size, neuron_layer=0)
+    spec = spec_for(rule, (cfg.d, *cfg.hidden, cfg.d), seq=seq, batch_size=cfg.batch_size, neuron_layer=0,
+                    **({"clip": cfg.randomnn_clip} if rule == "randomnn" else {}))
     epochs = cfg.transformer_epochs if (seq and cfg.transformer_epochs is not None) else cfg.epochs
     res = run_grid(spec, data, seeds=list(range(cfg.seeds)), epochs=epochs, log_every=cfg.log_every,
                    window=cfg.window, layer=layer,
-                   hp={"gamma": np.asarray(cfg.gammas), "lr": getattr(cfg, f"lr_{rule}")})
+                   hp={"gamma": np.asarray(cfg.gammas), "lr": getattr(cfg, f"lr_{rule}")},
+                   **cfg.until())
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.min(np.asarray(res["final_wnorm"], float) / np.asarray(res["init_wnorm"], float), axis=1)
+    n_runs = len(res["cell"])
     rows = [{"model": model, "rule": rule, "gamma": cfg.gammas[c], "seed": s, "layer": layer,
              "alignment": safe_float(a[layer - 1]), "alignment_all_layers": safe_float(aa),
-             "val_loss": safe_float(v), "collapsed": bool(col), "weight_norm_ratio": safe_float(wr)}
-            for c, s, a, aa, v, col, wr in zip(res["cell"], res["seed"], res["align"], res["align_all"],
-                                               res["val_loss"], res["collapsed"], ratio)]
+             "val_loss": safe_float(v), "collapsed": bool(col), "weight_norm_ratio": safe_float(wr),
+             "smallest_weight_norm": safe_float(np.min(fw)), "epochs_run": er, "stationary_epoch": se,
+             "stationary": st}
+            for c, s, a, aa, v, col, wr, fw, er, se, st in zip(
+                res["cell"], res["seed"], res["align"], res["align_all"], res["val_loss"], res["collapsed"], ratio,
+                res["final_wnorm"], res.get("epochs_run", [epochs] * n_runs),
+                res.get("stationary_epoch", [None] * n_runs), res.get("stationary", [None] * n_runs))]
     return {"rows": rows, "n_steps": res["n_steps"], "steps": res["steps"], "align_curve": res["align_curve"]}
 
 
@@ -96,14 +109,17 @@ def run(cfg: HebbTable1Config, ctx: RunContext) -> dict:
                 m, sd = mean_sd([r["alignment"] for r in rr if not r["collapsed"] and r["alignment"] is not None])
                 paper = PAPER_TABLE1.get((model, rule))
                 ref = paper[PAPER_GAMMAS.index(g)] if paper is not None and g in PAPER_GAMMAS else "n/a"
+                n_st = sum(bool(r["stationary"]) for r in rr)
                 summary.append({"model": model, "rule": rule, "gamma": g, "alignment_mean": safe_float(m),
                                 "alignment_sd": safe_float(sd), "collapsed": f"{n_col}/{len(rr)}",
+                                "stationary": "n/a" if rr[0]["stationary"] is None else f"{n_st}/{len(rr)}",
+                                "epochs": rr[0]["epochs_run"],
                                 "cell": "collapsed" if n_col > len(rr) / 2 else f"{m:.2f} +/- {sd:.2f}",
                                 "paper": "collapsed" if ref is None else
-                                (ref if ref == "n/a" else f"{ref[0]:.2f} +/- {ref[1]:.2f}"),
-                                "steps": res["n_steps"]})
+                                (ref if ref == "n/a" else f"{ref[0]:.2f} +/- {ref[1]:.2f}")})
     for s in summary:
-        ctx.log(f"{s['model']:11s} {s['rule']:8s} gamma={s['gamma']:<7g} ours {s['cell']:>16s}   paper {s['paper']}")
+        ctx.log(f"{s['model']:11s} {s['rule']:8s} gamma={s['gamma']:<7g} ours {s['cell']:>16s}   paper "
+                f"{s['paper']:>14s}   stationary {s['stationary']} after {s['epochs']:g} epochs")
     return {"rows": rows, "summary": summary, "curves": curves, "measurements": measurements(rows)}
 
 
@@ -115,6 +131,8 @@ def measurements(rows: list[dict]) -> dict[str, list]:
         a = None if r["collapsed"] else r["alignment"]
         out.setdefault(t1_alignment(r["model"], r["rule"], r["gamma"]), []).append(a)
         out.setdefault(t1_weight_ratio(r["model"], r["rule"], r["gamma"]), []).append(r.get("weight_norm_ratio"))
+        out.setdefault(t1_weight_norm(r["model"], r["rule"], r["gamma"]), []).append(r.get("smallest_weight_norm"))
+        out.setdefault(t1_stationary_epoch(r["model"], r["rule"], r["gamma"]), []).append(r.get("stationary_epoch"))
     return out
 
 
@@ -142,4 +160,5 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment("hebb-table1", "Hebbian alignment vs weight decay for SGD/Adam/DFA/RandomNN on SRE MLP and "
                     "transformer (Table 1)", HebbTable1Config, run, plot, paper="hebb",
                     quick={"seeds": 2, "n_train": 1024, "n_val": 256, "hidden": (32, 32), "d": 16, "seq_length": 8,
-                           "seq_vocab": 8, "epochs": 8.0, "transformer_rules": ("sgd",), "batch_size": 64, "log_every": 8, "window": 40}))
+                           "seq_vocab": 8, "epochs": 8.0, "transformer_rules": ("sgd",), "batch_size": 64, "log_every": 8, "window": 40,
+                           "max_epochs": 16.0, "eval_epochs": 2.0}))
