@@ -161,6 +161,19 @@ def test_readme_and_docs_ledger_tables_equal_the_rendered_ledger():
     assert _block(docs) == L.markdown(ROOT / "reproductions", papers=PAPERS)
 
 
+def test_hebb_docs_table1_equals_its_ledger_record():
+    """docs/hebb.md's Table 1 block is ``hebb.table1.ledger_markdown`` of the committed records (each cell: ours,
+    the paper's, the verdict), so it cannot drift."""
+    import re
+
+    from plasticlab.experiments.hebb.table1 import ledger_markdown
+
+    text = (ROOT / "docs" / "hebb.md").read_text()
+    block = re.search(r"<!-- hebb-table1:begin -->\n(.*?)<!-- hebb-table1:end -->", text, re.S)
+    assert block is not None, "docs/hebb.md has no hebb-table1 block"
+    assert block.group(1) == ledger_markdown(ROOT / "reproductions")
+
+
 def test_readme_sam_table_equals_its_ledger_record():
     """The README's SAM Table 1 row is the committed record's measurements (mean +- SD (n)), so it cannot drift."""
     rec = json.loads((ROOT / "reproductions" / "sam" / "sam-table1.json").read_text())

@@ -187,3 +187,28 @@ def test_sweeps_and_fig3_measurements_name_their_claims_inputs():
              for a, h in [(a, f3.hidden) for a in f3.activations] + [("tanh", f3.deep_hidden)]
              for g in f3.gammas for l in range(1, len(h) + 2)]
     assert _inputs("hebb-fig3") <= set(hebb_fig3.measurements(rows3))
+
+
+def test_table1_ledger_markdown_lays_the_record_out_as_the_papers_table(tmp_path):
+    """A record whose SGD cells at gamma = 5e-4 hold the paper's value and at 5e-3 a contradicting one: the table
+    shows each cell's mean +- SD (n), the paper's value and the re-judged verdicts; unrecorded cells say not run."""
+    import json
+
+    from plasticlab.experiments.hebb.table1 import ledger_markdown
+    from plasticlab.ledger import _summary
+
+    vals = {HC.t1_alignment("mlp", "sgd", 5e-4): [0.17, 0.16, 0.18], HC.t1_alignment("mlp", "sgd", 5e-3): [0.9] * 3,
+            HC.t1_stationary_epoch("mlp", "sgd", 5e-3): [120.0, None, 130.0]}
+    rec = {"experiment": "hebb-table1", "paper": "hebb", "size": "test", "wall_seconds": 1.0, "cpu_seconds": 2.0,
+           "measurements": {k: _summary(v) for k, v in vals.items()}, "claims": []}
+    (tmp_path / "hebb").mkdir()
+    (tmp_path / "hebb" / "hebb-table1.json").write_text(json.dumps(rec))
+    table = ledger_markdown(tmp_path)
+    sgd = next(line for line in table.splitlines() if line.startswith("| Regression MLP | SGD |"))
+    cells = [c.strip() for c in sgd.strip("|").split("|")[2:]]
+    assert cells[2] == "0.17 +- 0.01 (n=3)<br>paper 0.17 +- 0.01<br>agrees"
+    assert cells[3] == "0.90 +- 0.00 (n=3)<br>paper 0.59 +- 0.01<br>differs; stationary 2/3"
+    assert cells[0].startswith("not run<br>paper -0.10 +- 0.01<br>")
+    adam = next(line for line in table.splitlines() if line.startswith("| Regression MLP | Adam |"))
+    assert "paper collapsed" in adam
+    assert "No committed record" in ledger_markdown(tmp_path / "empty")

@@ -171,3 +171,24 @@ def test_release_compiled_code_frees_every_executable():
     left = len(backend.live_executables()) - before
     assert compiled >= 40, f"40 jitted scans left only {compiled} live executables: this test measures nothing"
     assert left <= 0, f"release_compiled_code left {left} of {compiled} compiled executables alive"
+
+
+def test_environment_records_whether_the_tree_had_uncommitted_changes(monkeypatch):
+    """A run started from a tree with uncommitted changes says so (git_dirty), so a ledger record's commit is not
+    taken for the code that ran."""
+    import subprocess
+    import types
+
+    from plasticlab.experiments import base
+
+    def fake(status: str):
+        def run(cmd, **kw):
+            out = "abc123\n" if "rev-parse" in cmd else status
+            return types.SimpleNamespace(stdout=out, returncode=0)
+        return run
+
+    monkeypatch.setattr(subprocess, "run", fake(" M src/plasticlab/training.py\n"))
+    info = base.environment_info()
+    assert info["git_commit"] == "abc123" and info["git_dirty"] is True
+    monkeypatch.setattr(subprocess, "run", fake(""))
+    assert base.environment_info()["git_dirty"] is False

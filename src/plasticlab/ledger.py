@@ -71,6 +71,7 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
         "experiment": name, "paper": exp.paper, "size": size or res.get("size") or "paper",
         "command": " ".join(["plasticlab", *env.get("argv", [])[1:]]) if env.get("argv") else None,
         "config": res.get("config"), "plasticlab": env.get("plasticlab"), "git_commit": env.get("git_commit"),
+        "git_dirty": env.get("git_dirty"),
         "machine": {"platform": env.get("platform", platform.platform()), "device": env.get("device"),
                     "python": env.get("python"), "jax": env.get("jax"), "lock_sha256": env.get("lock_sha256")},
         "wall_seconds": meta.get("seconds"), "cpu_seconds": meta.get("cpu_seconds"),

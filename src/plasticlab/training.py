@@ -566,8 +566,8 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         return run(cells.values, st, jnp.asarray(orders.chunk(c0, stop)), jnp.asarray(c0), x_train, y_train)
 
     def diverged(st, c0: int, stop: int, fresh: np.ndarray) -> None:
-        err = _divergence(cells, st, jnp.asarray(orders.chunk(c0, stop)), c0, x_train, y_train, n_steps, rate_schedule,
-                          batch_size, seed_list, fresh, hist, grid, log_every, compiler_options)
+        err = _divergence(cells, st, jnp.asarray(orders.chunk(c0, stop)), c0, x_train, y_train, n_steps,
+                          rate_schedule, batch_size, seed_list, fresh, hist, grid, log_every, compiler_options)
         if on_divergence == "stop":
             raise err
 

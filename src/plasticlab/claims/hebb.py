@@ -457,8 +457,76 @@ def _fig2() -> list:
     ]
 
 
+# ----------------------------------------------------------------------------- Figs. 15, 19-20 (hebb-neurons)
+
+NEURONS_GAMMAS = (0.05, 0.0)  # Fig. 19: "gamma = 0.05" (left), "a gamma of 0.0" (right); hebb-neurons' default
+NEURONS_GAMMA = 0.05  # the weight decay of Fig. 19 left, where the claims with weight decay are judged
+FULL_UPDATE_TOL = 0.1  # "the full weight update alignment approaches zero near stationarity" (Fig. 15)
+FULL_UPDATE_TOL_REASON = ("the paper prints no number, only a curve that 'approaches zero near stationarity' "
+                          "(Fig. 15); 0.1 is the bound hebb-neurons used before these claims, a fifth of the "
+                          "smallest alignment the paper calls aligned at convergence (0.50-0.59 in Table 1), as "
+                          "for Figs. 2 and 18")
+NEURONS_PAPER_SETTING = ("sre", "tanh", 2, 1.0)  # Fig. 19: regression, tanh, second hidden layer, default init
+
+
+def neurons_setting(task: str, activation: str, layer: int, init_scale: float) -> str:
+    """Part of hebb-neurons' measurement names: "" in Fig. 19's setting (SRE, tanh, layer 2, default init),
+    else "<task>,<activation>,layer=<l>,init=<s>/", so that a run in another setting (e.g. Fig. 20's SCE) never
+    feeds the claims, which are judged in Fig. 19's."""
+    if (task, activation, layer, init_scale) == NEURONS_PAPER_SETTING:
+        return ""
+    return f"{task},{activation},layer={layer},init={init_scale:g}/"
+
+
+def neurons_late(gamma: float, what: str, setting: str = "") -> str:
+    """Per-seed quantity ``what`` of hebb-neurons over the late half of training at weight decay ``gamma``:
+    ``sign_flip_rate_late``, ``frac_hebbian_full_late``, ``layer_full_late`` or ``layer_signal_late``
+    (``setting``: ``neurons_setting``)."""
+    return f"neurons/{setting}gamma={gamma:g}/{what}"
+
+
+def _neurons() -> list:
+    g = NEURONS_GAMMA
+    where = "SRE, tanh, layer 2, late half of training; pairs: same seed"
+    return [
+        Greater(
+            id="hebb.fig19.neurons_oscillate_more_with_decay", paper=PAPER, experiment="hebb-neurons",
+            where=f"Fig. 19 ({where})",
+            statement="The full weight update of neurons ... strongly oscillates between positively and negatively "
+                      "aligned to the Hebbian update late into training with weight decay ... This phenomenon "
+                      f"becomes much weaker without weight decay (per seed: the share of consecutive logs at which "
+                      f"a neuron's cos(full update, Hebbian update) changes sign, gamma {g:g} above gamma 0)",
+            a=neurons_late(g, "sign_flip_rate_late"), b=neurons_late(0.0, "sign_flip_rate_late"), paired=True),
+        Greater(
+            id="hebb.fig15_19.signal_more_hebbian_with_decay", paper=PAPER, experiment="hebb-neurons",
+            where=f"Figs. 15, 19 ({where})",
+            statement="The learning signal alignment shows the characteristic patterns described in the main text "
+                      "(there: weight decay aligns the learning signal with the Hebbian update; per seed: the "
+                      f"layer's cos(learning signal, Hebbian update) averaged over the late logs, gamma {g:g} above "
+                      "gamma 0)",
+            a=neurons_late(g, "layer_signal_late"), b=neurons_late(0.0, "layer_signal_late"), paired=True),
+        Numeric(
+            id="hebb.fig15.full_update_alignment_near_zero", paper=PAPER, experiment="hebb-neurons",
+            where=f"Fig. 15 and section 5 (judged in Fig. 19's setting: SRE, tanh, layer 2, gamma = {g:g}, late "
+                  "half of training)",
+            statement="the full weight update alignment approaches zero near stationarity as expected, since the "
+                      "mean of the full update must be zero at convergence (per seed: the layer's cos(full update, "
+                      "Hebbian update) averaged over the late logs; mean over seeds near 0)",
+            measure=neurons_late(g, "layer_full_late"), value=0.0, tolerance=FULL_UPDATE_TOL,
+            tolerance_reason=FULL_UPDATE_TOL_REASON, data_specific=False),
+        Greater(
+            id="hebb.sec5.more_anti_hebbian_neurons_with_decay", paper=PAPER, experiment="hebb-neurons",
+            where=f"Section 5, 'Transient phases' (of Fig. 20; judged in Fig. 19's setting: {where})",
+            statement="The ratio of anti-Hebbian to Hebbian neurons increases with weight decay (per seed: the share "
+                      "of (neuron, log) pairs whose full update is Hebbian, cos > 0, is lower at gamma "
+                      f"{g:g} than at gamma 0; the paper says this of the phases early in training)",
+            a=neurons_late(0.0, "frac_hebbian_full_late"), b=neurons_late(g, "frac_hebbian_full_late"),
+            paired=True),
+    ]
+
+
 # ----------------------------------------------------------------------------- registry
 
 CLAIMS = [*_table1(), *_randomnn_norm(), *_fig2(), *_fig3(), *_fig4(), *_fig5(), *_fig13(), *_fig14(), *_sweeps(),
-          *_theory(), *_fig18()]
+          *_theory(), *_fig18(), *_neurons()]
 register(*CLAIMS)

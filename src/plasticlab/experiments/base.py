@@ -347,8 +347,12 @@ def environment_info() -> dict:
         here = Path(__file__).resolve().parent
         info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                                             timeout=5).stdout.strip() or None
+        # uncommitted changes to tracked files: the commit alone does not name the code that ran
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                capture_output=True, text=True, timeout=5)
+        info["git_dirty"] = bool(status.stdout.strip()) if info["git_commit"] and status.returncode == 0 else None
     except Exception:  # pragma: no cover
-        info["git_commit"] = None
+        info["git_commit"] = info["git_dirty"] = None
     info["lock_sha256"] = lock_hash()
     return info
 

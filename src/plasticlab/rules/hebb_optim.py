@@ -64,6 +64,7 @@ class HebbSpec(LayerSizes):
     rule: str = "sgd"
     use_bias: bool = False
     init: str = "uniform_fanin"
+    init_scale: float = 1.0  # factor multiplying the default torch init (``init``) of every MLP weight
     batch_size: int = 256
     clip: float | None = None
     target_norm: float = 100.0
@@ -76,6 +77,8 @@ class HebbSpec(LayerSizes):
     noise_mode: str = "persistent"  # "persistent": P += sigma*eps stays; "perturbed": only g sees P + sigma*eps
 
     def __post_init__(self) -> None:
+        if not self.init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {self.init_scale!r}")
         if self.noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be 'persistent' or 'perturbed', got {self.noise_mode!r}")
         if self.rule not in RULES:
@@ -119,8 +122,9 @@ def trainer(spec: HebbSpec, lr: float = 0.01, gamma: float = 0.0, sigma: float =
             "randomnn": RandomNN(lr=1.0, target_norm=spec.target_norm, clip=None)}[spec.rule]
     return Trainer(network(spec), rule, loss=get_loss("mse_mean" if spec.loss == "mse" else "cross_entropy"),
                    optimizer=_optimizer(spec.rule, float(lr)), weight_decay=gamma, weight_noise=sigma,
-                   init_method=spec.init, input_noise=input_noise, l1=l1, clip_norm=spec.clip,
-                   weight_noise_mode=NOISE_MODES[spec.noise_mode], step_metrics=StepAlignment(spec.neuron_layer))
+                   init_method=spec.init, init_scale=spec.init_scale, input_noise=input_noise, l1=l1,
+                   clip_norm=spec.clip, weight_noise_mode=NOISE_MODES[spec.noise_mode],
+                   step_metrics=StepAlignment(spec.neuron_layer))
 
 
 # Cheaper XLA compilation (small runs are dominated by compile time on CPU); results are unchanged.

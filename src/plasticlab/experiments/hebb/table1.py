@@ -11,8 +11,8 @@ from ...plotting import figure, save, spread_label
 from ...rules.hebb_optim import RULES
 from ...settings import SettingError, setting
 from . import common as H
-from ...claims.hebb import (PAPER_TABLE1, TABLE1_GAMMAS, t1_alignment, t1_stationary_epoch, t1_weight_norm,
-                            t1_weight_ratio)
+from ...claims.hebb import (MODEL_NAMES, PAPER_TABLE1, RULE_NAMES, TABLE1_GAMMAS, t1_alignment, t1_stationary_epoch,
+                            t1_weight_norm, t1_weight_ratio)
 from .common import PAPER_LR, RULE_DEFAULTS, mean_sd, measured_layer, run_grid, safe_float, seq_data, spec_for, sre_data
 from ..base import Experiment, RunContext, register
 
@@ -134,6 +134,38 @@ def measurements(rows: list[dict]) -> dict[str, list]:
         out.setdefault(t1_weight_norm(r["model"], r["rule"], r["gamma"]), []).append(r.get("smallest_weight_norm"))
         out.setdefault(t1_stationary_epoch(r["model"], r["rule"], r["gamma"]), []).append(r.get("stationary_epoch"))
     return out
+
+
+def ledger_markdown(root: str | Path | None = None) -> str:
+    """Table 1 laid out as the paper prints it, from the committed ledger record (``reproductions/hebb``): per
+    model, rule and gamma our mean +- SD over the recorded seeds (n), the paper's value, the claim's verdict
+    (re-judged from the record, as ``plasticlab ledger``) and how many seeds were stationary within the cap."""
+    from ...ledger import NOT_RUN, ledger_rows, load_records
+
+    rec = load_records(root).get("hebb-table1")
+    if rec is None:
+        return "No committed record of hebb-table1 yet (`plasticlab run hebb-table1`, then `plasticlab ledger " \
+               "--record`).\n"
+    verdicts = {r["claim"]: r["verdict"] for r in ledger_rows(root, paper="hebb")}
+    meas = rec.get("measurements", {})
+    lines = [f"Record: {rec.get('size', 'paper')}; {rec.get('wall_seconds') or 0:.0f} s wall, "
+             f"{rec.get('cpu_seconds') or 0:.0f} s CPU. Each cell: ours (mean +- SD over n seeds; SD with ddof 1), "
+             "the paper's (mean +- SD, n = 10), the verdict, and the seeds stationary within the cap.", "",
+             "| model | rule | " + " | ".join(f"gamma = {g:g}" for g in TABLE1_GAMMAS) + " |",
+             "|---|---|" + "---|" * len(TABLE1_GAMMAS)]
+    for (model, rule), cells in PAPER_TABLE1.items():
+        row = []
+        for g, ref in zip(TABLE1_GAMMAS, cells):
+            m = meas.get(t1_alignment(model, rule, g)) or {}
+            ours = "not run" if not m.get("n") else \
+                f"{m['mean']:.2f} +- {m['sd'] if m['sd'] is not None else float('nan'):.2f} (n={m['n']})"
+            stationary = meas.get(t1_stationary_epoch(model, rule, g)) or {}
+            held = f"; stationary {stationary['n']}/{len(stationary['values'])}" if stationary.get("values") else ""
+            claim = f"hebb.table1.{model}.{rule}.gamma={g:g}" + (".collapse" if ref is None else "")
+            paper = "collapsed" if ref is None else f"{ref[0]:.2f} +- {ref[1]:.2f}"
+            row.append(f"{ours}<br>paper {paper}<br>{verdicts.get(claim, NOT_RUN)}{held}")
+        lines.append(f"| {MODEL_NAMES[model]} | {RULE_NAMES[rule]} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(results: dict, out: Path) -> None:
