@@ -569,10 +569,16 @@ def run(cfg: CompareConfig, ctx: RunContext) -> dict:
 
 
 def plot(results: dict, out: Path) -> None:
-    from ..plotting import curve_with_ci, figure, save
+    from ..plotting import curve_with_ci, figure, mark_chance, save
 
     cfg = results["config"]
     level = results.get("ci_level", CI_LEVEL)
+    net = results.get("net")  # its output layer: one unit per class
+
+    def mark(a) -> None:
+        if net:  # absent from results of older runs: no chance line
+            mark_chance(a, 1 / net[-1])
+
     unit = "samples" if cfg["batch_size"] == 1 else "samples (batches of %d)" % cfg["batch_size"]
     fig, ax = figure(1, 2, size=(5.5, 4))
     for spec, c in results["curves"]["train"].items():
@@ -587,6 +593,7 @@ def plot(results: dict, out: Path) -> None:
                  title="search: the chosen trial on the validation split")
     for a in ax[0]:
         a.legend(fontsize=7)
+        mark(a)
     save(fig, out / "learning_curves.png")
 
     board = results["leaderboard"]
@@ -604,6 +611,7 @@ def plot(results: dict, out: Path) -> None:
     a.set_xticks(range(len(board)), [t["rule"] for t in board], rotation=30, ha="right")
     a.set(ylabel="test accuracy", title=f"{cfg['data']}: test accuracy per seed (grey) and mean")
     a.legend(fontsize=7)
+    mark(a)
     save(fig, out / "leaderboard.png")
 
     search = results["search"]
@@ -630,6 +638,7 @@ def plot(results: dict, out: Path) -> None:
         a.set_xscale("log" if min(xs) > 0 and max(xs) / min(xs) > 20 else "linear")
         a.set(xlabel=next(iter(c["params"])), ylabel="validation accuracy", title=spec)
         a.legend(fontsize=6)
+        mark(a)
     for k in range(n, rows_ * cols):
         axes[k // cols, k % cols].axis("off")
     save(fig, out / "search.png")

@@ -61,13 +61,14 @@ def run(cfg: QuickstartConfig, ctx: RunContext) -> dict:
         rows += res["rows"]
         curves[spec] = {"samples": res["samples"], "accuracy": res["accuracy"]}
     summary = summarize(rows, ["rule"], "test_accuracy")
-    return {"rows": rows, "summary": summary, "curves": curves}
+    return {"rows": rows, "summary": summary, "curves": curves, "n_classes": int(data.n_classes)}
 
 
 def plot(results: dict, out: Path) -> None:
     fig, ax = figure(size=(6, 4))
+    k = results.get("n_classes")  # absent from results of older runs: no chance line
     accuracy_panel(ax[0, 0], results["curves"], "training samples seen (online)", "test accuracy",
-                   f"{results['config']['dataset']}: mean and 98% bootstrap CI over seeds")
+                   f"{results['config']['dataset']}: mean and 98% bootstrap CI over seeds", chance=k and 1 / k)
     save(fig, out / "learning_curves.png")
 
 

@@ -50,7 +50,7 @@ from ...analysis.hebbian_alignment import cosine
 from ...claims.hebb import FIG18_LRS, FIG18_SGD_ACC, FIG18_VARIANTS, fig18_accuracy, fig18_alignment
 from ...losses import get_loss
 from ...networks.mlp import MLP, Params
-from ...plotting import figure, save, spread_label
+from ...plotting import figure, mark_chance, save, spread_label
 from ...rules.base import Rule, layer_selected
 from ...rules.feedback import BP
 from ...rules.hebb_optim import FAST_COMPILE
@@ -325,7 +325,7 @@ def _unit(cfg: HebbFig18Config, variant: str, data_dir, progress) -> dict:
 
 
 def run(cfg: HebbFig18Config, ctx: RunContext) -> dict:
-    x = sce_data(cfg.dataset, ctx.data_dir, cfg.n_train, 10)[0]  # fail early with the loader's DataError if absent
+    x, *_, n_classes = sce_data(cfg.dataset, ctx.data_dir, cfg.n_train, 10)  # fail early with the loader's DataError if absent
     check_steps(cfg, len(x))
     note = "" if cfg.dataset == "cifar10" else f" ({cfg.dataset} standing in for CIFAR-10)"
     ctx.log(f"SCE{note}: {len(cfg.rules)} Hebbian rules x lrs {list(cfg.lrs)} x {cfg.seeds} seeds, "
@@ -345,7 +345,7 @@ def run(cfg: HebbFig18Config, ctx: RunContext) -> dict:
     for msg in diverged:
         ctx.log(msg, style="yellow")
     return {"rows": rows, "summary": summary, "curves": curves, "measurements": measurements(rows),
-            "dataset_note": note.strip(" ()") or "CIFAR-10 (the paper's)"}
+            "dataset_note": note.strip(" ()") or "CIFAR-10 (the paper's)", "n_classes": int(n_classes)}
 
 
 def _fmt(v: float | None) -> str:
@@ -425,6 +425,8 @@ def plot(results: dict, out: Path) -> None:
     a.set_ylim(0, 1)
     a.set_ylabel(f"validation accuracy (mean, n={cfg['seeds']})")
     a.set_title("accuracy: Hebbian rules vs SGD", fontsize=8)
+    if results.get("n_classes"):  # absent from older runs: no chance line
+        mark_chance(a, 1 / results["n_classes"])
     save(fig, out / "fig18_sgd_alignment.png")
 
 

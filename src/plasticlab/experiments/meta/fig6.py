@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...analysis.stats import bootstrap_ci, summarize
-from ...plotting import figure, save
+from ...plotting import figure, mark_chance, save
 from ...rules.meta import DEFAULT_B_TERMS, DEFAULT_TERMS, TERMS, Theta, check_terms, init_theta
 from ...settings import SettingError, setting
 from . import common as mc
@@ -235,6 +235,8 @@ def plot(results: dict, out: Path) -> None:
             ax[0, 0].axhline(base[name], ls=ls, color="k", label=f"{name} (held-out)")
     ax[0, 0].set(xlabel="episode", ylabel="query accuracy (moving avg.)", title="meta-accuracy")
     ax[0, 0].legend(fontsize=7)
+    chance = 1 / results["config"]["n_way"]  # an N-way task: one of N labels
+    mark_chance(ax[0, 0], chance)
     ax[0, 1].set(xlabel="episode", ylabel="theta", title="forward terms")
     ax[0, 1].legend(fontsize=7)
     ax[0, 2].set(xlabel="episode", ylabel="theta", title="feedback terms" if b_terms else "no feedback terms")
@@ -250,6 +252,7 @@ def plot(results: dict, out: Path) -> None:
     ax[0, 3].set_xticks(range(len(names)), [f"{n} (n={sum(r['rule'] == n for r in rows)})" for n in names], fontsize=8,
                         rotation=30)
     ax[0, 3].set(ylabel="held-out query accuracy", title="adaptation accuracy (98% CI)")
+    mark_chance(ax[0, 3], chance)
     save(fig, out / "meta_fig6.png")
 
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...analysis.stats import bootstrap_ci, summarize
-from ...plotting import figure, save
+from ...plotting import figure, mark_chance, save
 from ...rules.meta import Theta, init_theta
 from ...settings import setting
 from . import common as mc
@@ -139,6 +139,7 @@ def plot(results: dict, out: Path) -> None:
         ax[0, j].set_xticks(range(len(names)), [f"{n} (n={sum(r['rule'] == n and r['feedback'] == fb for r in rows)})"
                                                 for n in names], fontsize=8)
         ax[0, j].set(title=f"{fb.upper()}: held-out accuracy (98% CI)", ylabel="query accuracy")
+        mark_chance(ax[0, j], 1 / results["config"]["n_way"])  # an N-way task: one of N labels
     for key, c in results["curves"].items():
         th = np.asarray(c["theta_w"])
         for i, t in enumerate(TERMS):

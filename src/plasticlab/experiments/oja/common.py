@@ -429,8 +429,9 @@ def plot_final_per_layer(curves: dict, key: str, out: Path, title: str, ylabel: 
     save(fig, out / fname)
 
 
-def plot_accuracy(curves: dict, out: Path, title: str, fname: str) -> None:
-    from ...plotting import curve_with_ci, figure, save
+def plot_accuracy(curves: dict, out: Path, title: str, fname: str, n_classes: int | None = None) -> None:
+    """Validation accuracy of every rule (mean and 98% CI over seeds), chance 1/n_classes marked."""
+    from ...plotting import curve_with_ci, figure, mark_chance, save
 
     fig, axes = figure(size=(5, 3.6))
     ax = axes[0, 0]
@@ -440,4 +441,6 @@ def plot_accuracy(curves: dict, out: Path, title: str, fname: str) -> None:
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
     ax.legend()
+    if n_classes:
+        mark_chance(ax, 1 / n_classes)
     save(fig, out / fname)

@@ -46,17 +46,18 @@ def run(cfg: OjaFig1Config, ctx: RunContext) -> dict:
     measurements = {f"depth={d}/{spec}/final_accuracy": v for d in cfg.depths
                     for spec, v in seed_finals([r for r in rows if r["depth"] == d]).items()}
     return {"rows": rows, "curves": curves, "final": final, "measurements": measurements,
-            "n_train_used": int(len(data.x_train)), "n_test_used": int(len(data.x_test))}
+            "n_train_used": int(len(data.x_train)), "n_test_used": int(len(data.x_test)),
+            "n_classes": int(data.n_classes)}
 
 
 def plot(results: dict, out: Path) -> None:
     from ...plotting import accuracy_panel, figure, save
 
-    curves = results["curves"]
+    curves, k = results["curves"], results.get("n_classes")  # absent from older runs: no chance line
     fig, axes = figure(1, len(curves), size=(4.6, 3.6))
     for ax, (depth, cs) in zip(axes[0], curves.items()):
         accuracy_panel(ax, cs, "training samples seen (online, batch 1)", "validation accuracy",
-                       f"{results['config']['dataset']}, {depth} layers", color=rule_color)
+                       f"{results['config']['dataset']}, {depth} layers", color=rule_color, chance=k and 1 / k)
     save(fig, out / "fig1_accuracy.png")
 
 

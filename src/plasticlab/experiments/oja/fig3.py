@@ -47,7 +47,8 @@ def fig3_measurements(res: dict, cfg: OjaFig3Config) -> dict:
 
 def plot(results: dict, out: Path) -> None:
     c = results["curves"]
-    plot_accuracy(c, out, f"Fig. 3: naive init N(0, 0.01^2), {results['config']['depth']} layers", "fig3_accuracy.png")
+    plot_accuracy(c, out, f"Fig. 3: naive init N(0, 0.01^2), {results['config']['depth']} layers", "fig3_accuracy.png",
+                  results.get("n_classes"))
     plot_layer_curves(c, "step_bp", out, "S1 backprop step size", "mean ||eta e h^T||", fname="figS1_step_bp.png")
     heb = {k: v for k, v in c.items() if "+" in k}  # the Oja term acts on the hidden layers (oja_layers)
     n_heb = None if results["config"].get("oja_layers") == "all" else results["config"]["depth"] - 1

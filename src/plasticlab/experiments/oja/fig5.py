@@ -116,7 +116,7 @@ def _run(cfg: OjaFig5Config, ctx: RunContext, data) -> dict:
     # PEV arrays are large: keep the seed mean only in results.json
     for r in out.values():
         r["pev_mean"] = np.asarray(r.pop("pev")).mean(0).tolist()
-    return {"rows": rows, "rules": out, "measurements": measurements}
+    return {"rows": rows, "rules": out, "measurements": measurements, "n_classes": int(data.n_classes)}
 
 
 def fig5_measurements(out: dict, cfg: OjaFig5Config) -> dict:
@@ -135,7 +135,7 @@ def fig5_measurements(out: dict, cfg: OjaFig5Config) -> dict:
 
 
 def plot(results: dict, out: Path) -> None:
-    from ...plotting import curve_with_ci, figure, rule_color, save, spread_label
+    from ...plotting import curve_with_ci, figure, mark_chance, rule_color, save, spread_label
 
     rules = results["rules"]
     fig, axes = figure(1, 3, size=(4.4, 3.5))
@@ -152,6 +152,8 @@ def plot(results: dict, out: Path) -> None:
     axes[0, 2].set(xlabel="Re(eig)", ylabel="Im(eig)", title="Fig. 5e: final spectra (all seeds)")
     for ax in axes[0]:
         ax.legend(fontsize=7)
+    if results.get("n_classes"):  # absent from older runs: no chance line
+        mark_chance(axes[0, 0], 1 / results["n_classes"])
     save(fig, out / "fig5_accuracy_eigs.png")
     fig, axes = figure(1, len(rules) + 1, size=(4.0, 3.4))
     for ax, (spec, r) in zip(axes[0], rules.items()):

@@ -54,7 +54,7 @@ def plot(results: dict, out: Path) -> None:
     plot_final_per_layer(c, "norm", out, "Fig. 6a: activation norm after training", "mean ||h_l||",
                          "fig6a_norms.png", n=results["config"]["seeds"])
     plot_layer_curves(c, "norm", out, "S3 activation norm", "mean ||h_l||", fname="figS3_fa_norms.png")
-    plot_accuracy(c, out, "FA vs FA+Oja", "fig6a_accuracy.png")
+    plot_accuracy(c, out, "FA vs FA+Oja", "fig6a_accuracy.png", results.get("n_classes"))
 
 
 register(Experiment("oja-fig6a", "Oja paper Fig. 6a: FA vs FA+Oja activation norms per layer",

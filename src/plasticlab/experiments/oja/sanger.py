@@ -46,8 +46,10 @@ def run(cfg: OjaSangerConfig, ctx: RunContext) -> dict:
 
 def plot(results: dict, out: Path) -> None:
     c = results["config"]
-    plot_accuracy(results["bp"]["curves"], out, f"S6: BP, {c['bp_depth']} layers", "figS6_bp.png")
-    plot_accuracy(results["fa"]["curves"], out, f"S6: FA, {c['fa_depth']} layers", "figS6_fa.png")
+    plot_accuracy(results["bp"]["curves"], out, f"S6: BP, {c['bp_depth']} layers", "figS6_bp.png",
+                  results["bp"].get("n_classes"))
+    plot_accuracy(results["fa"]["curves"], out, f"S6: FA, {c['fa_depth']} layers", "figS6_fa.png",
+                  results["fa"].get("n_classes"))
 
 
 register(Experiment("oja-sanger", "Oja paper S6: Sanger's rule instead of Oja's with BP and with FA",

@@ -46,7 +46,7 @@ def run(cfg: SamAblationConfig, ctx: RunContext) -> dict:
                                                   C.make_rule("sgd", hyper_from(cfg)), C.loss_for(data, cfg.loss))
     rows, curves, summary = C.train_variants(ctx, data, cfg, metric, "plastic", trainers)
     ref = K.stand_in(data.name, K.ABLATION_DATASET, ctx.quick)
-    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric,
+    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric, "n_classes": int(data.n_classes),
             "measurements": measurements(rows, metric, ref),
             "stand_in": {ref: data.name} if ref != data.name else {}}
 

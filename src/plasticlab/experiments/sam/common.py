@@ -25,7 +25,7 @@ from ...data import DataError, Dataset, load_dataset
 from ...losses import get_loss
 from ...networks import MLP
 from ...networks.two_stream import DOWN_ACTIVATIONS
-from ...plotting import curve_with_ci, figure, save
+from ...plotting import curve_with_ci, figure, mark_chance, save
 from ...rules import BP, FA, KP, WM, Rule
 from ...rules.sam import SAM, DECAY_SCALINGS, DEFAULT_RATIOS, parse_plastic
 from ...settings import SettingError, setting, settings_dataclass
@@ -506,7 +506,14 @@ def plot_variants(results: dict, path: Path, title: str, size: tuple[float, floa
     ax.set_ylabel(results.get("metric", "test_accuracy") + " (x100)")
     ax.set_title(title)
     ax.legend(fontsize=legend_fontsize)
+    mark_accuracy_chance(ax, results.get("metric", "test_accuracy"), results.get("n_classes"))
     save(fig, path)
+
+
+def mark_accuracy_chance(ax, metric: str, n_classes: int | None) -> None:
+    """Chance 100/K on a panel of ``metric`` x 100 when it is an accuracy and K is known (not in older runs)."""
+    if "accuracy" in metric and n_classes:
+        mark_chance(ax, 100 / n_classes, scale=100)
 
 
 def per_seed(rows: list[dict], metric: str, **match) -> list[float]:

@@ -43,7 +43,7 @@ def run(cfg: SamScalarErrorConfig, ctx: RunContext) -> dict:
     trainers = {mode: lambda mode=mode: C.sam_trainer(cfg, data, scalar_error=None if mode == "vector" else mode)
                 for mode in cfg.modes}
     rows, curves, summary = C.train_variants(ctx, data, cfg, metric, "feedback", trainers)
-    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric,
+    return {"rows": rows, "curves": curves, "summary": summary, "metric": metric, "n_classes": int(data.n_classes),
             "measurements": {K.se(m, metric): C.per_seed(rows, metric, feedback=m) for m in curves}}
 
 

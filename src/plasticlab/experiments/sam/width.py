@@ -67,7 +67,7 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
     ctx.log(f"{metric} by D_d and width ratio: " + "; ".join(
         f"{s['down_activation']} x{s['width_ratio']:g}: {s[metric + '_mean']:.2f}" for s in summary))
     ref = K.stand_in(data.name, "cifar10", ctx.quick)
-    return {"rows": rows, "summary": summary, "metric": metric,
+    return {"rows": rows, "summary": summary, "metric": metric, "n_classes": int(data.n_classes),
             "measurements": measurements(rows, metric, ref, cfg.down_activations, cfg.ratios),
             "stand_in": {ref: data.name} if ref != data.name else {}}
 
@@ -105,6 +105,7 @@ def plot(results: dict, out: Path) -> None:
     ax.set_xlabel("downstream / upstream width")
     ax.set_ylabel(metric + " (x100; diverged runs left out)")
     ax.legend()
+    C.mark_accuracy_chance(ax, metric, results.get("n_classes"))
     save(fig, out / "width_sweep.png")
 
 
