@@ -89,6 +89,7 @@ def test_quick_table1_measures_every_claim_input(tmp_path):
 
     res = run_experiment("hebb-table1", tmp_path, quick=True, progress=False, plots=False,
                          overrides={"transformer_rules": ("adam", "sgd", "dfa", "randomnn"), "epochs": 2.0,
+                                    "max_epochs": None,  # exactly 2 epochs: the criterion has its own tests
                                     "n_train": 128, "n_val": 32, "batch_size": 32, "d": 8, "hidden": (8, 8),
                                     "seq_length": 4, "seq_vocab": 4, "seq_heads": 2, "log_every": 2, "window": 4})
     m = res["measurements"]

@@ -285,5 +285,9 @@ def test_every_legend_of_the_main_plots_states_the_ci_level_and_n(tmp_path, monk
 
     monkeypatch.setattr(Figure, "savefig", spy)
     run_experiment(name, tmp_path / name, quick=True, progress=False, plots=True, overrides=over)
+    # the chance line (plotting.mark_chance) is a reference level, not a band over runs, and has no rule colour
+    assert any(e.startswith("chance (1/") for e in entries), entries
+    entries = [e for e in entries if not e.startswith("chance (")]
+    colours = [(rule, c) for rule, c in colours if rule != "chance"]
     assert entries and all(re.search(r"\d+% CI, n=\d+|\(n=1\)", e) for e in entries), entries
     assert colours and all(c == to_hex(rule_color(rule)) for rule, c in colours), colours
