@@ -101,3 +101,20 @@ def test_fit_until_stops_at_the_first_evaluation_that_holds(digits):
     watch = Stationarity(window=2, loss_rtol=1e-9).watch(10)
     hist = pl.fit(fast, d.x_train, d.y_train, seeds=1, n_samples=400, until=watch, **kw)
     assert hist.samples[-1] == 400 and not watch.holds.any() and watch.first_step.tolist() == [-1]
+
+
+def test_the_watch_stops_once_every_run_has_held_not_only_when_all_hold_at_once():
+    """Run 0 holds at evaluations 3 and 4 only (steps 30, 40), run 1 from evaluation 6 on: the watch stops at
+    evaluation 6 (both have held), though they never hold at the same evaluation; each run's first step is kept."""
+    crit = Stationarity(window=2, loss_rtol=0.01)
+    watch = crit.watch(batch_size=1)
+    # evaluation e of run r: flat (held) or jumping (not held) around it
+    wiggle = {0: [1, 2, 1, 1, 1, 3, 1, 3], 1: [1, 2, 1, 3, 1, 2, 2, 2]}
+    stop_at = None
+    for n in range(3, 9):
+        loss = np.array([[wiggle[0][:n], wiggle[1][:n]]], float)  # (cells=1, seeds=2, evals)
+        if watch(_history(loss)):
+            stop_at = n - 1
+            break
+    assert stop_at == 6 and watch.first_step.tolist() == [[30, 60]]
+    assert watch.holds.tolist() == [[False, True]]

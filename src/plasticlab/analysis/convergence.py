@@ -1,7 +1,7 @@
 """When is a run "at convergence"? A stated stationarity criterion over a trailing window of evaluations.
 
 Used by every number a paper reports "at convergence": ``fit(until=Stationarity(...).watch(batch_size))``
-trains until every run holds it (or the run's sample cap), and the watch records when each run first held.
+trains until every run has held it (or the run's sample cap), and the watch records when each run first held.
 """
 
 from __future__ import annotations
@@ -83,8 +83,10 @@ class Stationarity:
 
 
 class StationarityWatch:
-    """``fit(until=watch)``: True once every run holds ``criterion``; ``first_step`` (runs..., -1: never) and
-    ``holds`` (at the last evaluation) are kept for the record."""
+    """``fit(until=watch)``: True once every run has held ``criterion`` at some evaluation (runs that held go on
+    training with the others: with many runs, batch noise makes all of them holding at one and the same
+    evaluation rare); ``first_step`` (runs..., -1: never) and ``holds`` (at the last evaluation) are kept for the
+    record."""
 
     def __init__(self, criterion: Stationarity, batch_size: int) -> None:
         self.criterion, self.batch_size = criterion, batch_size
@@ -99,7 +101,7 @@ class StationarityWatch:
         first = np.full(held.shape, -1) if self.first_step is None else self.first_step
         self.first_step = np.where((first < 0) & held, step, first)
         self.holds = held
-        return bool(held.all())
+        return bool((self.first_step >= 0).all())
 
 
 def _close(a: np.ndarray, b: np.ndarray, tol) -> np.ndarray:

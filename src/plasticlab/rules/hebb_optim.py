@@ -178,9 +178,9 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     step each log was measured at), ``eval_step``, ``params`` (final weights, ``_params_dict`` format) and
     ``hp``. A run whose weights became non-finite or exceeded 1e6 reports NaN (fit's on_divergence="record").
     ``fast_compile`` (default: automatic, for small jobs) lowers XLA's optimisation level to cut compile time.
-    With ``until`` (a convergence criterion), each learning rate's runs stop at the first evaluation where all
-    of them hold it, n_steps being the cap: ``stationary_step`` (runs,) is the step where a run first held it
-    (-1: never), ``stationary`` whether it held at the end, ``steps_run`` (runs,) the steps trained.
+    With ``until`` (a convergence criterion), each learning rate's runs stop at the first evaluation by which
+    every one of them has held it, n_steps being the cap: ``stationary_step`` (runs,) is the step where a run
+    first held it (-1: never), ``stationary`` whether it held at the end, ``steps_run`` (runs,) the steps trained.
     """
     seeds, full, n_evals, logs_per_eval, fast_compile = plan(spec, x, seeds, hp, n_steps, log_every, n_evals,
                                                              fast_compile)

@@ -59,7 +59,7 @@ HEBB_SETTINGS: dict[str, dict] = {
     "log_every": dict(ge=1, le=100_000, doc="steps between alignment logs"),
     "window": dict(ge=1, le=MAX_STEPS, doc="final alignment: mean over the logs of the last this many steps"),
     # convergence (analysis.convergence.Stationarity, docs/hebb.md "At convergence")
-    "max_epochs": dict(gt=0, le=MAX_EPOCHS, doc="cap: after `epochs`, train until every run is stationary or "
+    "max_epochs": dict(gt=0, le=MAX_EPOCHS, doc="cap: after `epochs`, train until every run was stationary or "
                                                  "this many epochs (None: exactly `epochs`, no criterion)"),
     "eval_epochs": dict(gt=0, le=MAX_EPOCHS, doc="epochs between the evaluations the criterion reads"),
     "stationary_window": dict(ge=2, le=1000, doc="stationary over this many evaluations (even): the means of "
@@ -82,7 +82,7 @@ def hebb_setting(name: str, default, **override):
 @dataclass
 class UntilStationary:
     """The settings of "at convergence" (docs/hebb.md): a config that inherits them trains at least its
-    ``epochs``, then until every run is stationary (``criterion()``) or ``max_epochs``."""
+    ``epochs``, then until every run has been stationary (``criterion()``) or ``max_epochs``."""
 
     max_epochs: float | None = hebb_setting("max_epochs", 1000.0)
     eval_epochs: float = hebb_setting("eval_epochs", 5.0)
@@ -182,7 +182,7 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
     """Train every (hyper-parameter cell x seed) run at once; JSON-ready per-run finals and curves.
 
     ``hp`` values are arrays with one entry per cell (or scalars); each cell runs all ``seeds``. With
-    ``max_epochs`` the runs train at least ``epochs``, then until every run of a learning rate is stationary
+    ``max_epochs`` the runs train at least ``epochs``, then until every run of a learning rate has been stationary
     (``criterion``, evaluated every ``eval_epochs``; default ``Stationarity()``) or ``max_epochs``; the result
     then says per run when it first held (``stationary_epoch``, None: never) and whether it held at the end.
     ``params`` holds the final weights (``hebb_optim.train``'s format, numpy with a leading run axis): the one
