@@ -12,7 +12,7 @@ from plasticlab.claims import Numeric, claims_for
 from plasticlab.claims import hebb as HC
 from plasticlab.experiments.hebb import neurons as N
 from plasticlab.experiments.hebb.common import spec_for
-from plasticlab.rules.hebb_optim import HebbSpec, trainer
+from plasticlab.rules.hebb_optim import HebbSpec, init_params, trainer
 from plasticlab.settings import SettingError, validate
 
 TINY = {"n_train": 256, "n_val": 64, "hidden": (8, 8), "epochs": 2.0, "batch_size": 32, "log_every": 2,
@@ -30,6 +30,10 @@ def test_init_scale_multiplies_the_initial_weights_exactly():
         assert np.asarray(w1).std() > 0
         np.testing.assert_array_equal(np.asarray(w5), 0.5 * np.asarray(w1))
     assert trainer(spec_for("sgd", sizes, neuron_layer=0, init_scale=0.5)).init_scale == 0.5
+    # init_params (the teacher's weights, Fig. 2's images) applies the same scale
+    direct = init_params(spec_for("sgd", sizes, neuron_layer=0, init_scale=0.5), key).W
+    for w1, w5 in zip(init_params(spec_for("sgd", sizes, neuron_layer=0), key).W, direct):
+        np.testing.assert_array_equal(np.asarray(w5), 0.5 * np.asarray(w1))
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0])

@@ -7,6 +7,8 @@ measurements by name and judges them:
   combined uncertainty ``2 sqrt(sd_paper^2 + se_ours^2)``, or within a stated tolerance whose reason is given.
 - :class:`Greater`: "A outperforms B": a bootstrap CI of the (paired) mean difference at the paper's confidence
   level must lie above ``margin``; the effect size (mean difference, Cohen's d) is reported.
+- :class:`Depends`: "A depends on the condition" with no direction given: the two-sided CI of the (paired) mean
+  difference must exclude 0.
 - :class:`Trend`: "rises with gamma": the pooled least-squares slope of the values against x, whose CI must
   exclude 0 on the stated side.
 - :class:`Exponent`: "gamma ~ sigma^p": the fitted log-log slope, whose CI must contain the paper's exponent.
@@ -230,6 +232,47 @@ class Greater(Claim):
         at = [b + self.margin for b in base]  # no effect beyond the margin
         below = [b + self.margin - 1.0 for b in base]  # the opposite ordering
         return {self.a: above, self.b: base}, [{self.a: below, self.b: base}, {self.a: at, self.b: base}]
+
+
+@dataclass(frozen=True)
+class Depends(Claim):
+    """"A depends on the condition" with no direction given: the two-sided CI (at ``level``) of mean(A - B) over
+    our seeds (paired by seed when ``paired``) excludes 0; the effect size is reported. Needs at least 2 seeds."""
+
+    a: str = ""
+    b: str = ""
+    paired: bool = True
+    level: float = 0.95
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+    def paper_value(self) -> str:
+        return f"{self.a} != {self.b} (either direction)"
+
+    def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        miss = _missing(self.inputs(), m)
+        if miss:
+            return miss
+        a, b = _values(m, self.a), _values(m, self.b)
+        paired = self.paired and a.size == b.size
+        if min(a.size, b.size) < 2:
+            return Verdict("not measured", f"{_g(a.mean())} vs {_g(b.mean())}", "needs at least 2 seeds per side")
+        diff, lo, hi = _diff_ci(a, b, paired, self.level)
+        pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+        d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
+        ok = lo > 1e-12 or hi < -1e-12
+        ours = f"diff {_g(diff)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI), d = {_g(d)}"
+        return Verdict("agrees" if ok else "differs", ours,
+                       f"{'paired' if paired else 'unpaired'} bootstrap over n={a.size}/{b.size} seeds; two-sided: "
+                       f"CI {'excludes' if ok else 'contains'} 0")
+
+    def mutations(self) -> tuple[dict, list[dict]]:
+        noise = [0.01, -0.01, 0.02, -0.02, 0.0]
+        base = [0.5 + n for n in noise]
+        same = [0.5 + n for n in (-0.02, 0.01, 0.0, 0.02, -0.01)]  # equal in the mean, shuffled noise
+        return ({self.a: [b + 1.0 for b in base], self.b: base},
+                [{self.a: list(base), self.b: base}, {self.a: same, self.b: base}])
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
-from . import Bound, Exponent, Greater, Numeric, Trend, register
+from . import Bound, Depends, Exponent, Greater, Numeric, Trend, register
 
 PAPER = "hebb"
 SD_FLOOR = 0.005  # half the last printed digit of Table 1
@@ -525,8 +525,97 @@ def _neurons() -> list:
     ]
 
 
+# ----------------------------------------------------------------------------- Fig. 6 (hebb-fig6)
+
+FIG6_INITS = (0.5, 1.0, 2.0)  # "Init: 0.5x, 1x, and 2x" (Fig. 6 caption): factors of the default torch init
+FIG6_GAMMAS = (0.0, 0.05)  # none, and Fig. 20 left's gamma (SCE, ReLU, 0.5x init, lr 0.001: Fig. 6's setting)
+FIG6_GAMMA = 0.05  # the positive weight decay: "with positive weight decays [the weight norm] decreases"
+FIG6_LR = 0.001  # "This experiment used a SCE with eta = 0.001"
+FIG6_HIGH_LR = 0.01  # "A higher learning rate makes this process happen faster": the SCE's default rate
+FIG6_LRS = (FIG6_LR, FIG6_HIGH_LR)
+FIG6_ACTIVATION = "relu"  # "Particularly for networks with ReLU activations"
+FIG6_WINDOW = 200  # "(mean +- SD, window=200)": a trailing window of 200 steps
+
+
+def fig6_setting(activation: str) -> str:
+    """Part of hebb-fig6's measurement names: "" for ReLU (Fig. 6's setting), else "<activation>/", so that a run
+    with another activation never feeds the claims."""
+    return "" if activation == FIG6_ACTIVATION else f"{activation}/"
+
+
+def fig6_run(init: float, gamma: float, lr: float, what: str, setting: str = "") -> str:
+    """Per-seed quantity ``what`` of hebb-fig6 (``experiments.hebb.fig6.MEASURED``: early, peak, jump,
+    jump_heldout, peak_step, their ``signal_`` versions, norm_start, norm_peak, norm_decreased) at init scale
+    ``init``, weight decay ``gamma`` and learning rate ``lr`` (``setting``: ``fig6_setting``)."""
+    return f"fig6/{setting}init={init:g}/gamma={gamma:g}/lr={lr:g}/{what}"
+
+
+def _fig6() -> list:
+    lr, hi, g = FIG6_LR, FIG6_HIGH_LR, FIG6_GAMMA
+    small, large = FIG6_INITS[0], FIG6_INITS[-1]
+    smoothed = (f"the {FIG6_WINDOW}-step trailing mean of layer 2's cos(full update U_2, Hebbian update "
+                "<y_2 h_1^T>)")
+    jump = (f"per seed: the held-out jump of {smoothed}, its value at the peak chosen on the other half of the "
+            f"logs minus its value over the first {FIG6_WINDOW} steps")
+    peak = f"per seed: the step at which {smoothed} peaks"
+    out: list = []
+    for s in FIG6_INITS:
+        for gamma in FIG6_GAMMAS:
+            out.append(Bound(
+                id=f"hebb.fig6.init={s:g}.gamma={gamma:g}.jump", paper=PAPER, experiment="hebb-fig6",
+                where=f"Fig. 6 (SCE, ReLU, lr {lr:g}, init {s:g}x, gamma {gamma:g}, layer 2)",
+                statement="For some activations at low learning rates, there is a sharp jump in Hebbian alignment "
+                          f"of the weight update when training with SGD ({jump}; mean over seeds above 0)",
+                measure=fig6_run(s, gamma, lr, "jump_heldout"), bound=0.0, side="above"))
+        out.append(Bound(
+            id=f"hebb.fig6.init={s:g}.gamma={g:g}.signal_jump", paper=PAPER, experiment="hebb-fig6",
+            where=f"Section 5, 'Initial Hebbian alignment bump' (SCE, ReLU, lr {lr:g}, init {s:g}x, gamma {g:g}, "
+                  "layer 2; at gamma 0 the learning signal's cosine is the full update's)",
+            statement="Particularly for networks with ReLU activations, there is a bump in Hebbian alignment of the "
+                      "learning signal ... at the beginning of training (per seed: the held-out jump of the "
+                      f"{FIG6_WINDOW}-step trailing mean of cos(-dLoss/dW_2, <y_2 h_1^T>); mean over seeds above 0)",
+            measure=fig6_run(s, g, lr, "signal_jump_heldout"), bound=0.0, side="above"))
+    for gamma in FIG6_GAMMAS:
+        out.append(Depends(
+            id=f"hebb.fig6.gamma={gamma:g}.jump_depends_on_init", paper=PAPER, experiment="hebb-fig6",
+            where=f"Fig. 6 and section 5 (SCE, ReLU, lr {lr:g}, gamma {gamma:g}, init {small:g}x vs {large:g}x; "
+                  "pairs: same seed)",
+            statement="the size of this jump depends on initial conditions ... a bump in Hebbian alignment ... that "
+                      f"appears to be strongly dependent on initialization scale ({jump}; init {small:g}x minus "
+                      f"{large:g}x, paired by seed; the paper gives no direction: the two-sided CI excludes 0)",
+            a=fig6_run(small, gamma, lr, "jump_heldout"), b=fig6_run(large, gamma, lr, "jump_heldout"), paired=True))
+    for s in FIG6_INITS:
+        out.append(Greater(
+            id=f"hebb.fig6.init={s:g}.gamma={g:g}.norm_decreases", paper=PAPER, experiment="hebb-fig6",
+            where=f"Fig. 6 caption and section 5 (SCE, ReLU, lr {lr:g}, init {s:g}x, gamma {g:g}, layer 2)",
+            statement="During this phase, the weight norm decreases monotonically ... the actual scale of weight "
+                      "norms does not change substantially at the start of this period, and with positive weight "
+                      f"decays decreases (per seed: ||W_2||_F at the first log above ||W_2||_F at the step where "
+                      f"{smoothed} peaks, paired; monotonicity itself is not tested)",
+            a=fig6_run(s, g, lr, "norm_start"), b=fig6_run(s, g, lr, "norm_peak"), paired=True))
+    for s in FIG6_INITS:
+        for gamma in FIG6_GAMMAS:
+            out.append(Greater(
+                id=f"hebb.fig6.init={s:g}.gamma={gamma:g}.faster_at_higher_lr", paper=PAPER, experiment="hebb-fig6",
+                where=f"Section 5, 'Initial Hebbian alignment bump' (SCE, ReLU, init {s:g}x, gamma {gamma:g}, lr "
+                      f"{lr:g} vs {hi:g}; pairs: same seed)",
+                statement=f"A higher learning rate makes this process happen faster ({peak}: later at lr {lr:g} "
+                          f"than at lr {hi:g}, paired by seed)",
+                a=fig6_run(s, gamma, lr, "peak_step"), b=fig6_run(s, gamma, hi, "peak_step"), paired=True))
+    for gamma in FIG6_GAMMAS:
+        out.append(Greater(
+            id=f"hebb.fig6.gamma={gamma:g}.longer_at_small_init", paper=PAPER, experiment="hebb-fig6",
+            where=f"Section 5, after Fig. 6 (SCE, ReLU, lr {lr:g}, gamma {gamma:g}, init {small:g}x vs {large:g}x; "
+                  "pairs: same seed)",
+            statement="Like the average behavior of the model, the length of these phases increases as the weight "
+                      f"initialization scale magnitude and learning rate decrease (the model's average: {peak}, "
+                      f"later at init {small:g}x than at {large:g}x, paired by seed)",
+            a=fig6_run(small, gamma, lr, "peak_step"), b=fig6_run(large, gamma, lr, "peak_step"), paired=True))
+    return out
+
+
 # ----------------------------------------------------------------------------- registry
 
 CLAIMS = [*_table1(), *_randomnn_norm(), *_fig2(), *_fig3(), *_fig4(), *_fig5(), *_fig13(), *_fig14(), *_sweeps(),
-          *_theory(), *_fig18(), *_neurons()]
+          *_theory(), *_fig18(), *_neurons(), *_fig6()]
 register(*CLAIMS)

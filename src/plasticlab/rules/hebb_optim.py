@@ -99,8 +99,8 @@ def network(spec: HebbSpec) -> MLP | FrontMLP:
 
 
 def init_params(spec: HebbSpec, key: jax.Array):
-    """Fresh parameters of ``network(spec)`` (``Params`` or ``FrontParams``)."""
-    return network(spec).init(key, spec.init)
+    """Fresh parameters of ``network(spec)`` (``Params`` or ``FrontParams``), every weight scaled by ``spec.init_scale``."""
+    return network(spec).init(key, spec.init, spec.init_scale)
 
 
 def forward(spec: HebbSpec, params, x: jax.Array):
