@@ -188,6 +188,32 @@ def _diff_ci(a: np.ndarray, b: np.ndarray, paired: bool, level: float, seed: int
     return diff, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+class PairedDifference(NamedTuple):
+    """mean(A - B) over seeds with its bootstrap CI, as ``Greater`` and ``Depends`` report it."""
+
+    lo: float
+    hi: float
+    ours: str  # "diff D [lo, hi] (95% CI), d = Cohen's d"
+    how: str  # "paired bootstrap over n=../.. seeds"
+
+
+def _compare_pair(m: Measurements, a_name: str, b_name: str, paired: bool, level: float) -> PairedDifference | Verdict:
+    """The CI of mean(A - B) (paired by seed when asked and both sides have as many seeds) and Cohen's d with the
+    pooled SD; a Verdict "not measured" instead when a side is missing or has fewer than 2 seeds."""
+    miss = _missing((a_name, b_name), m)
+    if miss:
+        return miss
+    a, b = _values(m, a_name), _values(m, b_name)
+    paired = paired and a.size == b.size
+    if min(a.size, b.size) < 2:
+        return Verdict("not measured", f"{_g(a.mean())} vs {_g(b.mean())}", "needs at least 2 seeds per side")
+    diff, lo, hi = _diff_ci(a, b, paired, level)
+    pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
+    return PairedDifference(lo, hi, f"diff {_g(diff)} [{_g(lo)}, {_g(hi)}] ({int(level * 100)}% CI), d = {_g(d)}",
+                            f"{'paired' if paired else 'unpaired'} bootstrap over n={a.size}/{b.size} seeds")
+
+
 @dataclass(frozen=True)
 class Greater(Claim):
     """"A outperforms B": the CI (at ``level``) of mean(A - B) over our seeds lies above ``margin``.
@@ -209,21 +235,13 @@ class Greater(Claim):
         return f"{self.a} > {self.b}" + (f" + {_g(self.margin)}" if self.margin else "")
 
     def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
-        miss = _missing(self.inputs(), m)
-        if miss:
-            return miss
-        a, b = _values(m, self.a), _values(m, self.b)
-        paired = self.paired and a.size == b.size
-        if min(a.size, b.size) < 2:
-            return Verdict("not measured", f"{_g(a.mean())} vs {_g(b.mean())}", "needs at least 2 seeds per side")
-        diff, lo, hi = _diff_ci(a, b, paired, self.level)
-        pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
-        d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
-        ours = f"diff {_g(diff)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI), d = {_g(d)}"
-        ok = lo > self.margin + 1e-9 * (1 + abs(self.margin))  # a CI exactly at the margin (up to rounding) is not above
-        return Verdict("agrees" if ok else "differs", ours,
-                       f"{'paired' if paired else 'unpaired'} bootstrap over n={a.size}/{b.size} seeds; "
-                       f"{'CI above' if ok else 'CI not above'} {_g(self.margin)}")
+        pair = _compare_pair(m, self.a, self.b, self.paired, self.level)
+        if isinstance(pair, Verdict):
+            return pair
+        # a CI exactly at the margin (up to rounding) is not above it
+        ok = pair.lo > self.margin + 1e-9 * (1 + abs(self.margin))
+        return Verdict("agrees" if ok else "differs", pair.ours,
+                       f"{pair.how}; {'CI above' if ok else 'CI not above'} {_g(self.margin)}")
 
     def mutations(self) -> tuple[dict, list[dict]]:
         noise = [0.01, -0.01, 0.02, -0.02, 0.0]
@@ -251,21 +269,12 @@ class Depends(Claim):
         return f"{self.a} != {self.b} (either direction)"
 
     def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
-        miss = _missing(self.inputs(), m)
-        if miss:
-            return miss
-        a, b = _values(m, self.a), _values(m, self.b)
-        paired = self.paired and a.size == b.size
-        if min(a.size, b.size) < 2:
-            return Verdict("not measured", f"{_g(a.mean())} vs {_g(b.mean())}", "needs at least 2 seeds per side")
-        diff, lo, hi = _diff_ci(a, b, paired, self.level)
-        pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
-        d = diff / pooled if pooled > 0 else math.copysign(math.inf, diff) if diff else 0.0
-        ok = lo > 1e-12 or hi < -1e-12
-        ours = f"diff {_g(diff)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI), d = {_g(d)}"
-        return Verdict("agrees" if ok else "differs", ours,
-                       f"{'paired' if paired else 'unpaired'} bootstrap over n={a.size}/{b.size} seeds; two-sided: "
-                       f"CI {'excludes' if ok else 'contains'} 0")
+        pair = _compare_pair(m, self.a, self.b, self.paired, self.level)
+        if isinstance(pair, Verdict):
+            return pair
+        ok = pair.lo > 1e-12 or pair.hi < -1e-12
+        return Verdict("agrees" if ok else "differs", pair.ours,
+                       f"{pair.how}; two-sided: CI {'excludes' if ok else 'contains'} 0")
 
     def mutations(self) -> tuple[dict, list[dict]]:
         noise = [0.01, -0.01, 0.02, -0.02, 0.0]

@@ -1,4 +1,5 @@
-"""An MLP with an optional input front (a transformer encoder), batch norm, dropout and pruned / frozen weights.
+"""An MLP with an optional input front (a transformer encoder or a CNN), batch norm, dropout and pruned / frozen
+weights.
 
 ``networks.mlp.MLP`` is the plain case; this network adds what the Hebbian-alignment paper's setups need.
 Layer l = 1..L of the MLP maps its input a_{l-1} to
@@ -6,9 +7,10 @@ Layer l = 1..L of the MLP maps its input a_{l-1} to
     y_l = W_l a_{l-1} (+ b_l),   z_l = BN(y_l) (hidden layers, with ``batchnorm``),   h_l = f(z_l),
 
 the last layer is linear (h_L = y_L). The MLP's input is a_0 = h_0 = front(x) (a ``SeqEncoder`` over token
-sequences) or x. In train mode with dropout p (``forward_train`` with a key), a_l = m_l h_l / (1 - p) with
-m_l ~ Bernoulli(1 - p) for the hidden outputs (l >= 1); otherwise a_l = h_l. Batch norm uses the batch's own
-mean and variance (eps 1e-5) in training and evaluation alike; BN(y) = (y - mu) / sqrt(var + eps) * s + t.
+sequences, or a ``conv_front.ConvFront`` over flat images) or x. In train mode with dropout p (``forward_train``
+with a key), a_l = m_l h_l / (1 - p) with m_l ~ Bernoulli(1 - p) for the hidden outputs (l >= 1); otherwise
+a_l = h_l. Batch norm uses the batch's own mean and variance (eps 1e-5) in training and evaluation alike;
+BN(y) = (y - mu) / sqrt(var + eps) * s + t.
 
 The forward signals are those of ``networks.mlp.Forward`` (h[l] = a_l, the input of layer l + 1 as that layer
 sees it; y[l-1] = y_l before batch norm; df[l-1] = f'(z_l), 1 for the output layer). ``forward_train`` also
@@ -32,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from .activations import get_activation
+from .conv_front import ConvFront
 from .mlp import LayerSizes, init_weight
 from .transformer import SeqEncoder
 
@@ -71,9 +74,10 @@ class FrontMLP(LayerSizes, eqx.Module):
     """Architecture (the weights live in ``FrontParams``); see the module docstring for the equations.
 
     sizes: (d_0, ..., d_L) of the MLP (d_0 = the front's width d when there is a front); activation: hidden
-    activation (the output is linear); front: (vocab, length, d, heads, layers, d_ff) of a ``SeqEncoder`` or
-    None; dropout: drop probability of the hidden outputs in train mode; sparsity / frozen: fractions of every
-    W pruned to 0 / kept at their initial value.
+    activation (the output is linear); front: (vocab, length, d, heads, layers, d_ff) of a ``SeqEncoder``, a
+    ``ConvFront`` (whose own ``init`` draws its parameters; ``init``'s method and scale are the MLP's), or None;
+    dropout: drop probability of the hidden outputs in train mode; sparsity / frozen: fractions of every W pruned
+    to 0 / kept at their initial value.
     """
 
     sizes: tuple[int, ...] = eqx.field(static=True)
@@ -83,20 +87,24 @@ class FrontMLP(LayerSizes, eqx.Module):
     dropout: float = eqx.field(static=True, default=0.0)
     sparsity: float = eqx.field(static=True, default=0.0)
     frozen: float = eqx.field(static=True, default=0.0)
-    front: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    front: tuple[int, ...] | ConvFront | None = eqx.field(static=True, default=None)
 
     def __check_init__(self) -> None:
         if len(self.sizes) < 2:
             raise ValueError(f"an MLP needs at least input and output sizes, got sizes={self.sizes}")
         if not (0 <= self.dropout < 1 and 0 <= self.sparsity and 0 <= self.frozen and self.sparsity + self.frozen < 1):
             raise ValueError("dropout and sparsity + frozen are fractions in [0, 1)")
-        if self.front is not None and self.front[2] != self.sizes[0]:
-            raise ValueError(f"the MLP's input size {self.sizes[0]} must equal the front's width {self.front[2]}")
+        width = self.front.width if isinstance(self.front, ConvFront) else \
+            None if self.front is None else self.front[2]
+        if width is not None and width != self.sizes[0]:
+            raise ValueError(f"the MLP's input size {self.sizes[0]} must equal the front's width {width}")
         get_activation(self.activation)
 
     @property
     def input_width(self) -> int:
-        """Features of one input sample: the token sequence length with a front, else d_0."""
+        """Features of one input sample: the token sequence length (flat image size) with a front, else d_0."""
+        if isinstance(self.front, ConvFront):
+            return self.front.input_width
         return self.front[1] if self.front is not None else self.sizes[0]
 
     def init(self, key: jax.Array, method: str = "uniform_fanin", scale: float = 1.0) -> FrontParams:
@@ -108,7 +116,9 @@ class FrontMLP(LayerSizes, eqx.Module):
         b = tuple(jnp.zeros((o,)) for o in self.sizes[1:]) if self.use_bias else None
         bn = tuple((jnp.ones((o,)), jnp.zeros((o,))) for o in self.sizes[1:-1]) if self.batchnorm else None
         front = None
-        if self.front is not None:
+        if isinstance(self.front, ConvFront):
+            front = self.front.init(k_f)
+        elif self.front is not None:
             front = eqx.partition(SeqEncoder(k_f, *self.front), eqx.is_inexact_array)[0]
         params = FrontParams(W, b, bn, front)
         if self.sparsity > 0:
@@ -127,6 +137,8 @@ class FrontMLP(LayerSizes, eqx.Module):
                                      for k, w in zip(keys, params.W)))
 
     def _front(self, front: Any, x: jax.Array) -> jax.Array:
+        if isinstance(self.front, ConvFront):
+            return self.front(front, x)
         return eqx.combine(front, _encoder_static(self.front)).batch(x)
 
     def _layers(self, params: FrontParams, h: jax.Array, key: jax.Array | None):
@@ -155,7 +167,8 @@ class FrontMLP(LayerSizes, eqx.Module):
         return ys[-1], (tuple(hs), tuple(ys), tuple(dfs))
 
     def forward(self, params: FrontParams, x: jax.Array) -> FrontForward:
-        """Evaluation forward (no dropout, no pullbacks) of a batch x (B, d_0), or (B, T) tokens with a front."""
+        """Evaluation forward (no dropout, no pullbacks) of a batch x (B, d_0), (B, T) tokens with a transformer
+        front, (B, H W C) flat images with a CNN front."""
         h0 = self._front(params.front, x) if self.front is not None else x
         _, (h, y, df) = self._layers(params, h0, None)
         return FrontForward(h, y, df)

@@ -3,8 +3,9 @@
 A ``HebbSpec`` (static: network, rule, loss, clipping, ...) and per-run hyper-parameters lr, gamma, sigma
 (weight noise), input_noise and l1 define one Trainer per run:
 
-    network: networks.mlp.MLP, or networks.front_mlp.FrontMLP for a transformer front, batch norm, dropout,
-             pruned (``sparsity``) or frozen weights (their ``mask``: 0 where a weight does not learn)
+    network: networks.mlp.MLP, or networks.front_mlp.FrontMLP for a transformer (``seq``) or convolutional
+             (``conv``: a ``networks.conv_front.ConvFront``) front, batch norm, dropout, pruned (``sparsity``) or
+             frozen weights (their ``mask``: 0 where a weight does not learn)
     rule:    sgd, adam: BP(lr=1) (g = -dLoss/dP, through the front / batch norm / dropout);  dfa: DFA(lr=1)
              (a front receives B_0 e_L);  randomnn: RandomNN(lr=1, target_norm) (its clip is the Trainer's)
 
@@ -43,6 +44,7 @@ import optax
 from ..analysis.convergence import Stationarity
 from ..analysis.hebbian_alignment import StepAlignment
 from ..losses import get_loss
+from ..networks.conv_front import ConvFront
 from ..networks.front_mlp import FrontMLP, FrontParams
 from ..networks.mlp import MLP, LayerSizes
 from ..training import Trainer, fit
@@ -73,6 +75,7 @@ class HebbSpec(LayerSizes):
     sparsity: float = 0.0
     frozen: float = 0.0
     seq: tuple[int, int, int, int, int, int] | None = None  # (vocab, length, d, heads, layers, d_ff)
+    conv: ConvFront | None = None  # a CNN / ResNet front over flat images (sizes[0] = its width)
     neuron_layer: int = 2  # 1-based MLP layer whose per-neuron alignment is kept (0: none)
     noise_mode: str = "persistent"  # "persistent": P += sigma*eps stays; "perturbed": only g sees P + sigma*eps
 
@@ -85,6 +88,8 @@ class HebbSpec(LayerSizes):
             raise ValueError(f"unknown rule {self.rule!r}; choose one of {RULES}")
         if self.loss not in ("mse", "cross_entropy"):
             raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {self.loss!r}")
+        if self.seq is not None and self.conv is not None:
+            raise ValueError("a network has one front: set seq (transformer) or conv (CNN), not both")
         if self.rule == "dfa" and (self.batchnorm or self.dropout):
             raise ValueError("DFA here supports plain MLP layers only; set batchnorm=False and dropout=0")
         network(self)  # the network checks its own shape, fractions and activation
@@ -92,10 +97,10 @@ class HebbSpec(LayerSizes):
 
 def network(spec: HebbSpec) -> MLP | FrontMLP:
     """The plain ``MLP`` when the spec needs nothing more, else a ``FrontMLP`` (front, batch norm, dropout, masks)."""
-    if spec.seq is None and not (spec.batchnorm or spec.dropout or spec.sparsity or spec.frozen):
+    if spec.seq is None and spec.conv is None and not (spec.batchnorm or spec.dropout or spec.sparsity or spec.frozen):
         return MLP(tuple(spec.sizes), activation=spec.activation, use_bias=spec.use_bias)
     return FrontMLP(tuple(spec.sizes), spec.activation, spec.use_bias, spec.batchnorm, spec.dropout, spec.sparsity,
-                    spec.frozen, spec.seq)
+                    spec.frozen, spec.seq if spec.conv is None else spec.conv)
 
 
 def init_params(spec: HebbSpec, key: jax.Array):
