@@ -479,6 +479,11 @@ def test_divergence_records_every_seed_with_its_step_and_matrix():
         assert r["step"] >= 1 and (r["matrix"].startswith("W of layer") or r["matrix"].endswith("of the rule state"))
     first = min(recs, key=lambda r: r["step"])
     assert f"step {first['step']} " in res.diverged[1] and first["matrix"] in res.diverged[1]
+    # each seed's row status names its own step and matrix, not the first seed's
+    for r in recs:
+        assert res.seed_status(r["seed"], cell=1) == (f"diverged at step {r['step']}: {r['matrix']} became "
+                                                        "non-finite or exceeded 1e6")
+    assert [res.seed_status(s, cell=0) for s in (0, 1, 2)] == ["ok"] * 3
 
 
 def test_stability_safe_cells_need_the_margin_rate_finished():

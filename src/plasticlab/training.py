@@ -307,9 +307,24 @@ class History:
         """The last evaluation of curve ``key``: (seeds, ...) (with a grid: (cells, seeds, ...))."""
         return np.take(self.array(key), -1, axis=1 if self.cells is None else 2)
 
+    def seed_status(self, seed: int, cell: int = 0) -> str:
+        """``seed_status`` of this history's seed ``seed`` in cell ``cell``."""
+        return seed_status(self.divergences, self.seed_diverged, self.seeds, seed, cell)
+
     def logged(self, key: str) -> np.ndarray:
         """Step metric ``key`` at ``log_steps``: (seeds, logs, ...) (with a grid: (cells, seeds, logs, ...))."""
         return np.concatenate(self.logs[key], axis=1 if self.cells is None else 2)
+
+
+def seed_status(divergences: list[dict] | None, seed_diverged, seeds: list[int], seed: int, cell: int = 0) -> str:
+    """"ok", or seed ``seed``'s own divergence in cell ``cell``: "diverged at step N: <matrix> ..." (its first bad
+    step and matrix, from the ``History.divergences`` records; ``History.diverged`` holds only the first diverged
+    seed's message per cell); "diverged" when the seed is flagged in ``seed_diverged`` without a record."""
+    rec = next((r for r in divergences or () if r["cell"] == cell and r["seed"] == seed), None)
+    if rec is not None:
+        return f"diverged at step {rec['step']}: {rec['matrix']} became non-finite or exceeded 1e6"
+    flags = None if seed_diverged is None else np.asarray(seed_diverged).reshape(-1, len(seeds))
+    return "diverged" if flags is not None and flags[cell, list(seeds).index(seed)] else "ok"
 
 
 def sample_order(seed: int, n_train: int, n_steps: int, batch_size: int) -> np.ndarray:

@@ -411,7 +411,7 @@ def train_final(cfg: CompareConfig, rule: str, data: Dataset, sizes: tuple[int, 
     bad = np.asarray(hist.seed_diverged).reshape(-1)
     acc[bad] = np.nan
     return {"seeds": list(hist.seeds), "test_accuracy": [None if not np.isfinite(a) else float(a) for a in acc],
-            "status": [(hist.diverged[0] or "diverged") if b else "ok" for b in bad],
+            "status": [hist.seed_status(s) for s in hist.seeds],
             "samples": [int(s) for s in hist.samples[1:]], "train_accuracy": hist.array("train_correct").tolist()}
 
 

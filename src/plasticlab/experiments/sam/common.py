@@ -29,7 +29,7 @@ from ...plotting import curve_with_ci, figure, mark_chance, save
 from ...rules import BP, FA, KP, WM, Rule
 from ...rules.sam import SAM, DECAY_SCALINGS, DEFAULT_RATIOS, parse_plastic
 from ...settings import SettingError, setting, settings_dataclass
-from ...training import Trainer, fit
+from ...training import Trainer, fit, seed_status
 from ..base import RunContext
 
 # Table 1 of the paper (accuracy %, mean +- SD over 5 runs; ChestMNIST: macro ROC AUC x 100): one copy, with the
@@ -282,6 +282,10 @@ class GridResult:
     def final(self, key: str) -> np.ndarray:
         return self.curves[key][:, :, -1]
 
+    def seed_status(self, seed: int, cell: int = 0) -> str:
+        """"ok" or seed ``seed``'s own divergence in cell ``cell`` (``training.seed_status``)."""
+        return seed_status(self.divergences, self.seed_diverged, self.seeds, seed, cell)
+
 
 def lr_multiplier(schedule: str, t, total: int, warmup: float = 0.0):
     """Factor on the overall rate at step t of ``total``: constant 1; ``step`` 1 then 0.1 for the last quarter
@@ -467,10 +471,9 @@ def train_variant(trainer: Trainer, data: Dataset, cfg: Any, metric: str, label_
     trainer, search = at_chosen_rate(trainer, data, cfg)
     res = train_at_own_rate(trainer, data, cfg)
     curve = res.curves[metric][0] * 100
-    bad = res.seed_diverged[0]
     return {"samples": res.samples, "curve": curve.tolist(), "search": search,
             "rows": [{"dataset": data.name, label_key: label, "seed": s, "lr": float(trainer.rule.lr),
-                      metric: float(curve[i, -1]), "status": res.diverged[0] if bad[i] else "ok"}
+                      metric: float(curve[i, -1]), "status": res.seed_status(s)}
                      for i, s in enumerate(res.seeds)]}
 
 

@@ -53,8 +53,8 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
                 fin = res.final(metric)[0] * 100
                 return [{"dataset": data.name, "down_activation": act, "width_ratio": float(r),
                          "down_width": int(round(r * cfg.hidden[0])), "seed": s, "lr": float(tr.rule.lr),
-                         "search": search, metric: float(v), "status": res.diverged[0] if bad else "ok"}
-                        for s, v, bad in zip(res.seeds, fin, res.seed_diverged[0])]
+                         "search": search, metric: float(v), "status": res.seed_status(s)}
+                        for s, v in zip(res.seeds, fin)]
 
             ctx.log(f"width ratio {r:g}, D_d = {act}")
             rows += ctx.unit(f"{act}/ratio={r:g}", unit)
