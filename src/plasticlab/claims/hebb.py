@@ -614,8 +614,44 @@ def _fig6() -> list:
     return out
 
 
+# ----------------------------------------------------------------------------- Fig. 10 right (hebb-fig10)
+
+FIG10_GAMMAS = FIG3_GAMMAS  # hebb-fig10's default grid: the SCE grid of hebb-fig3 (x of the trend: column index)
+FIG10_LAYER = 2  # "the alignment of the second MLP layer"
+FIG10_WINDOW = 200  # "the mean of the alignment ... for the final 200 steps of the run"
+FIG10_MODELS = ("mlp", "cnn")  # the standard SCE MLP and the CNN of the caption (a ResNet run: "resnet")
+
+
+def fig10_alignment(model: str, gamma: float, layer: int = FIG10_LAYER) -> str:
+    """Per-seed mean over the final window of cos(-dLoss/dW_l, <y_l h_{l-1}^T>) of MLP layer ``layer`` of
+    ``model`` ("mlp", "cnn", "resnet": the MLP on top of a CNN / ResNet front) at weight decay ``gamma``."""
+    return f"fig10/{model}/gamma={gamma:g}/layer={layer}/alignment"
+
+
+def _fig10() -> list:
+    what = (f"per seed: the mean over the final {FIG10_WINDOW} steps of cos(-dLoss/dW_2, <y_2 h_1^T>) of the second "
+            "MLP layer")
+    out = [Greater(
+        id=f"hebb.fig10.gamma={g:g}.cnn_more_hebbian_than_mlp", paper=PAPER, experiment="hebb-fig10",
+        where=f"Fig. 10 right and caption (SCE, SGD, gamma = {g:g}, layer 2 of the CNN's MLP 2048-512-256 vs of "
+              "the standard MLP 2 x 128; pairs: same seed, same data order)",
+        statement="the linear layers in a convolutional neural network, which are highly sparse, have increased "
+                  f"Hebbian alignment ({what}; CNN above the standard MLP, paired by seed)",
+        a=fig10_alignment("cnn", g), b=fig10_alignment("mlp", g), paired=True)
+        for g in FIG10_GAMMAS if g > 0]
+    gtxt = " / ".join(f"{g:g}" for g in FIG10_GAMMAS)
+    out.append(Trend(
+        id="hebb.fig10.cnn.rises_with_gamma", paper=PAPER, experiment="hebb-fig10",
+        where=f"Fig. 10 right (SCE, SGD, CNN, layer 2 of its MLP, gamma {gtxt}; x = column index)",
+        statement="the trend of weight decay increasing the Hebbian alignment of the learning signal holds for the "
+                  f"linear layers of a CNN ('The trend is very robust'; {what})",
+        measures=tuple(fig10_alignment("cnn", g) for g in FIG10_GAMMAS),
+        xs=tuple(float(i) for i in range(len(FIG10_GAMMAS))), direction="increasing"))
+    return out
+
+
 # ----------------------------------------------------------------------------- registry
 
 CLAIMS = [*_table1(), *_randomnn_norm(), *_fig2(), *_fig3(), *_fig4(), *_fig5(), *_fig13(), *_fig14(), *_sweeps(),
-          *_theory(), *_fig18(), *_neurons(), *_fig6()]
+          *_theory(), *_fig18(), *_neurons(), *_fig6(), *_fig10()]
 register(*CLAIMS)
