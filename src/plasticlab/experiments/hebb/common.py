@@ -155,7 +155,12 @@ def sce_data(dataset: str, data_dir, n_train: int | None = None, n_test: int | N
 
     Raises the loader's DataError (naming the missing files) when the data set is not available offline.
     """
-    ds = load_dataset(dataset, data_dir)
+    return standardised(load_dataset(dataset, data_dir), n_train, n_test, seed)
+
+
+def standardised(ds, n_train: int | None = None, n_test: int | None = None, seed: int = 0):
+    """``sce_data`` of a loaded ``Dataset``: (x_train, y_train, x_test, y_test, n_classes), the random subsets
+    drawn with ``seed``, the pixels centred by the per-pixel training mean and divided by the training std."""
     if n_train is not None or n_test is not None:
         ds = ds.subset(n_train or len(ds.x_train), n_test or len(ds.x_test), seed)
     mu, sd = ds.x_train.mean(0), ds.x_train.std() + 1e-8

@@ -43,7 +43,7 @@ from ...networks.conv_front import BACKBONES, ConvFront
 from ...plotting import figure, save, spread_label
 from ...settings import SettingError, setting
 from . import common as H
-from .common import hebb_setting, mean_sd, run_grid, safe_float, sce_data, spec_for
+from .common import hebb_setting, mean_sd, run_grid, safe_float, spec_for, standardised
 from ..base import Experiment, RunContext, register
 
 MAX_CHANNELS = 4096
@@ -99,7 +99,8 @@ class HebbFig10Config:
 
 def _data(cfg: HebbFig10Config, data_dir, n_train=None, n_test=None) -> tuple:
     """((x, y, x_val, y_val), n_classes, the ConvFront) of the run; refuses a data set without images."""
-    shape = load_dataset(cfg.dataset, data_dir).image_shape
+    ds = load_dataset(cfg.dataset, data_dir)
+    shape = ds.image_shape
     if shape is None or len(shape) not in (2, 3):
         raise SettingError("dataset", cfg.dataset, "a data set of images (with an image shape)",
                            "the CNN needs to know the images' height, width and channels")
@@ -107,7 +108,7 @@ def _data(cfg: HebbFig10Config, data_dir, n_train=None, n_test=None) -> tuple:
     size = max(shape[:2])
     pad = max(0, (cfg.image_size - size) // 2) if cfg.image_size is not None else 0
     front = ConvFront(tuple(int(s) for s in shape), tuple(cfg.channels), pad, cfg.activation, cfg.backbone)
-    x, y, xv, yv, n_classes = sce_data(cfg.dataset, data_dir, n_train or cfg.n_train, n_test or cfg.n_test)
+    x, y, xv, yv, n_classes = standardised(ds, n_train or cfg.n_train, n_test or cfg.n_test)
     return (x, y, xv, yv), n_classes, front
 
 
