@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("PLASTICLAB_OFFLINE", "1")
+CACHE_ENV = "PLASTICLAB_TEST_JAX_CACHE"
+_made_cache: str | None = None
+
+
+def pytest_configure(config) -> None:
+    """One JAX compilation cache for the session, shared by both xdist workers (they inherit the controller's
+    environment): compilation dominates the small runs of this suite, and many tests compile the same programs.
+    A cached executable is the same program (the key is the HLO, the compile options and the JAX version), so
+    the numbers are those of an uncached run. The folder is new each session, so CI times a cold start; set
+    PLASTICLAB_TEST_JAX_CACHE to a folder of your own to keep it between sessions, or to an empty string for no
+    cache. Only the test processes use it: subprocesses (the planner's calibration runs, test_kill's commands)
+    compile for themselves."""
+    global _made_cache
+    if CACHE_ENV not in os.environ:
+        _made_cache = os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="plasticlab-jax-cache-")
+    if not os.environ[CACHE_ENV]:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.environ[CACHE_ENV])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config) -> None:
+    if _made_cache is not None and not hasattr(config, "workerinput"):  # the controller made it: remove it
+        shutil.rmtree(_made_cache, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
