@@ -96,6 +96,33 @@ def test_paper_cnn_widths_and_init():
         ho.HebbSpec(sizes=(64, 4, 3), seq=(5, 6, 64, 2, 1, 8), conv=ConvFront((8, 8, 1), (4,)))
 
 
+def _dot_macs(jaxpr) -> int:
+    """Multiply-accumulates of every dot_general in a flat jaxpr: prod(output shape) x prod(contracted sizes)."""
+    total = 0
+    for eq in jaxpr.eqns:
+        assert eq.primitive.name not in ("pjit", "scan", "while", "cond"), "nested jaxpr: count it too"
+        if eq.primitive.name == "dot_general":
+            (lhs_contract, _), _ = eq.params["dimension_numbers"]
+            lhs = eq.invars[0].aval.shape
+            total += int(np.prod(eq.outvars[0].aval.shape)) * int(np.prod([lhs[d] for d in lhs_contract]))
+    return total
+
+
+@pytest.mark.parametrize("backbone", ["cnn", "resnet"])
+def test_macs_count_the_matrix_products_of_the_forward_pass(backbone):
+    """``ConvFront.macs`` (one image) equals the multiply-accumulates of the dot products in the traced forward
+    pass of a batch, per image; ``hebb_optim.plan`` counts them, so a CNN whose MLP alone is small is not
+    compiled at XLA's low optimisation level."""
+    front = ConvFront((28, 28, 1), (32, 64, 128), pad=2, backbone=backbone)
+    params = front.init(jax.random.PRNGKey(0))
+    x = jnp.zeros((4, front.input_width))
+    assert _dot_macs(jax.make_jaxpr(front._apply)(params, x).jaxpr) == 4 * front.macs
+    xs = np.zeros((256, front.input_width), np.float32)
+    fast = {net: [ho.plan(ho.HebbSpec(sizes=(front.width, 16, 10), conv=front if net == "cnn" else None), xs, [0],
+                          None, steps, 1, 1, None)[-1] for steps in (2, 200)] for net in ("cnn", "mlp")}
+    assert fast == {"cnn": [True, False], "mlp": [True, True]}  # 200 steps: fast for the MLP alone, not with the front
+
+
 @pytest.mark.parametrize("backbone", ["cnn"])  # "resnet" passes too (8 s more); its forward is checked above
 def test_taps_and_sgd_step_equal_jax_grad_of_an_independent_loss(backbone):
     """The MLP taps (h, y, f'(y)) of the front's output, and one SGD step with weight decay, P <- P - lr (dL/dP +

@@ -112,6 +112,20 @@ class ConvFront:
         return self.channels[-1] * h * w
 
     @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one image's forward pass: sum_k H_k-1 W_k-1 c_k (9 c_k-1 [cnn]; resnet: 9 c_k-1 +
+        9 c_k + c_k-1, the two 3x3 convolutions and the 1x1 shortcut), H_0 W_0 the padded size."""
+        h, w = self.image_shape[0] + 2 * self.pad, self.image_shape[1] + 2 * self.pad
+        total, c_in = 0, self.image_shape[2]
+        for co in self.channels:
+            per_pixel = KERNEL * KERNEL * c_in * co
+            if self.backbone == "resnet":
+                per_pixel += KERNEL * KERNEL * co * co + c_in * co
+            total += h * w * per_pixel
+            h, w, c_in = h // POOL, w // POOL, co
+        return total
+
+    @property
     def input_width(self) -> int:
         """Features of one flat input image: H W C."""
         return math.prod(self.image_shape)

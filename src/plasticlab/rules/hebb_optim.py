@@ -165,9 +165,9 @@ def plan(spec: HebbSpec, x, seeds, hp: dict | None, n_steps: int, log_every: int
         raise ValueError(f"batch size {spec.batch_size} exceeds the {x.shape[0]} training samples")
     n_logs_total = max(1, n_steps // log_every)
     n_evals = max(1, min(n_evals, n_logs_total))
-    if fast_compile is None:
-        work = len(seeds) * n_steps * spec.batch_size * sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:]))
-        fast_compile = work < 5e10
+    if fast_compile is None:  # multiply-accumulates of the forward passes; a CNN front's convolutions count too
+        per_sample = sum(a * b for a, b in zip(spec.sizes, spec.sizes[1:])) + (spec.conv.macs if spec.conv else 0)
+        fast_compile = len(seeds) * n_steps * spec.batch_size * per_sample < 5e10
     return seeds, full, n_evals, max(1, n_logs_total // n_evals), bool(fast_compile)
 
 
