@@ -109,6 +109,21 @@ def test_transformer_front_steps_equal_the_old_engine(rule):
     assert max(moved) > 0  # the front learns
 
 
+def test_transformer_front_evaluates_a_large_batch_in_chunks_with_the_same_values():
+    """A batch over EVAL_CHUNK sequences (a whole validation set) runs through the encoder in lax.map chunks, the
+    last one padded: the same h_0 as the encoder applied to every sequence at once."""
+    from plasticlab.networks import front_mlp
+
+    net = FrontMLP((8, 6, 3), front=SEQ)
+    params = net.init(jax.random.PRNGKey(1))
+    n = 2 * front_mlp.EVAL_CHUNK + 3
+    tokens = jax.random.randint(jax.random.PRNGKey(2), (n, SEQ[1]), 0, SEQ[0])
+    whole = jax.jit(lambda p, x: front_mlp.eqx.combine(p, front_mlp._encoder_static(SEQ)).batch(x))(
+        params.front, tokens)
+    chunked = jax.jit(net.forward)(params, tokens).h[0]
+    np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), rtol=1e-5, atol=1e-6)
+
+
 def test_masks_batch_norm_and_classification_equal_the_old_engine():
     """Pruned and frozen weights (their updates masked to zero), batch norm, cross-entropy."""
     for kw in ({"sparsity": 0.5}, {"frozen": 0.5}, {"batchnorm": True}):

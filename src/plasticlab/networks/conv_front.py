@@ -167,9 +167,17 @@ class ConvFront:
 
     def __call__(self, params: tuple[dict, ...], x: jax.Array) -> jax.Array:
         """h_0 (B, d_0) of flat images x (B, H W C); in chunks of ``chunk`` samples when B is larger."""
-        n = x.shape[0]
-        if n <= self.chunk:
-            return self._apply(params, x)
-        m = -(-n // self.chunk)
-        xs = jnp.pad(x, ((0, m * self.chunk - n), (0, 0))).reshape(m, self.chunk, x.shape[1])
-        return jax.lax.map(lambda xc: self._apply(params, xc), xs).reshape(m * self.chunk, -1)[:n]
+        return in_chunks(lambda xc: self._apply(params, xc), x, self.chunk)
+
+
+def in_chunks(f, x: jax.Array, chunk: int) -> jax.Array:
+    """f(x) for a per-sample map f of a batch x (B, ...) -> (B, ...), ``chunk`` samples at a time (``lax.map``)
+    when B is larger (the last chunk zero-padded, its padding dropped): the same values, the memory of f's
+    intermediates bounded by one chunk's."""
+    n = x.shape[0]
+    if n <= chunk:
+        return f(x)
+    m = -(-n // chunk)
+    xs = jnp.pad(x, ((0, m * chunk - n),) + ((0, 0),) * (x.ndim - 1)).reshape(m, chunk, *x.shape[1:])
+    out = jax.lax.map(f, xs)
+    return out.reshape(m * chunk, *out.shape[2:])[:n]

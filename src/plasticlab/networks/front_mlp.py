@@ -34,9 +34,11 @@ import jax
 import jax.numpy as jnp
 
 from .activations import get_activation
-from .conv_front import ConvFront
+from .conv_front import ConvFront, in_chunks
 from .mlp import LayerSizes, init_weight
 from .transformer import SeqEncoder
+
+EVAL_CHUNK = 512  # sequences per step of a transformer front's forward pass over a larger batch
 
 BN_EPS = 1e-5
 
@@ -139,7 +141,8 @@ class FrontMLP(LayerSizes, eqx.Module):
     def _front(self, front: Any, x: jax.Array) -> jax.Array:
         if isinstance(self.front, ConvFront):
             return self.front(front, x)
-        return eqx.combine(front, _encoder_static(self.front)).batch(x)
+        encoder = eqx.combine(front, _encoder_static(self.front))
+        return in_chunks(encoder.batch, x, EVAL_CHUNK)  # a whole validation set: attention's memory bounded
 
     def _layers(self, params: FrontParams, h: jax.Array, key: jax.Array | None):
         """y_L and the MLP's (h, y, df) from its input h_0 (dropout only with a key)."""
