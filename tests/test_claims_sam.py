@@ -14,7 +14,7 @@ from plasticlab.claims import sam as K
 CLAIMS = claims_for(paper="sam")
 EXPERIMENTS = ("sam-table1", "sam-lr-search", "sam-analysis", "sam-ablation", "sam-width", "sam-scalar-error",
                "sam-modulation", "sam-local-losses")
-DIAGNOSES = ("sam-stability", "sam-gap")  # our diagnosis experiments: they measure, the paper states nothing there
+DIAGNOSES = ("sam-stability", "sam-gap", "sam-deep")  # our diagnosis experiments: they measure, the paper states nothing there
 
 
 def test_every_sam_experiment_has_claims():

@@ -188,11 +188,12 @@ def make_net(data: Dataset, hidden: tuple[int, ...], activation: str = "relu", u
 # where ``plasticlab show`` lists each setting of the sam-* configs built by ``sam_config``
 SETTINGS_ORDER = (
     "datasets", "methods", "dataset", "modes", "ratios", "down_activations", "lrs", "decays", "taus", "changes",  # what it runs
-    "hidden", "loss", "epochs", "batch_size", "seeds", "evals", "n_train", "n_test",  # net, data, training
+    "plastic", "fixes", "fix_lr",
+    "hidden", "control_hidden", "loss", "epochs", "batch_size", "seeds", "evals", "n_train", "n_test",  # net, data, training
     "sgd_lr", "fa_lr", "wm_lr", "wm_mirror_lr", "kp_lr", "kp_decay",  # the baselines' rates
     "sam_lr", "sam_decay", "sam_ratios", "sam_decay_scaling", "sam_vbar_scale", "down_activation", "width_ratio",
     "use_bias", "normalize", "lr_schedule", "lr_warmup", "linear_baseline", "search_lrs", "search_epochs",
-    "val_fraction", "margin", "on_divergence")
+    "val_fraction", "margin", "trace_every", "max_steps", "control_steps", "range_factor", "on_divergence")
 
 
 class SamConfig:
