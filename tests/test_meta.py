@@ -288,15 +288,18 @@ def test_dataset_head_keeps_original_labels():
         mc.MetaLearner(loop, head="all")
 
 
-def test_growth_guard_stops_blow_up_and_is_inert_otherwise():
-    """A negative Oja coefficient on B (Delta B = |c| B h h^T + ...) explodes; the guard keeps the loop finite."""
+def _loud_task():
+    """A small softplus net on inputs scaled by 5 (large activity), its Xavier weights and all three terms."""
     sizes = (8, 6, 5, 3)
     net = MLP(sizes, activation="softplus", use_bias=False)
-    rng = np.random.default_rng(8)
-    xs, ts, xq, tq = _small_task(rng, sizes, n=40, n_q=6)
-    xs, xq = 5 * xs, 5 * xq
+    xs, ts, xq, tq = _small_task(np.random.default_rng(8), sizes, n=40, n_q=6)
     W0, B0 = xavier_init(sizes, 9)
-    terms = ("pseudo_grad", "error_hebb", "oja")
+    return net, 5 * xs, ts, 5 * xq, tq, W0, B0, ("pseudo_grad", "error_hebb", "oja")
+
+
+def test_growth_guard_stops_blow_up_and_is_inert_otherwise():
+    """A negative Oja coefficient on B (Delta B = |c| B h h^T + ...) explodes; the guard keeps the loop finite."""
+    net, xs, ts, xq, tq, W0, B0, terms = _loud_task()
     plain, guarded = InnerLoop(net, terms, terms), InnerLoop(net, terms, terms, max_growth=10.0)
     bad = Theta(jnp.asarray([0.05, -0.05, 0.0]), jnp.asarray([0.05, 0.0, -0.5]))
     fine = Theta(jnp.asarray([0.05, -0.02, 0.01]), jnp.asarray([0.05, 0.0, 0.01]))
@@ -321,7 +324,7 @@ def test_plastic_feedback_meta_learns_on_digits():
     from plasticlab.experiments.meta import common as mc
     from plasticlab.experiments.meta.fig6 import MetaFig6Config
 
-    cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5)
+    cfg = MetaFig6Config(dataset="digits", hidden=(32, 24), k_shot=10, n_query=5, lr_meta=1e-3)  # --quick's rate
     train_s, _, data = mc.make_samplers(cfg.dataset, None, cfg.n_way, cfg.k_shot, cfg.n_query)
     loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), cfg.terms,
                          cfg.b_terms, cfg.beta, max_growth=cfg.max_growth)
@@ -381,3 +384,64 @@ def test_validation_selection_keeps_argmax_theta_on_meta_train_tasks(tmp_path):
     _, _, xs, _, xq, _ = mc.episode_inputs(loop, test_s, 0, cfg.n_eval_tasks, HELDOUT_SEED, mc.HELDOUT, cfg.head)
     held_rows = {r.tobytes() for r in np.concatenate([xs.reshape(-1, data.n_features), xq.reshape(-1, data.n_features)])}
     assert held_rows and not val_rows & held_rows
+
+
+def test_inner_loop_health_stats_and_meta_gradient_norm_match_a_manual_loop():
+    """``adapt(rejected=True)``, ``episode_loss_stats`` and ``MetaLearner.step``'s stats against an independent
+    computation: a Python loop of unguarded steps that applies the guard's rule by hand (numpy norms), and the
+    meta-gradient's norm from ``jax.grad`` of ``meta_objective``."""
+    from plasticlab.meta_learning import MetaLearner
+
+    net, xs, ts, xq, tq, W0, B0, terms = _loud_task()
+    loop = InnerLoop(net, terms, terms, max_growth=3.0)
+    bad = Theta(jnp.asarray([0.02, -0.02, 0.0]), jnp.asarray([0.05, 0.0, 0.01]))  # rejected 4 of 40 steps, late
+    # by hand: an unguarded step from the current state, kept only if every matrix stays finite and within 3x
+    one = jax.jit(lambda c, x, t: loop.step(bad, 0.0, c, (x, t))[0])
+    lim = [3.0 * np.linalg.norm(a) for a in W0 + B0]
+    carry, n_rej = (tuple(map(jnp.asarray, W0)), tuple(map(jnp.asarray, B0))), 0
+    for x, t in zip(xs, ts):
+        new = one(carry, x, t)
+        mats = [np.asarray(a, np.float64) for a in new[0] + new[1]]
+        if all(np.all(np.isfinite(m)) and np.linalg.norm(m) <= lm for m, lm in zip(mats, lim)):
+            carry = new
+        else:
+            n_rej += 1
+    assert 0 < n_rej < len(ts)  # the test exercises both branches
+    (W, B), (losses, rej) = jax.jit(lambda th: loop.adapt(th, W0, B0, xs, ts, 0.0, rejected=True))(bad)
+    assert int(np.sum(rej)) == n_rej and losses.shape == (len(ts),)
+    for a, b in zip(W + B, carry[0] + carry[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    growth = max(np.linalg.norm(np.asarray(a)) / np.linalg.norm(a0) for a, a0 in zip(carry[0] + carry[1], W0 + B0))
+    loss, (acc, st) = jax.jit(lambda th: loop.episode_loss_stats(th, W0, B0, xs, ts, xq, tq))(bad)
+    assert float(st["rejected"]) == n_rej and float(st["growth"]) == pytest.approx(growth, rel=1e-5)
+    assert 1.0 < growth <= 3.0 * (1 + 1e-5)
+    np.testing.assert_allclose(loss, loop.episode_loss(bad, W0, B0, xs, ts, xq, tq)[0], rtol=1e-6)
+
+    # MetaLearner.step: the meta-gradient's norm before clipping (clip 1e-3 clips it) and the per-episode stats
+    learner = MetaLearner(loop, lr=1e-3, clip=1e-3)
+    batch = lambda a: jax.tree.map(lambda v: jnp.asarray(v)[None], a)  # noqa: E731
+    args = (batch(W0), batch(B0), batch(xs), batch(ts), batch(xq), batch(tq))
+    g = jax.grad(lambda th: meta_objective(loop, th, *args, 0.0)[0])(bad)
+    norm = np.sqrt(sum(np.sum(np.asarray(v, np.float64) ** 2) for v in g))
+    mask = jax.tree.map(jnp.ones_like, bad)
+    *_, finite, stats = learner.step(bad, learner.init(bad), *args, jnp.float32(0.0), mask)
+    assert bool(finite) and norm > 1e-3
+    assert float(stats["grad_norm"]) == pytest.approx(norm, rel=1e-4)
+    assert float(stats["rejected"]) == n_rej and float(stats["growth"]) == pytest.approx(growth, rel=1e-5)
+
+
+def test_collapse_status_threshold_and_window():
+    """A run is "collapsed" when the mean meta-accuracy of its last 100 episodes is below 1/N + 0.1."""
+    from plasticlab.experiments.meta.fig6 import collapse_status
+
+    acc = [0.6] * 150 + [0.25] * 100  # last 100 at 0.25 < 0.2 + 0.1
+    c = collapse_status(acc, 5)
+    assert c["collapsed"] and c["window"] == 100 and c["meta_accuracy"] == pytest.approx(0.25)
+    assert c["threshold"] == pytest.approx(0.3)
+    c = collapse_status([0.25] * 150 + [0.6] * 50 + [0.1] * 50, 5)  # last 100: mean 0.35
+    assert not c["collapsed"] and c["meta_accuracy"] == pytest.approx(0.35)
+    c = collapse_status([0.2, 0.3, 0.31], 10)  # fewer than 100 episodes: all of them; chance 0.1 -> threshold 0.2
+    assert c["window"] == 3 and not c["collapsed"]
+    with pytest.raises(ValueError, match="at least one"):
+        collapse_status([], 5)
+

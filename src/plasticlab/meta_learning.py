@@ -99,8 +99,11 @@ class MetaLearner:
     ``mask`` with a leading seeds axis); ``mask`` (a Theta of 0/1) freezes coefficients, so one compiled step serves several
     candidate sets drawn from the same terms.
     A meta-gradient with a non-finite entry (an inner loop that diverged) is skipped
-    (``optax.apply_if_finite``) and counted. ``head`` ("dataset" or "task", see the module docstring)
-    fixes the labels the episodes are given.
+    (``optax.apply_if_finite``) and counted. The step returns (theta, opt_state, loss, acc, finite, stats), stats =
+    {"grad_norm": the meta-gradient's global norm before clipping, "rejected": inner-loop updates the guard
+    rejected (mean over the batch's episodes), "growth": the largest ||W_l|| / ||W_l(0)|| or ||B_l|| / ||B_l(0)||
+    after adaptation}. ``head`` ("dataset" or "task", see the module docstring) fixes the labels the episodes are
+    given.
     """
 
     def __init__(self, loop: InnerLoop, lr: float = 1e-3, clip: float = 1.0, l1: float = 0.0, head: str = "task"):
@@ -110,12 +113,13 @@ class MetaLearner:
         self.opt = optax.apply_if_finite(optax.chain(*chain, optax.adam(lr)), max_consecutive_errors=1 << 30)
 
         def step(theta, opt_state, W0, B0, xs, ts, xq, tq, sym, mask):
-            (_, (loss, acc)), g = jax.value_and_grad(
-                lambda th: meta_objective(loop, th, W0, B0, xs, ts, xq, tq, sym, l1), has_aux=True)(theta)
+            (_, (loss, acc, stats)), g = jax.value_and_grad(
+                lambda th: meta_objective(loop, th, W0, B0, xs, ts, xq, tq, sym, l1, stats=True), has_aux=True)(theta)
             g = jax.tree.map(jnp.multiply, g, mask)  # frozen coefficients get no gradient (Adam leaves them)
             finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(g)]))
+            stats["grad_norm"] = optax.tree.norm(g)  # the global norm, before clipping
             upd, opt_state = self.opt.update(g, opt_state, theta)
-            return optax.apply_updates(theta, upd), opt_state, loss, acc, finite
+            return optax.apply_updates(theta, upd), opt_state, loss, acc, finite, stats
 
         def evaluate(theta, W0, B0, xs, ts, xq, tq, sym):
             return jax.vmap(lambda *a: loop.episode_loss(theta, *a, sym))(W0, B0, xs, ts, xq, tq)
@@ -127,6 +131,9 @@ class MetaLearner:
 
     def init(self, theta: Theta):
         return self.opt.init(theta)
+
+
+STAT_KEYS = ("grad_norm", "rejected", "growth")  # per outer step, from ``MetaLearner.step``
 
 
 _CKPT = re.compile(r"ckpt_(\d{6})\.npz$")
@@ -176,8 +183,9 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
     comes back; a single seed gives its history.
     ``mask`` (a Theta of 0/1, default all 1) freezes coefficients at their initial value.
     Returns the history: per outer step the episode count, the query loss and accuracy before the
-    step's update (the meta-accuracy curve), theta after it, whether the step was skipped; and the
-    final theta.
+    step's update (the meta-accuracy curve), theta after it, whether the step was skipped, the meta-gradient's
+    norm before clipping (``grad_norm``), the inner-loop updates the guard rejected (``rejected``) and the largest
+    norm growth of a W_l or B_l (``growth``; see ``MetaLearner``); and the final theta.
     Model selection (``validate`` given and ``select_every`` > 0, e.g. ``validator(...)``): after every
     ``select_every``-th episode and the last one, v_k = validate(theta_k) is recorded (``val_episode``,
     ``val_accuracy``, ``val_theta_w/b``, stored with the checkpoints, so a resumed run keeps them) and
@@ -197,7 +205,7 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
     opt_state = jax.vmap(learner.init)(theta)
     mask = jax.tree.map(jnp.ones_like, theta0) if mask is None else jax.tree.map(jnp.asarray, mask)
     keys = ("episode", "loss", "accuracy", "theta_w", "theta_b", "skipped", "seconds", "val_episode", "val_accuracy",
-            "val_theta_w", "val_theta_b")
+            "val_theta_w", "val_theta_b", *STAT_KEYS)
     hists: list[dict[str, list]] = [{k: [] for k in keys} for _ in seeds]
     done = 0
     template = learner.init(theta0)
@@ -210,6 +218,8 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
             opt_state = stack([g[2] for g in got])
             for h, g in zip(hists, got):
                 h.update({k: list(v) for k, v in g[3].items()})
+                for k in STAT_KEYS:  # a checkpoint written before these were recorded: NaN for its episodes
+                    h[k] = [float("nan")] * (len(h["episode"]) - len(h[k])) + h[k]
             if log:
                 log(f"resuming meta-training of seed(s) {seeds} from episode {done} ({dirs[0]})")
         else:
@@ -222,9 +232,10 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
         if S == 1:  # one seed: the unbatched step (the same numbers as ever; vmap reorders float sums)
             first = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
             out = learner.step(first(theta), first(opt_state), *first(args), jnp.float32(sym), mask)
-            theta, opt_state, loss, acc, finite = jax.tree.map(lambda a: jnp.asarray(a)[None], out)
+            theta, opt_state, loss, acc, finite, stats = jax.tree.map(lambda a: jnp.asarray(a)[None], out)
         else:
-            theta, opt_state, loss, acc, finite = learner.step_seeds(theta, opt_state, *args, jnp.float32(sym), mask)
+            theta, opt_state, loss, acc, finite, stats = learner.step_seeds(theta, opt_state, *args, jnp.float32(sym),
+                                                                            mask)
         ep = (s + 1) * meta_batch
         for i, h in enumerate(hists):
             th = jax.tree.map(lambda a: a[i], theta)
@@ -234,6 +245,8 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
             h["theta_w"].append(np.asarray(th.w).tolist())
             h["theta_b"].append(np.asarray(th.b).tolist())
             h["skipped"].append(int(not bool(finite[i])))
+            for k in STAT_KEYS:
+                h[k].append(float(stats[k][i]))
             h["seconds"].append(time.time() - t0)
             if select_every and validate is not None and (ep % select_every < meta_batch or s == n_steps - 1):
                 v = float(validate(th))

@@ -417,8 +417,14 @@ class InnerLoop(eqx.Module):
         """One online step on (x, t) (x of shape (d_0,), t an integer label): ``Trainer.step`` of ``trainer``.
 
         ``limits`` (norm bounds of W_l and B_l, from ``adapt`` when ``max_growth`` is set): an update
-        that breaks one is not applied.
+        that breaks one is not applied. Returns ((W, B), loss); ``guarded_step`` also says whether the update was
+        rejected.
         """
+        new, (loss, _) = self.guarded_step(theta, sym, carry, sample, limits)
+        return new, loss
+
+    def guarded_step(self, theta: Theta, sym, carry, sample, limits=None):
+        """``step`` returning ((W, B), (loss, rejected)): rejected is True when the guard kept the old weights."""
         from ..training import TrainState
 
         W, B = carry
@@ -429,24 +435,26 @@ class InnerLoop(eqx.Module):
         state, metrics = trainer.step(state, x[None], t[None])
         W_new, B_new = state.params.W, state.rule_state
         if limits is None:
-            return (W_new, B_new), metrics["loss"]
+            return (W_new, B_new), (metrics["loss"], jnp.asarray(False))
         new = W_new + tuple(B_new)
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) & (jnp.linalg.norm(a) <= lim)
                                 for a, lim in zip(new, limits)]))
         # the state before the step is bounded, so the rejected update itself is finite and no NaN leaks into
         # the gradient
         keep = tuple(jnp.where(ok, a, o) for a, o in zip(new, tuple(W) + tuple(B)))
-        return (keep[:len(W)], keep[len(W):]), metrics["loss"]
+        return (keep[:len(W)], keep[len(W):]), (metrics["loss"], ~ok)
 
-    def adapt(self, theta: Theta, W0, B0, xs: jax.Array, ts: jax.Array, sym=0.0):
-        """Adapt (W0, B0) on the samples xs (n, d_0), ts (n,) in order; returns ((W, B), per-step losses)."""
+    def adapt(self, theta: Theta, W0, B0, xs: jax.Array, ts: jax.Array, sym=0.0, rejected: bool = False):
+        """Adapt (W0, B0) on the samples xs (n, d_0), ts (n,) in order; returns ((W, B), per-step losses), or with
+        ``rejected`` ((W, B), (per-step losses, per-step flags: the guard rejected the update))."""
         limits = None
         if self.max_growth is not None:
             limits = tuple(self.max_growth * jnp.linalg.norm(jnp.asarray(a)) for a in tuple(W0) + tuple(B0))
-        body = lambda c, s: self.step(theta, sym, c, s, limits)  # noqa: E731
+        body = lambda c, s: self.guarded_step(theta, sym, c, s, limits)  # noqa: E731
         if self.remat:
             body = jax.checkpoint(body)
-        return jax.lax.scan(body, (tuple(W0), tuple(B0)), (xs, ts))
+        carry, (losses, rej) = jax.lax.scan(body, (tuple(W0), tuple(B0)), (xs, ts))
+        return (carry, (losses, rej)) if rejected else (carry, losses)
 
     def evaluate(self, W, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(mean cross-entropy, accuracy) of the network W on a batch (x, t)."""
@@ -459,20 +467,35 @@ class InnerLoop(eqx.Module):
         (W, _), _ = self.adapt(theta, W0, B0, xs, ts, sym)
         return self.evaluate(W, xq, tq)
 
+    def episode_loss_stats(self, theta: Theta, W0, B0, xs, ts, xq, tq, sym=0.0):
+        """``episode_loss`` with the inner loop's health: (loss, (accuracy, stats)), stats = {"rejected": updates the
+        guard rejected, "growth": max_l of ||W_l|| / ||W_l(0)|| and ||B_l|| / ||B_l(0)|| after adaptation}."""
+        (W, B), (_, rej) = self.adapt(theta, W0, B0, xs, ts, sym, rejected=True)
+        loss, acc = self.evaluate(W, xq, tq)
+        growth = jnp.max(jnp.stack([jnp.linalg.norm(a) / jnp.linalg.norm(jnp.asarray(a0))
+                                    for a, a0 in zip(tuple(W) + tuple(B), tuple(W0) + tuple(B0))]))
+        return loss, (acc, {"rejected": jnp.sum(rej.astype(jnp.float32)), "growth": growth})
+
 
 def meta_objective(loop: InnerLoop, theta: Theta, W0, B0, xs, ts, xq, tq, sym=0.0, l1: float = 0.0,
-                   l1_skip_first: bool = True):
+                   l1_skip_first: bool = True, stats: bool = False):
     """Mean query loss over a batch of episodes (leading axis of every array, vmapped) + l1 * sum |theta|.
 
-    The L1 penalty skips the pseudo-gradient's coefficient when ``l1_skip_first``. Returns (objective, (loss, acc)).
+    The L1 penalty skips the pseudo-gradient's coefficient when ``l1_skip_first``. Returns (objective, (loss, acc)),
+    with ``stats`` (objective, (loss, acc, stats)): the mean over episodes of the updates the guard rejected and the
+    largest norm growth (``InnerLoop.episode_loss_stats``).
     """
-    loss, acc = jax.vmap(lambda *a: loop.episode_loss(theta, *a, sym))(W0, B0, xs, ts, xq, tq)
+    if stats:
+        loss, (acc, st) = jax.vmap(lambda *a: loop.episode_loss_stats(theta, *a, sym))(W0, B0, xs, ts, xq, tq)
+        st = {"rejected": jnp.mean(st["rejected"]), "growth": jnp.max(st["growth"])}
+    else:
+        loss, acc = jax.vmap(lambda *a: loop.episode_loss(theta, *a, sym))(W0, B0, xs, ts, xq, tq)
     loss, acc = jnp.mean(loss), jnp.mean(acc)
     pen = 0.0
     if l1:
         mask_w = jnp.asarray([0.0 if (t == "pseudo_grad" and l1_skip_first) else 1.0 for t in loop.terms])
         pen = l1 * (jnp.sum(mask_w * jnp.abs(theta.w)) + jnp.sum(jnp.abs(theta.b)))
-    return loss + pen, (loss, acc)
+    return loss + pen, ((loss, acc, st) if stats else (loss, acc))
 
 
 __all__ = ["TERMS", "DEFAULT_TERMS", "DEFAULT_B_TERMS", "ALL_TERMS", "Theta", "MetaPlasticity", "InnerLoop", "init_theta", "init_feedback", "xavier_init",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ...data.episodes import SPLIT_MODES
 from ...meta_learning import (  # noqa: F401  (re-exported: the experiments' names for the library's machinery)
-    HEADS, HELDOUT, SELECT, SELECT_START, TRAIN, MetaLearner, build_loop, episode_inputs, evaluate_rule,
+    HEADS, HELDOUT, SELECT, SELECT_START, STAT_KEYS, TRAIN, MetaLearner, build_loop, episode_inputs, evaluate_rule,
     load_checkpoint, make_samplers, meta_train, n_outputs, pseudo_grad_theta, save_checkpoint, select_lr,
     theta_table, validator)
 from ...settings import SettingError, setting, settings_dataclass, with_default  # noqa: F401

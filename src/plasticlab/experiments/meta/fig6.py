@@ -3,7 +3,8 @@
 Per episode a fresh 5-layer softplus net (784-170-130-100-70-N, no biases, W and B Xavier)
 adapts online to an N-way K-shot task by Delta W = sum_i theta_i F_i; the feedback B is
 learned by its own terms (``feedback=plastic``, default), tied to W^T (``sym``) or fixed (``fixed``);
-Adam (lr 1e-3) on theta minimises the query cross-entropy after adaptation (the meta-gradient
+Adam (lr 3e-4; 1e-3, the paper's, collapses, docs/meta.md) on theta minimises the query cross-entropy after
+adaptation (the meta-gradient
 runs through the unrolled inner loop). Reported: the meta-training curves (query accuracy per
 episode and the theta trajectories), and the held-out adaptation accuracy of the learned rule
 (final theta; theta averaged over the last quarter of meta-training: "learned-avg"; and the theta
@@ -51,6 +52,7 @@ class MetaFig6Config(mc.MetaConfig):
     b_terms: tuple[str, ...] = setting(DEFAULT_B_TERMS, choices=tuple(TERMS), allow_empty=True,
                                        doc="candidate terms G_j of B's update (feedback=plastic only), each once; "
                                            "empty: B fixed")
+    lr_meta: float = mc.with_default(mc.MetaConfig.lr_meta, 3e-4)  # 1e-3 collapses (docs/meta.md, "Collapse")
     l1: float = setting(0.0, ge=0, doc="L1 penalty on theta (all but the pseudo-gradient's coefficient); 0: off")
     meta_batch: int = setting(1, ge=1, le=1000, doc="episodes per Adam step (vmapped), at most n_episodes")
 
@@ -161,13 +163,34 @@ def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
     for seed, t in final_theta.items():
         ctx.log(f"seed {seed} final theta: {t['w']}; feedback {t['b']}")
     curves = {str(seed): {k: h.get(k, []) for k in ("episode", "loss", "accuracy", "theta_w", "theta_b", "skipped",
-                                                     "seconds", "val_episode", "val_accuracy")}
+                                                     "seconds", "val_episode", "val_accuracy", *mc.STAT_KEYS)}
               for seed, h in runs.items()}
+    collapse = {str(seed): collapse_status(h["accuracy"], cfg.n_way) for seed, h in runs.items()}
+    for seed, c in collapse.items():
+        ctx.log(f"seed {seed}: meta-accuracy of the last {c['window']} episodes {c['meta_accuracy']:.3f} "
+                f"({'collapsed' if c['collapsed'] else 'not collapsed'}: threshold {c['threshold']:.2f})")
     res = {"rows": rows, "summary": summary, "comparisons": comparisons, "lr_selection": select,
            "final_theta": final_theta, "averaged_theta": averaged, "selected_theta": selected, "curves": curves,
+           "collapse": collapse, "collapse_rate": float(np.mean([c["collapsed"] for c in collapse.values()])),
            "terms": list(cfg.terms), "b_terms": list(_b_terms(cfg))}
     res["measurements"] = fig6_measurements(res, cfg)
     return res
+
+
+COLLAPSE_WINDOW = 100  # episodes at the end of meta-training that decide "collapsed"
+COLLAPSE_MARGIN = 0.1  # ... when their mean meta-accuracy is below chance 1/N + this
+
+
+def collapse_status(accuracy, n_way: int) -> dict:
+    """Whether a meta-training run ended collapsed: the mean meta-accuracy (query accuracy per episode, before the
+    step's update) of its last ``COLLAPSE_WINDOW`` episodes is below chance 1/n_way + ``COLLAPSE_MARGIN``."""
+    acc = np.asarray(accuracy, np.float64)
+    if acc.size == 0:
+        raise ValueError("collapse_status needs at least one episode's meta-accuracy")
+    window = min(COLLAPSE_WINDOW, acc.size)
+    m = float(np.mean(acc[-window:]))
+    threshold = 1.0 / n_way + COLLAPSE_MARGIN
+    return {"window": window, "meta_accuracy": m, "threshold": threshold, "collapsed": bool(m < threshold)}
 
 
 def fig6_measurements(res: dict, cfg: MetaFig6Config) -> dict:
@@ -179,6 +202,11 @@ def fig6_measurements(res: dict, cfg: MetaFig6Config) -> dict:
     ``bp/select_accuracy`` (BP's grid-best mean query accuracy on the meta-train selection tasks, repeated per seed:
     the reference of Fig. 6d), ``learned/theta_oja`` (final Oja coefficient; absent without the term) and
     ``zero`` (0 per seed, its reference).
+    Diagnostics of meta-training, per seed (no claim reads them): ``learned/collapsed`` (1 if the run ended collapsed,
+    ``collapse_status``), ``learned/last_meta_accuracy`` (its mean meta-accuracy over the last ``COLLAPSE_WINDOW``
+    episodes), ``learned/median_grad_norm`` and ``learned/max_grad_norm`` (the meta-gradient's norm before
+    clipping), ``learned/guard_episode_fraction`` (share of episodes in which the guard rejected an update), and the
+    final and validation-selected coefficients ``learned/final_<term>``, ``learned-val/<term>`` (``b:<term>`` for B).
     """
     rows = res["rows"]
     m: dict[str, list] = {}
@@ -196,6 +224,18 @@ def fig6_measurements(res: dict, cfg: MetaFig6Config) -> dict:
     m["zero"] = [0.0] * len(curves)
     if "oja" in res["terms"]:
         m["learned/theta_oja"] = [float(t["w"]["oja"]) for t in res["final_theta"].values()]
+    if "collapse" in res:
+        m["learned/collapsed"] = [float(c["collapsed"]) for c in res["collapse"].values()]
+        m["learned/last_meta_accuracy"] = [float(c["meta_accuracy"]) for c in res["collapse"].values()]
+    if all(c.get("grad_norm") for c in curves):
+        m["learned/median_grad_norm"] = [float(np.nanmedian(c["grad_norm"])) for c in curves]
+        m["learned/max_grad_norm"] = [float(np.nanmax(c["grad_norm"])) for c in curves]
+        m["learned/guard_episode_fraction"] = [float(np.mean(np.asarray(c["rejected"]) > 0)) for c in curves]
+    for kind, thetas in (("learned/final_", res["final_theta"]), ("learned-val/", res["selected_theta"])):
+        if len(thetas) == len(curves):
+            for part, prefix in (("w", ""), ("b", "b:")):
+                for t in (res["terms"] if part == "w" else res["b_terms"]):
+                    m[f"{kind}{prefix}{t}"] = [float(v[part][t]) for v in thetas.values()]
     return m
 
 
@@ -215,7 +255,7 @@ def _smooth(v: np.ndarray, k: int) -> np.ndarray:
 
 def plot(results: dict, out: Path) -> None:
     curves, terms, b_terms = results["curves"], results["terms"], results["b_terms"]
-    fig, ax = figure(1, 4, size=(4.3, 3.4))
+    fig, ax = figure(1, 5, size=(4.3, 3.4))
     base = {s["rule"]: s["query_accuracy_mean"] for s in results["summary"]}
     for seed, c in curves.items():
         ep, acc = np.asarray(c["episode"]), np.asarray(c["accuracy"])
@@ -230,6 +270,12 @@ def plot(results: dict, out: Path) -> None:
         tb = np.asarray(c["theta_b"])
         for i, t in enumerate(b_terms):
             ax[0, 2].plot(ep, tb[:, i], label=t if seed == "0" else None, color=f"C{i}")
+        gn = np.asarray(c.get("grad_norm") or [], np.float64)
+        if gn.size:
+            line, = ax[0, 4].semilogy(ep, gn, lw=0.3, alpha=0.5)
+            rej = np.asarray(c["rejected"]) > 0
+            ax[0, 4].semilogy(ep[rej], gn[rej], "x", ms=3, color=line.get_color(),
+                              label=f"guard hit (seed {seed})" if rej.any() else None)
     for name, ls in (("bp", "--"), ("fa", ":")):
         if name in base:
             ax[0, 0].axhline(base[name], ls=ls, color="k", label=f"{name} (held-out)")
@@ -253,13 +299,16 @@ def plot(results: dict, out: Path) -> None:
                         rotation=30)
     ax[0, 3].set(ylabel="held-out query accuracy", title="adaptation accuracy (98% CI)")
     mark_chance(ax[0, 3], chance)
+    ax[0, 4].set(xlabel="episode", ylabel="meta-gradient norm (before clipping)", title="meta-gradient")
+    if ax[0, 4].get_legend_handles_labels()[0]:
+        ax[0, 4].legend(fontsize=7)
     save(fig, out / "meta_fig6.png")
 
 
 register(Experiment(
     "meta-fig6", "meta-learned plasticity (eq. 11) vs BP and FA on 5-way few-shot tasks (Oja paper Fig. 6b-d)",
     MetaFig6Config, run, plot, paper="meta",
-    quick={"dataset": "digits", "hidden": (32, 24), "k_shot": 10, "n_query": 5, "n_episodes": 100,
+    quick={"dataset": "digits", "hidden": (32, 24), "k_shot": 10, "n_query": 5, "n_episodes": 100, "lr_meta": 1e-3,
            "ckpt_every": 25,
            "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 25, "n_eval_tasks": 20, "eval_batch": 10,
            "lr_grid": (0.03, 0.1, 0.3)}))
