@@ -3,6 +3,8 @@
     python tools/golden.py record [EXPERIMENT ...]   # writes tests/golden/<experiment>.json
     python tools/golden.py check  [EXPERIMENT ...]   # reruns and compares (rel. 1e-6, abs. 1e-9)
 
+With no experiment named, every registered experiment (about an hour on 2 cores).
+
 The record keeps every number and string of results.json except timings and machine facts (``meta``); a
 refactor that must not move numbers reruns ``check`` and is done when every experiment matches.
 """
@@ -65,7 +67,19 @@ def run_quick(name: str) -> dict:
 def main(argv: list[str]) -> int:
     from plasticlab.experiments import discover
 
-    mode, names = argv[0], argv[1:] or sorted(discover())
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    known = sorted(discover())
+    mode, names = argv[0], argv[1:] or known
+    if mode not in ("record", "check"):
+        print(f"golden.py: mode={mode!r} is not allowed; use record or check (see --help)", file=sys.stderr)
+        return 2
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        print(f"golden.py: experiment={unknown[0]!r} is not registered; choose from {', '.join(known)}",
+              file=sys.stderr)
+        return 2
     GOLDEN.mkdir(parents=True, exist_ok=True)
     bad = 0
     for name in names:
@@ -86,4 +100,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["check"]))
+    sys.exit(main(sys.argv[1:]))
