@@ -84,6 +84,7 @@ VALIDATED_RATES: dict[str, list[float]] = {
     "5/xavier/bp": [0.01, 0.0], "5/xavier/bp+oja": [0.01, 1e-4],
     "5/xavier/fa": [0.01, 0.0], "5/xavier/fa+oja": [0.01, 0.003],
     "5/naive/bp": [0.01, 0.0], "5/naive/bp+oja": [0.01, 0.003],
+    "10/xavier/bp+sanger": [0.01, 1e-5], "5/xavier/fa+sanger": [0.01, 1e-4],  # S6: Sanger's own search
 }
 
 
