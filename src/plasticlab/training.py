@@ -327,6 +327,12 @@ def seed_status(divergences: list[dict] | None, seed_diverged, seeds: list[int],
     return "diverged" if flags is not None and flags[cell, list(seeds).index(seed)] else "ok"
 
 
+def fit_steps(n_train: int, batch_size: int, epochs: float = 1.0, n_samples: int | None = None) -> int:
+    """The steps ``fit`` trains: n_samples // batch_size (n_samples default round(epochs * n_train)), at least 1."""
+    n_samples = int(n_samples if n_samples is not None else round(epochs * n_train))
+    return max(1, n_samples // batch_size)
+
+
 def sample_order(seed: int, n_train: int, n_steps: int, batch_size: int) -> np.ndarray:
     """Indices (n_steps, batch_size): epochs of random permutations drawn from ``seed``."""
     rng = np.random.default_rng(seed)
@@ -534,7 +540,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     if y_train.shape[0] != n_train:
         raise ValueError(f"x_train has {n_train} samples but y_train has {y_train.shape[0]}")
     n_samples = int(n_samples if n_samples is not None else round(epochs * n_train))
-    n_steps = max(1, n_samples // batch_size)
+    n_steps = fit_steps(n_train, batch_size, n_samples=n_samples)
     if evals is not None:
         steps_per_chunk = max(1, -(-n_steps // max(1, evals)))
     else:

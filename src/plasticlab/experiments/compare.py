@@ -324,7 +324,9 @@ class CompareConfig:
 def n_samples(cfg: CompareConfig, n_train: int) -> int:
     """Samples trained on: ``epochs * n_train``, whole batches, rounded down to a multiple of ``evals`` batches when
     that drops at most 2% of them (equal chunks compile once instead of twice)."""
-    steps = max(1, int(round(cfg.epochs * n_train)) // cfg.batch_size)
+    from ..training import fit_steps
+
+    steps = fit_steps(n_train, cfg.batch_size, cfg.epochs)
     extra = steps % cfg.evals
     if steps >= cfg.evals and extra and extra <= 0.02 * steps:
         steps -= extra

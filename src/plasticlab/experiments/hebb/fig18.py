@@ -56,7 +56,7 @@ from ...rules.feedback import BP
 from ...rules.hebb_optim import FAST_COMPILE
 from ...rules.hebbian import Hebb, Oja
 from ...settings import SettingError, setting
-from ...training import Trainer, fit, identity_optimizer
+from ...training import Trainer, fit, fit_steps, identity_optimizer
 from . import common as H
 from .common import hebb_setting, mean_sd, safe_float, sce_data
 from ..base import Experiment, RunContext, register
@@ -243,8 +243,8 @@ class HebbFig18Config:
 
 
 def n_steps(cfg: HebbFig18Config, n_train: int) -> int:
-    """Steps of every run: round(epochs * n_train) // batch_size (``fit``'s count)."""
-    return max(1, int(round(cfg.epochs * n_train)) // cfg.batch_size)
+    """Steps of every run: ``fit``'s count (``training.fit_steps``)."""
+    return fit_steps(n_train, cfg.batch_size, cfg.epochs)
 
 
 def check_steps(cfg: HebbFig18Config, n_train: int) -> None:

@@ -44,9 +44,9 @@ import numpy as np
 from ...data import search_context
 from ...plotting import figure, save
 from ...settings import setting
-from ...training import fit
+from ...training import fit, fit_steps
 from . import common as C
-from .analysis import _on_host
+from .analysis import _cos, _on_host
 from .common import sam_setting
 from ..base import Experiment, RunContext, register
 
@@ -76,10 +76,6 @@ def spectral_norm(m: jax.Array) -> jax.Array:
 def _rms(a: jax.Array) -> jax.Array:
     """Root mean square over the batch of the per-sample norms of ``a`` (batch, width)."""
     return jnp.sqrt(jnp.mean(jnp.sum(a * a, axis=-1)))
-
-
-def _cos(a, b):
-    return jnp.sum(a * b) / jnp.maximum(jnp.linalg.norm(a) * jnp.linalg.norm(b), 1e-30)
 
 
 def trace_probe(tr, state, x, t) -> dict:
@@ -120,10 +116,6 @@ def trace_probe(tr, state, x, t) -> dict:
     return out
 
 
-def _evaluate(tr, state, x, t) -> dict:
-    return trace_probe(tr, state, x, t)
-
-
 def trainer_for(cfg, data, hidden, lr: float, decay: float, **sam_kw):
     """SAM at overall rate ``lr`` and decay ``decay`` on the MLP ``hidden`` for ``data``, otherwise ``cfg``'s
     setting (``sam_kw``: SAM fields changed, e.g. ``vbar_scale``)."""
@@ -138,7 +130,7 @@ def trainer_for(cfg, data, hidden, lr: float, decay: float, **sam_kw):
 
 def n_steps_of(cfg, data) -> int:
     """``fit``'s step count for ``cfg.epochs`` on ``data``'s training split."""
-    return max(1, int(round(cfg.epochs * len(data.x_train))) // cfg.batch_size)
+    return fit_steps(len(data.x_train), cfg.batch_size, cfg.epochs)
 
 
 def trace(cfg, val, hidden, lr: float, decay: float, **sam_kw) -> dict:
@@ -161,7 +153,7 @@ def trace(cfg, val, hidden, lr: float, decay: float, **sam_kw) -> dict:
     n_probe = min(cfg.batch_size, len(val.x_test))
     hist = fit(tr, val.x_train, val.y_train, seeds=seeds, epochs=cfg.epochs, batch_size=cfg.batch_size,
                eval_every=cfg.trace_every * cfg.batch_size, x_eval=val.x_test[:n_probe], y_eval=val.y_test[:n_probe],
-               evaluate=_evaluate, on_eval=keep, rate_schedule=schedule, on_divergence="record", progress=False,
+               evaluate=trace_probe, on_eval=keep, rate_schedule=schedule, on_divergence="record", progress=False,
                until=lambda h: len(h.divergences) >= len(seeds) or h.samples[-1] >= cap)
     steps = np.asarray(hist.samples) // cfg.batch_size
     factor = np.asarray([float(C.lr_multiplier(cfg.lr_schedule, s, total, cfg.lr_warmup)) for s in steps])

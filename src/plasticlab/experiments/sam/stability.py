@@ -21,6 +21,7 @@ import numpy as np
 from ...data import search_context
 from ...plotting import figure, save
 from ...settings import setting
+from ...training import fit_steps
 from . import common as C
 from .analysis import _on_host
 from .common import sam_setting
@@ -63,7 +64,7 @@ def _cell(cfg: SamStabilityConfig, val, lr: float, decay: float) -> list[dict]:
     res = C.train_grid(tr, val, lrs=[lr], decays=[decay], seeds=cfg.seeds, epochs=cfg.epochs,
                        batch_size=cfg.batch_size, evals=cfg.evals, on_divergence="record", probe=probe,
                        lr_schedule=cfg.lr_schedule, lr_warmup=cfg.lr_warmup)
-    total = max(1, int(round(cfg.epochs * len(val.x_train))) // cfg.batch_size)  # fit's step count
+    total = fit_steps(len(val.x_train), cfg.batch_size, cfg.epochs)
     div = {r["seed"]: r for r in res.divergences}
     tops = np.stack([res.curves[k][0] for k in res.curves if k.startswith("top_rate_")])  # (levels, seeds, probes)
     rows = []
