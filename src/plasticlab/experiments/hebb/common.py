@@ -168,6 +168,11 @@ def standardised(ds, n_train: int | None = None, n_test: int | None = None, seed
         ds.y_test, ds.n_classes
 
 
+def n_steps(epochs: float, n_train: int, batch_size: int) -> int:
+    """SGD steps of ``epochs`` passes over ``n_train`` samples."""
+    return int(round(epochs * n_train / batch_size))
+
+
 def measured_layer(rule: str) -> int:
     """Table 1 reports the 2nd layer (1st for DFA)."""
     return 1 if rule == "dfa" else 2

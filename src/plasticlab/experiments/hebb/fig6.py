@@ -59,7 +59,7 @@ from ...plotting import figure, save, spread_label
 from ...rules.hebb_optim import train
 from ...settings import SettingError, setting
 from . import common as H
-from .common import hebb_setting, mean_sd, safe_float, sce_data, spec_for
+from .common import hebb_setting, mean_sd, n_steps, safe_float, sce_data, spec_for
 from ..base import Experiment, RunContext, register
 
 LAYER = 2  # Fig. 6's layer (1-based): W_2 maps hidden layer 1 to hidden layer 2
@@ -116,11 +116,6 @@ class HebbFig6Config:
                                                       "2 logs", "the smoothing windows are whole numbers of logs")
         if self.n_train is not None:
             check_length(self.epochs, self.n_train, self.batch_size, self.window, self.log_every)
-
-
-def n_steps(epochs: float, n_train: int, batch_size: int) -> int:
-    """SGD steps of ``epochs`` passes over ``n_train`` samples."""
-    return int(round(epochs * n_train / batch_size))
 
 
 def check_length(epochs: float, n_train: int, batch_size: int, window: int, log_every: int) -> int:

@@ -43,7 +43,7 @@ from ...plotting import figure
 from ...rules.hebb_optim import train
 from ...settings import SettingError, setting
 from . import common as H
-from .common import mean_sd, safe_float, sce_data, spec_for, sre_data
+from .common import mean_sd, n_steps, safe_float, sce_data, spec_for, sre_data
 from ..base import Experiment, RunContext, register
 
 TASKS = ("sre", "sce")
@@ -83,11 +83,6 @@ class HebbNeuronsConfig:
         if len(set(self.gammas)) != len(self.gammas):
             raise SettingError("gammas", self.gammas, "distinct values", "a value appears twice")
         check_logs(n_steps(self.epochs, self.n_train, self.batch_size), self.log_every, self.epochs)
-
-
-def n_steps(epochs: float, n_train: int, batch_size: int) -> int:
-    """SGD steps of ``epochs`` passes over ``n_train`` samples."""
-    return int(round(epochs * n_train / batch_size))
 
 
 def check_logs(steps: int, log_every: int, epochs: float) -> None:
