@@ -97,7 +97,7 @@ class HebbFig10Config:
             raise SettingError("gammas", self.gammas, "distinct values", "a value appears twice")
 
 
-def _data(cfg: HebbFig10Config, data_dir, n_train=None, n_test=None) -> tuple:
+def _data(cfg: HebbFig10Config, data_dir) -> tuple:
     """((x, y, x_val, y_val), n_classes, the ConvFront) of the run; refuses a data set without images."""
     ds = load_dataset(cfg.dataset, data_dir)
     shape = ds.image_shape
@@ -108,12 +108,11 @@ def _data(cfg: HebbFig10Config, data_dir, n_train=None, n_test=None) -> tuple:
     size = max(shape[:2])
     pad = max(0, (cfg.image_size - size) // 2) if cfg.image_size is not None else 0
     front = ConvFront(tuple(int(s) for s in shape), tuple(cfg.channels), pad, cfg.activation, cfg.backbone)
-    x, y, xv, yv, n_classes = standardised(ds, n_train or cfg.n_train, n_test or cfg.n_test)
+    x, y, xv, yv, n_classes = standardised(ds, cfg.n_train, cfg.n_test)
     return (x, y, xv, yv), n_classes, front
 
 
-def _unit(cfg: HebbFig10Config, model: str, data_dir) -> dict:
-    data, n_classes, front = _data(cfg, data_dir)
+def _unit(cfg: HebbFig10Config, model: str, data: tuple, n_classes: int, front: ConvFront) -> dict:
     x = data[0]
     H.check_batch(len(x), cfg.batch_size)
     if model == "mlp":
@@ -132,7 +131,7 @@ def _unit(cfg: HebbFig10Config, model: str, data_dir) -> dict:
 
 
 def run(cfg: HebbFig10Config, ctx: RunContext) -> dict:
-    _, n_classes, front = _data(cfg, ctx.data_dir, 10, 10)  # fail early: the loader's DataError if absent
+    data, n_classes, front = _data(cfg, ctx.data_dir)  # once, before any unit: the loader's DataError if absent
     note = "" if cfg.dataset == "cifar10" else f"{cfg.dataset} standing in for CIFAR-10"
     side = front.image_shape[0] + 2 * front.pad
     ctx.log(f"SCE{' (' + note + ')' if note else ''}: mlp {list(cfg.hidden)} vs {cfg.backbone} {list(cfg.channels)} "
@@ -141,7 +140,7 @@ def run(cfg: HebbFig10Config, ctx: RunContext) -> dict:
     models = ("mlp", cfg.backbone)
     rows, widths, n_steps = [], {}, 0
     for model in models:
-        unit = ctx.unit(f"model={model}", lambda: _unit(cfg, model, ctx.data_dir))
+        unit = ctx.unit(f"model={model}", lambda: _unit(cfg, model, data, n_classes, front))
         rows += unit["rows"]
         widths[model] = unit["widths"]
         n_steps = unit["n_steps"]
