@@ -78,15 +78,17 @@ def test_the_calibration_walks_to_longer_pairs_until_the_growing_part_is_resolve
                                                          ("curl-fig10", "epochs", 2400, {}),
                                                          ("quickstart", "epochs", 8.0, {"rules": ["bp", "fa"]})])
 def test_estimate_is_within_2x_of_the_measured_run(tmp_path, monkeypatch, experiment, key, length, other):
-    """The estimator on real runs of small configs: calibrated at 1/4 and 1/2 of the length in fresh processes,
-    as shipped, and read at the full length, its wall and CPU time are within a factor 2 of the same run measured
-    afterwards. (One pair only, to keep the suite short: the walk over longer pairs is tested above on a fake
-    run. At these sizes oja-fig5 and quickstart are dominated by fixed costs; curl-fig10 grows with the epochs.)"""
+    """The estimator's own procedure on small configs, from 1/4 of the length up: calibrated at 1/4 and 1/2 of the
+    length (fresh processes, as shipped) and read at the full length, or, when that pair's difference is lost in
+    the fixed costs, calibrated at 1/2 and 1 as the planner does for cheap runs. Either way the estimate of the
+    run's wall and CPU time is within a factor 2 of the same run measured afterwards. (A single pair was tried to
+    shorten the suite; on a loaded machine quickstart's fixed-cost-dominated pair then extrapolated its noise to
+    2x. The walk itself is tested above on a fake run.)"""
     monkeypatch.setenv("PLASTICLAB_CACHE", str(tmp_path / "cache"))
-    fractions = ((0.25, 0.5),)
+    fractions = ((0.25, 0.5), (0.5, 1.0))
     est = P.plan(experiment, quick=True, overrides={**other, key: length}, fractions=fractions)
     assert est.length_key == key and est.length == length
-    assert est.calibrated_at == [length / 4, length / 2], est.calibrated_at
+    assert est.calibrated_at in ([length / 4, length / 2], [length / 2, length]), est.calibrated_at
     actual = P._measure(experiment, {**other, key: length}, True, None, None)
     assert actual["ok"], actual["error"]
     for k in ("wall", "cpu"):
