@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from plasticlab import ledger as L
 from plasticlab.claims import Exponent, Greater, Numeric, Trend, all_claims, claims_for, register
 from plasticlab.cli import app
-from plasticlab.experiments.base import Experiment, RunContext, register as register_experiment, run_experiment
+from plasticlab.experiments.base import (ConfigError, Experiment, RunContext, register as register_experiment,
+                                        run_experiment)
 from plasticlab.settings import setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +133,28 @@ def test_run_judges_its_claims_and_the_ledger_records_them(tmp_path):
     assert {r["claim"]: r["verdict"] for r in L.ledger_rows(root, "testpaper")}[f"testpaper.{NAME}.v"] == "differs"
     md = L.markdown(root)
     assert "| testpaper |" in md and f"testpaper.{NAME}.v" in md
+
+
+def test_a_reduced_run_records_the_estimated_compute_of_the_full_size(tmp_path):
+    run_experiment(NAME, tmp_path / "run", progress=False, plots=False)
+    root = tmp_path / "reproductions"
+    with pytest.raises(ConfigError, match="--full epochs=10: not a positive numeric setting of this run; allowed: "
+                                          ".*seeds"):
+        L.record(tmp_path / "run", root, full={"epochs": 10})
+    assert not root.exists()  # refused before anything was written
+    rec = json.loads(L.record(tmp_path / "run", root, size="reduced", full={"seeds": 20}).read_text())
+    est = rec["full_size_estimate"]
+    assert est["settings"] == {"seeds": {"ran": 4, "full": 20}} and est["scale"] == 5
+    assert est["cpu_seconds"] == pytest.approx(5 * (rec["units_cpu_seconds"] or rec["cpu_seconds"]))
+    runs = L.run_rows(L.load_records(root), "testpaper")
+    assert [r["experiment"] for r in runs] == [NAME] and runs[0]["full size (estimate)"].startswith("seeds 4 -> 20")
+    assert "testpaper runs" in L.markdown(root)
+    assert L.parse_full(["epochs=1e5", "seeds=20"]) == {"epochs": 1e5, "seeds": 20.0}
+    for bad in ("epochs", "epochs=many", "=3"):
+        with pytest.raises(ConfigError, match="expected SETTING=NUMBER"):
+            L.parse_full([bad])
+    res = CliRunner().invoke(app, ["ledger", "--full", "seeds=20"])
+    assert res.exit_code != 0 and "only with --record" in res.output
 
 
 def test_ledger_command_lists_every_claim():

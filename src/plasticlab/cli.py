@@ -227,6 +227,9 @@ def ledger(
                                           "full-size run folder into reproductions/<paper>/<experiment>.json")),
     size: Optional[str] = typer.Option(None, "--size", help=esc("with --record: how the run compares with the paper's "
                                        "size, e.g. 'reduced: 5 of 20 seeds' [default: the experiment's own, or paper]")),
+    full: Optional[list[str]] = typer.Option(None, "--full", help=esc("with --record, for a reduced run: SETTING=the "
+                                             "paper's value (repeatable); the record keeps the estimated compute of "
+                                             "the full-size run")),
     root: Optional[Path] = typer.Option(None, "--root", help=esc("the ledger folder [default: ./reproductions]")),
 ) -> None:
     """Every paper claim with its verdict from the committed reproduction records.
@@ -242,14 +245,18 @@ def ledger(
 
       plasticlab ledger --record runs/sam-table1 --size 'paper (MNIST only)'
 
+      plasticlab ledger --record runs/curl-fig9 --size '10,000 of 1e5 epochs' --full epochs=100000
+
       plasticlab ledger --markdown > docs/ledger.md        # the README block: --markdown --summary
     """
     from . import ledger as L
     from .experiments.base import ConfigError
 
     try:
+        if full and record is None:
+            raise ConfigError(f"--full {full[0]}: only with --record RUN_FOLDER")
         if record is not None:
-            path = L.record(record, root, size=size)
+            path = L.record(record, root, size=size, full=L.parse_full(full))
             err_console.print(f"recorded {escape(str(path))}", highlight=False)
         if markdown:
             typer.echo(L.markdown(root, summary_only=summary), nl=False)

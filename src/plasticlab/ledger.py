@@ -20,7 +20,8 @@ import numpy as np
 from .claims import VERDICTS, all_claims
 from .experiments.base import ConfigError, write_json
 
-__all__ = ["default_root", "record", "load_records", "ledger_rows", "summary_rows", "markdown", "NOT_RUN"]
+__all__ = ["default_root", "record", "full_size_estimate", "parse_full", "load_records", "ledger_rows", "summary_rows",
+           "run_rows", "markdown", "NOT_RUN"]
 
 NOT_RUN = "not run"
 _STATUSES = (*VERDICTS, NOT_RUN)
@@ -42,11 +43,14 @@ def _summary(values: Any) -> dict:
             "sd": float(fin.std(ddof=1)) if fin.size > 1 else None}
 
 
-def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | None = None) -> Path:
+def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | None = None,
+           full: dict[str, float] | None = None) -> Path:
     """Write the ledger record of the finished run in ``run_dir``; return its path.
 
     ``size`` describes the run against the paper's ("paper", or "reduced: 5 of 20 seeds ..."); default: the
-    experiment's own ``results["size"]``, else "paper". Quick runs and diverged or unfinished runs are refused.
+    experiment's own ``results["size"]``, else "paper". ``full`` ({setting: the paper's value}, e.g. {"epochs":
+    1e5}) for a reduced run: the record keeps the compute the full-size run would take (``full_size_estimate``).
+    Quick runs and diverged or unfinished runs are refused.
     """
     from .claims import judge_all
     from .experiments import get_experiment
@@ -84,10 +88,51 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
     estimate = _estimate(run_dir, name, res.get("config") or {}, meta)
     if estimate is not None:
         doc["estimate"] = estimate
+    if full:
+        doc["full_size_estimate"] = full_size_estimate(res.get("config") or {}, full, doc)
     where = Path(root) if root is not None else default_root()
     path = where / (exp.paper or "other") / f"{name}.json"
     write_json(path, doc)
     return path
+
+
+def full_size_estimate(config: dict, full: dict[str, float], doc: dict) -> dict:
+    """The compute of the full-size run: this run's wall and CPU time (its units' sums when it was resumed) times
+    prod_k full[k] / config[k], i.e. assuming the cost is proportional to each setting named (epochs, seeds,
+    episodes: what the loops scale with; per-run fixed costs such as compilation make it an upper bound)."""
+    scale, settings = 1.0, {}
+    for k, v in full.items():
+        ran = config.get(k)
+        if isinstance(ran, bool) or not isinstance(ran, (int, float)) or ran <= 0:
+            allowed = sorted(n for n, x in config.items() if isinstance(x, (int, float)) and not isinstance(x, bool)
+                             and x > 0)
+            raise ConfigError(f"--full {k}={v:g}: not a positive numeric setting of this run; allowed: "
+                              f"{', '.join(allowed)}")
+        if not (isinstance(v, (int, float)) and v > 0 and np.isfinite(v)):
+            raise ConfigError(f"--full {k}={v}: the paper's value must be a finite number > 0")
+        settings[k] = {"ran": ran, "full": v}
+        scale *= v / ran
+    out: dict[str, Any] = {"settings": settings, "scale": scale,
+                           "assumption": "cost proportional to each setting named"}
+    for clock in ("wall", "cpu"):
+        t = doc.get(f"units_{clock}_seconds") or doc.get(f"{clock}_seconds")
+        out[f"{clock}_seconds"] = None if t is None else t * scale
+    return out
+
+
+def parse_full(items: list[str] | None) -> dict[str, float]:
+    """``["epochs=100000", "seeds=20"]`` -> {"epochs": 1e5, "seeds": 20.0}; a malformed item is refused in one
+    line."""
+    out = {}
+    for item in items or ():
+        k, sep, v = item.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            sep = ""
+        if not sep or not k.strip():
+            raise ConfigError(f"--full {item}: expected SETTING=NUMBER, e.g. --full epochs=100000")
+    return out
 
 
 def _estimate(run_dir: Path, name: str, config: dict, meta: dict) -> dict | None:
@@ -162,7 +207,35 @@ def markdown(root: str | Path | None = None, *, summary_only: bool = False,
     text = _md_table(summary_rows(rows), ["paper", "claims", *_STATUSES])
     if summary_only:
         return text
+    records = load_records(root)
     for p in dict.fromkeys(r["paper"] for r in rows):
         text += f"\n### {p}\n\n" + _md_table([r for r in rows if r["paper"] == p],
                                               ["claim", "where", "paper value", "ours", "verdict", "size"])
+        runs = run_rows(records, p)
+        if runs:
+            text += f"\n{p} runs (the time the units took, summed over resumed invocations):\n\n" + _md_table(
+                runs, ["experiment", "size", "wall", "CPU", "full size (estimate)"])
     return text
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
+def run_rows(records: dict[str, dict], paper: str) -> list[dict]:
+    """One row per committed record of ``paper``: its size, wall and CPU time, and the full-size estimate."""
+    rows = []
+    for name, rec in sorted(records.items()):
+        if rec.get("paper") != paper:
+            continue
+        est = rec.get("full_size_estimate")
+        full = "-" if not est else (", ".join(f"{k} {v['ran']:g} -> {v['full']:g}" for k, v in est["settings"].items())
+                                    + f": about {_duration(est['cpu_seconds'])} CPU")
+        rows.append({"experiment": name, "size": rec.get("size", "-"),
+                     "wall": _duration(rec.get("units_wall_seconds") or rec.get("wall_seconds")),
+                     "CPU": _duration(rec.get("units_cpu_seconds") or rec.get("cpu_seconds")),
+                     "full size (estimate)": full})
+    return rows

@@ -13,17 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax
 import numpy as np
 
-from ...analysis.representations import omega_squared
 from ...data import search_context
-from ...networks.rnn import LeakyRNN, train_rnn
 from ...settings import SettingError, setting
 from .common import ci, classification_datasets, load_data
+from .delayed import RULES, pev_delay, train_delayed_rnn
 from ..base import Experiment, RunContext, register
-
-RULES = ("bptt", "bptt+oja")
 
 
 @dataclass
@@ -70,19 +66,9 @@ class OjaFig5Config:
 
 
 def _train(cfg: OjaFig5Config, data, spec: str) -> dict:
-    model = LeakyRNN(n_in=data.n_features, n_hidden=cfg.n_hidden, n_out=data.n_classes, alpha=cfg.alpha,
-                     t_total=cfg.t_total, t_stim=cfg.t_stim)
-    r = train_rnn(model, data.x_train, data.y_train, seeds=list(range(cfg.seeds)), n_samples=cfg.n_samples,
-                  eta=float(cfg.eta_per_rule.get(spec, cfg.eta)), eta_oja=cfg.eta_oja if spec == "bptt+oja" else 0.0,
-                  eval_every=max(1, cfg.n_samples // cfg.evals), x_eval=data.x_test, y_eval=data.y_test)
-    hs = jax.jit(jax.vmap(lambda p: model.forward(p, data.x_test).h))(r["params"])  # (seeds, T+1, n, H)
-    pev = jax.jit(jax.vmap(lambda h: omega_squared(h[1:].transpose(1, 0, 2), data.y_test, data.n_classes)))(hs)
-    return {"samples": r["samples"], "accuracy": r["accuracy"].tolist(),
-            "max_real_eig": r["eig_re"].max(-1).tolist(),  # (seeds, evals)
-            "eig_re_final": r["eig_re"][:, -1].tolist(), "eig_im_final": r["eig_im"][:, -1].tolist(),
-            "eig_re_init": r["eig_re"][:, 0].tolist(), "eig_im_init": r["eig_im"][:, 0].tolist(),
-            "mean_abs_imag": np.abs(r["eig_im"]).mean(-1).tolist(),  # (seeds, evals)
-            "pev": np.asarray(pev).tolist()}  # (seeds, T, H)
+    return train_delayed_rnn(data, spec, alpha=cfg.alpha, t_total=cfg.t_total, t_stim=cfg.t_stim,
+                             n_hidden=cfg.n_hidden, seeds=cfg.seeds, n_samples=cfg.n_samples,
+                             eta=float(cfg.eta_per_rule.get(spec, cfg.eta)), eta_oja=cfg.eta_oja, evals=cfg.evals)
 
 
 def run(cfg: OjaFig5Config, ctx: RunContext) -> dict:
@@ -103,11 +89,11 @@ def _run(cfg: OjaFig5Config, ctx: RunContext, data) -> dict:
         pev = np.asarray(r["pev"])
         out[spec] = {**r, "accuracy_ci": ci(acc), "final": ci(acc[:, -1]), "max_real_eig_ci": ci(eig),
                      "max_real_eig_final": ci(eig[:, -1]), "pev_time_ci": ci(pev.mean(-1)),
-                     "pev_delay_mean": ci(pev[:, cfg.t_stim:].mean((1, 2))),
+                     "pev_delay_mean": ci(pev_delay(pev, cfg.t_stim)),
                      "mean_abs_imag_final": ci(np.asarray(r["mean_abs_imag"])[:, -1])}
         for s in range(cfg.seeds):
             rows.append({"rule": spec, "dataset": cfg.dataset, "seed": s, "final_accuracy": float(acc[s, -1]),
-                         "max_real_eig": float(eig[s, -1]), "pev_delay": float(pev[s, cfg.t_stim:].mean()),
+                         "max_real_eig": float(eig[s, -1]), "pev_delay": float(pev_delay(pev, cfg.t_stim)[s]),
                          "mean_abs_imag": float(np.asarray(r["mean_abs_imag"])[s, -1])})
         ctx.log(f"  final accuracy {out[spec]['final']['mean']:.3f} [{out[spec]['final']['lo']:.3f}, "
                 f"{out[spec]['final']['hi']:.3f}], max Re(eig) {out[spec]['max_real_eig_final']['mean']:.3f} "
@@ -130,7 +116,7 @@ def fig5_measurements(out: dict, cfg: OjaFig5Config) -> dict:
         m[f"{spec}/max_real_eig"] = eig.tolist()
         m[f"{spec}/max_real_eig_absdev"] = np.abs(eig - np.nanmean(eig)).tolist()
         m[f"{spec}/mean_abs_imag"] = np.asarray(r["mean_abs_imag"], float)[:, -1].tolist()
-        m[f"{spec}/pev_delay"] = np.asarray(r["pev"], float)[:, cfg.t_stim:].mean((1, 2)).tolist()
+        m[f"{spec}/pev_delay"] = pev_delay(r["pev"], cfg.t_stim).tolist()
     return m
 
 
