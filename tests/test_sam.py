@@ -525,6 +525,37 @@ def test_variant_rate_search_reads_validation_only(monkeypatch):
                             key=lambda lr: out["val"][out["lrs"].index(lr)])
 
 
+def test_variant_rate_search_goes_below_a_grid_where_every_rate_diverged(monkeypatch):
+    """When every rate of the list diverges, ``choose_rate`` tries as many rates again below it (spaced by the
+    grid's smallest ratio), on the validation split, and picks the best finite one of all it tried."""
+    from plasticlab.data import load_dataset
+    from plasticlab.experiments.sam import common as C
+
+    data = load_dataset("digits").centered()
+    calls = []
+    real = C.train_grid
+
+    def spy(trainer, d, **kw):
+        calls.append((d.is_validation, tuple(kw["lrs"])))
+        return real(trainer, d, **kw)
+
+    monkeypatch.setattr(C, "train_grid", spy)
+
+    class Cfg:
+        search_lrs, search_epochs, val_fraction, batch_size = (1e4, 1e5), 1.0, 0.2, 64
+        lr_schedule, lr_warmup = "constant", 0.0
+
+    tr = C.make_trainer(C.make_net(data, (16,)), C.make_rule("sam", C.Hyper()), "cross_entropy")
+    out = C.choose_rate(tr, data, Cfg)
+    below = (1e4 / 10 ** 2, 1e4 / 10)
+    assert [c[0] for c in calls] == [True, True] and calls[0][1] == (1e4, 1e5)
+    np.testing.assert_allclose(calls[1][1], below)
+    np.testing.assert_allclose(out["lrs"], [*below, 1e4, 1e5])
+    assert out["val"][2:] == [None, None]
+    finite = [(v, lr) for lr, v in zip(out["lrs"], out["val"]) if v is not None]
+    assert out["lr"] == (max(finite)[1] if finite else out["lrs"][0])
+
+
 def test_modulation_signal_is_the_gradient_in_the_backprop_special_case():
     """sam-modulation: zero offsets give the plain forward pass; the per-sample gradient of the loss with respect to
     the hidden potentials equals backprop's errors e = dF/dy; with SAM's backprop special case (Wbar = W^T, V = Vbar

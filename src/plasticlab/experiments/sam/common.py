@@ -440,20 +440,31 @@ def probed_curves(cfg: Any, data: Dataset, probe: Callable) -> dict:
 def choose_rate(trainer: Trainer, data: Dataset, cfg: Any) -> dict:
     """The validation search of one variant: ``trainer`` at every overall rate of ``cfg.search_lrs`` (one seed,
     ``cfg.search_epochs``, all rates vmapped) on ``data.validation_split(cfg.val_fraction)``, inside
-    ``search_context`` (a read of the test split raises). Returns {"lrs", "val" (final validation score x 100 per
-    rate, None: diverged), "lr" (the best finite rate; the smallest when every rate diverged)}."""
+    ``search_context`` (a read of the test split raises). When every rate diverges, the search goes on below the
+    grid once, at as many rates again, spaced by the grid's smallest ratio (0.03, 0.06, ... -> 0.015, 0.0075, ...),
+    so that a variant that only learns slowly is measured rather than reported as diverged (only the variant that
+    had no finite rate gets the extra budget). Returns {"lrs", "val" (final validation score x 100 per rate,
+    None: diverged), "lr" (the best finite rate; the smallest tried when every rate diverged)}."""
     from ...data import search_context
 
     val = data.validation_split(cfg.val_fraction, seed=0)
-    with search_context("sam variant rate search"):
-        res = train_grid(trainer, val, lrs=list(cfg.search_lrs), seeds=1, epochs=cfg.search_epochs,
-                         batch_size=cfg.batch_size, evals=1, on_divergence="record", lr_schedule=cfg.lr_schedule,
-                         lr_warmup=cfg.lr_warmup)
-    scores = res.final(metric_name(val))[:, 0] * 100
+
+    def scores_at(lrs: list[float]) -> list[float]:
+        with search_context("sam variant rate search"):
+            res = train_grid(trainer, val, lrs=lrs, seeds=1, epochs=cfg.search_epochs, batch_size=cfg.batch_size,
+                             evals=1, on_divergence="record", lr_schedule=cfg.lr_schedule, lr_warmup=cfg.lr_warmup)
+        return list(res.final(metric_name(val))[:, 0] * 100)
+
+    lrs = [float(v) for v in cfg.search_lrs]
+    scores = scores_at(lrs)
+    if not any(np.isfinite(scores)):
+        grid = sorted(set(lrs))
+        step = min((b / a for a, b in zip(grid, grid[1:])), default=2.0)
+        below = [grid[0] / step ** k for k in range(len(lrs), 0, -1)]
+        scores, lrs = scores_at(below) + scores, below + lrs
     finite = [i for i, v in enumerate(scores) if np.isfinite(v)]
-    best = max(finite, key=lambda i: scores[i]) if finite else int(np.argmin(cfg.search_lrs))
-    return {"lrs": [float(v) for v in cfg.search_lrs],
-            "val": [float(v) if np.isfinite(v) else None for v in scores], "lr": float(cfg.search_lrs[best])}
+    best = max(finite, key=lambda i: scores[i]) if finite else 0
+    return {"lrs": lrs, "val": [float(v) if np.isfinite(v) else None for v in scores], "lr": lrs[best]}
 
 
 def at_chosen_rate(trainer: Trainer, data: Dataset, cfg: Any) -> tuple[Trainer, dict | None]:
