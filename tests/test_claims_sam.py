@@ -181,6 +181,10 @@ def test_lr_search_ratio_measurements():
     assert m[K.LR_BEST_LOG2_VBAR_W] == [2.0, 0.0]
     assert m[K.LR_V_SMALLEST] == [60, 41] and m[K.LR_V_NOT_SMALLEST] == [47, 55]
     assert m[K.LR_VBAR_LARGEST] == [60, 41] and m[K.LR_VBAR_NOT_LARGEST] == [50, 55]
+    # a seed whose every cell of a group diverged: chance when it is an accuracy, else NaN (not measured)
+    gone = [dict(r, val_accuracy=None) if r["v"] == 1.0 and r["seed"] == 1 else r for r in rows]
+    assert ratio_measurements(gone, "val_accuracy", chance=10.0)[K.LR_V_NOT_SMALLEST] == [47, 10.0]
+    assert math.isnan(ratio_measurements(gone, "val_accuracy")[K.LR_V_NOT_SMALLEST][1])
 
 
 def test_lr_search_selects_on_validation_inside_search_context(tmp_path, monkeypatch):

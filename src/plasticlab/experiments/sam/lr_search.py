@@ -96,10 +96,13 @@ def _best(rows: list[dict], metric: str, key) -> tuple | None:
     return max(whole, key=lambda k: np.mean(whole[k])) if whole else None
 
 
-def ratio_measurements(rows: list[dict], metric: str) -> dict[str, list[float]]:
+def ratio_measurements(rows: list[dict], metric: str, chance: float | None = None) -> dict[str, list[float]]:
     """Per seed, from the stage-2 rows (eta_W = eta_Wbar = 1, ``v`` and ``vbar`` the other two ratios): log2 of
     the best cell's eta_Vbar / eta_W, and the best validation score over the cells where eta_V is (not) strictly
-    the smallest rate and where eta_Vbar is (not) strictly the largest (NaN where a seed has no finite cell)."""
+    the smallest rate and where eta_Vbar is (not) strictly the largest. A seed whose every cell of a group diverged
+    scores ``chance`` there (an accuracy: 100 / K, what a network with non-finite outputs is worth; Fig. S2's
+    point is that such settings fail), NaN without it."""
+    fail = math.nan if chance is None else float(chance)
     seeds = sorted({r["seed"] for r in rows})
     out: dict[str, list[float]] = {}
     groups = {K.LR_V_SMALLEST: lambda r: r["v"] < min(1.0, r["vbar"]),
@@ -109,7 +112,7 @@ def ratio_measurements(rows: list[dict], metric: str) -> dict[str, list[float]]:
     for name, sel in groups.items():
         if any(sel(r) for r in rows):
             out[name] = [max((r[metric] for r in rows if r["seed"] == s and sel(r) and r[metric] is not None),
-                             default=math.nan) for s in seeds]
+                             default=fail) for s in seeds]
     best = []
     for s in seeds:
         fin = [r for r in rows if r["seed"] == s and r[metric] is not None]
@@ -162,7 +165,8 @@ def run(cfg: SamLrSearchConfig, ctx: RunContext) -> dict:
                        lambda: _score_rows(_train(cfg, full, hp, [best], ratios=ratios if cfg.method == "sam"
                                                   else None), [best], full, cfg.method, C.metric_name(full)))
         best_row[C.metric_name(full)] = mean_of(res, lambda r: True, C.metric_name(full))
-    measurements = ratio_measurements(ratio_rows, metric) if ratio_rows else {}
+    chance = 100 / full.n_classes if "accuracy" in metric else None
+    measurements = ratio_measurements(ratio_rows, metric, chance) if ratio_rows else {}
     return {"rows": rows, "ratio_rows": ratio_rows,
             "grid": {"lrs": list(cfg.lrs), "decays": list(cfg.decays) if has_decay else [0.0],
                      "ratios": list(cfg.sam_ratios), "cells": len(grid), "diverged": n_div,
