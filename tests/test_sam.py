@@ -497,9 +497,9 @@ def test_stability_safe_cells_need_the_margin_rate_finished():
                     (0.1, 1e-3): True, (0.12, 1e-3): False, (0.144, 1e-3): False}
 
 
-def test_variant_rate_search_reads_validation_only(monkeypatch):
-    """``choose_rate`` trains every rate of the list on the validation split (a test read raises there) and picks
-    the best finite one."""
+def _search(monkeypatch, search_lrs: tuple[float, ...]) -> tuple[list, dict]:
+    """``choose_rate`` of a small SAM net on digits over ``search_lrs``: (its train_grid calls as (validation
+    split?, rates), its result)."""
     from plasticlab.data import load_dataset
     from plasticlab.experiments.sam import common as C
 
@@ -514,46 +514,38 @@ def test_variant_rate_search_reads_validation_only(monkeypatch):
     monkeypatch.setattr(C, "train_grid", spy)
 
     class Cfg:
-        search_lrs, search_epochs, val_fraction, batch_size = (0.01, 0.3, 1e3), 1.0, 0.2, 64
+        search_epochs, val_fraction, batch_size = 1.0, 0.2, 64
         lr_schedule, lr_warmup = "constant", 0.0
 
+    Cfg.search_lrs = search_lrs
     tr = C.make_trainer(C.make_net(data, (16,)), C.make_rule("sam", C.Hyper()), "cross_entropy")
-    out = C.choose_rate(tr, data, Cfg)
+    return calls, C.choose_rate(tr, data, Cfg)
+
+
+def _best_finite(out: dict) -> float:
+    finite = [(v, lr) for lr, v in zip(out["lrs"], out["val"]) if v is not None]
+    return max(finite)[1] if finite else out["lrs"][0]
+
+
+def test_variant_rate_search_reads_validation_only(monkeypatch):
+    """``choose_rate`` trains every rate of the list on the validation split (a test read raises there) and picks
+    the best finite one."""
+    calls, out = _search(monkeypatch, (0.01, 0.3, 1e3))
     assert calls == [(True, (0.01, 0.3, 1e3))] and out["lrs"] == [0.01, 0.3, 1e3]
-    assert out["val"][2] is None  # rate 1000 diverged
-    assert out["lr"] == max((lr for lr, v in zip(out["lrs"], out["val"]) if v is not None),
-                            key=lambda lr: out["val"][out["lrs"].index(lr)])
+    assert out["val"][2] is None and out["val"][0] is not None  # rate 1000 diverged, 0.01 did not
+    assert out["lr"] == _best_finite(out)
 
 
 def test_variant_rate_search_goes_below_a_grid_where_every_rate_diverged(monkeypatch):
     """When every rate of the list diverges, ``choose_rate`` tries as many rates again below it (spaced by the
     grid's smallest ratio), on the validation split, and picks the best finite one of all it tried."""
-    from plasticlab.data import load_dataset
-    from plasticlab.experiments.sam import common as C
-
-    data = load_dataset("digits").centered()
-    calls = []
-    real = C.train_grid
-
-    def spy(trainer, d, **kw):
-        calls.append((d.is_validation, tuple(kw["lrs"])))
-        return real(trainer, d, **kw)
-
-    monkeypatch.setattr(C, "train_grid", spy)
-
-    class Cfg:
-        search_lrs, search_epochs, val_fraction, batch_size = (1e4, 1e5), 1.0, 0.2, 64
-        lr_schedule, lr_warmup = "constant", 0.0
-
-    tr = C.make_trainer(C.make_net(data, (16,)), C.make_rule("sam", C.Hyper()), "cross_entropy")
-    out = C.choose_rate(tr, data, Cfg)
+    calls, out = _search(monkeypatch, (1e4, 1e5))
     below = (1e4 / 10 ** 2, 1e4 / 10)
     assert [c[0] for c in calls] == [True, True] and calls[0][1] == (1e4, 1e5)
     np.testing.assert_allclose(calls[1][1], below)
     np.testing.assert_allclose(out["lrs"], [*below, 1e4, 1e5])
     assert out["val"][2:] == [None, None]
-    finite = [(v, lr) for lr, v in zip(out["lrs"], out["val"]) if v is not None]
-    assert out["lr"] == (max(finite)[1] if finite else out["lrs"][0])
+    assert out["lr"] == _best_finite(out)
 
 
 def test_modulation_signal_is_the_gradient_in_the_backprop_special_case():
