@@ -119,8 +119,9 @@ def _run(cfg: OjaRnnGridConfig, ctx: RunContext, data) -> dict:
     alpha = max(cfg.alphas, key=lambda a: max(_mean_accuracy(cells, f"{key(a, e)}/bptt") for e in cfg.etas))
     eta = {spec: max(cfg.etas, key=lambda e, s=spec: _mean_accuracy(cells, f"{key(alpha, e)}/{s}")) for spec in RULES}
     for o in cfg.eta_ojas:  # the grid's own Oja rate is that cell again
+        same = f"{key(alpha, eta['bptt+oja'])}/bptt+oja"
         cells[f"{key(alpha, eta['bptt+oja'], o)}/bptt+oja"] = cells[
-            f"{key(alpha, eta['bptt+oja'])}/bptt+oja" if o == cfg.eta_oja else cell("bptt+oja", alpha, eta["bptt+oja"], o)]
+            same if o == cfg.eta_oja else cell("bptt+oja", alpha, eta["bptt+oja"], o)]
     eta_oja = max(cfg.eta_ojas, key=lambda o: _mean_accuracy(cells, f"{key(alpha, eta['bptt+oja'], o)}/bptt+oja"))
     chosen = {"bptt": f"{key(alpha, eta['bptt'])}/bptt",
               "bptt+oja": f"{key(alpha, eta['bptt+oja'], eta_oja)}/bptt+oja"}
