@@ -157,11 +157,13 @@ def test_a_reduced_run_records_the_estimated_compute_of_the_full_size(tmp_path):
     assert res.exit_code != 0 and "only with --record" in res.output
 
 
-def test_ledger_command_lists_every_claim():
+def test_ledger_command_lists_every_claim_and_what_each_run_cost():
     res = CliRunner().invoke(app, ["ledger"])
     assert res.exit_code == 0, res.output
     for c in CLAIMS[:5]:
         assert c.id[:20] in res.output
+    for name, rec in L.load_records(ROOT / "reproductions").items():
+        assert f"run {name}: wall " in res.output
 
 
 def _block(text: str) -> str | None:

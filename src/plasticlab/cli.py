@@ -262,6 +262,7 @@ def ledger(
             typer.echo(L.markdown(root, summary_only=summary), nl=False)
             return
         rows = L.ledger_rows(root, paper)
+        records = L.load_records(root)
     except (ConfigError, ValueError) as err:
         _error(err)
     summary = Table("paper", "claims", *L._STATUSES, title="reproduction ledger")
@@ -276,6 +277,10 @@ def ledger(
             console.print(f"  [{c}]{r['verdict']:<14}[/{c}] {escape(r['claim'])}  ({escape(r['where'])}; "
                           f"{escape(r['experiment'])})  paper: {escape(r['paper value'])}  ours: {escape(r['ours'])}"
                           + (f"  [{escape(r['size'])}]" if r["size"] != "-" else ""), soft_wrap=True, highlight=False)
+        for run in L.run_rows(records, paper_tag):  # what each recorded run cost
+            console.print(f"  [dim]run[/dim] {escape(run['experiment'])}: wall {run['wall']}, CPU {run['CPU']}"
+                          + (f"; full size {escape(run['full size (estimate)'])}"
+                             if run["full size (estimate)"] != "-" else ""), soft_wrap=True, highlight=False)
 
 
 from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help text
