@@ -166,6 +166,10 @@ register(
             "the BPTT+Oja model not only encodes higher stimulus-related information content but also preserves it "
             "more stably over extended delays (mean PEV over neurons, t > t_stim)",
             a="bptt+oja/pev_delay", b="bptt/pev_delay"),
+    greater("oja.fig5c.information_more_stable_over_delay", "oja-fig5", "Fig. 5c, PEV over the delay",
+            "... but also preserves it more stably over extended delays (ours: per seed |PEV at the last step - PEV "
+            "at the first delay step|, mean over neurons; BPTT above BPTT+Oja)",
+            a="bptt/pev_delay_drift", b="bptt+oja/pev_delay_drift"),
 )
 
 # --------------------------------------------------------------------------- oja-rnn-grid (Fig. 5 diagnosis)

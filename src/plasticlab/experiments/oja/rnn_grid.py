@@ -175,12 +175,14 @@ def plot(results: dict, out: Path) -> None:
     save(fig, out / "rnn_grid.png")
 
     fig, axes = figure(1, 3, size=(4.2, 3.4))
+    over = {spec: np.asarray(cells[chosen["cells"][spec]].get("pev_time_over_training", [[np.nan]]), float)
+            for spec in RULES}  # (evals + 1, T) each
+    top = max([float(np.nanmax(p)) for p in over.values() if np.isfinite(p).any()], default=1.0)
     for ax, spec in zip(axes[0], RULES):
-        c = cells[chosen["cells"][spec]]
-        p = np.asarray(c.get("pev_time_over_training", [[np.nan]]), float)  # (evals + 1, T)
+        c, p = cells[chosen["cells"][spec]], over[spec]
         s = np.asarray(c.get("samples", [0]), float)
         step = (s[-1] - s[0]) / max(len(s) - 1, 1) or 1.0
-        h = ax.imshow(p.T, origin="lower", aspect="auto", cmap="magma", vmin=0,
+        h = ax.imshow(p.T, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=top,  # one scale for both
                       extent=(s[0] - step / 2, s[-1] + step / 2, 0.5, p.shape[1] + 0.5))
         ax.axhline(cfg["t_stim"] + 0.5, color="w", lw=0.8)
         ax.set(xlabel="training trials", ylabel="time step (white: end of stimulus)",
