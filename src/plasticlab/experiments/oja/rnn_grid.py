@@ -156,11 +156,15 @@ def plot(results: dict, out: Path) -> None:
     cfg, cells, chosen = results["config"], results["cells"], results["chosen"]
     alphas, etas = cfg["alphas"], cfg["etas"]
     fig, axes = figure(2, 2, size=(4.2, 3.4))
+    quantities = (("val_accuracy", "validation accuracy"), ("pev_delay", "delay PEV"))
+    grids = {(q, spec): np.array([[np.nanmean(np.asarray(cells[f"{key(a, e)}/{spec}"][q], float)) for e in etas]
+                                  for a in alphas]) for q, _ in quantities for spec in RULES}
     for j, spec in enumerate(RULES):
-        for i, (q, label) in enumerate((("val_accuracy", "validation accuracy"), ("pev_delay", "delay PEV"))):
-            grid = np.array([[np.nanmean(cells[f"{key(a, e)}/{spec}"][q]) for e in etas] for a in alphas])
+        for i, (q, label) in enumerate(quantities):
+            grid, both = grids[q, spec], np.concatenate([grids[q, s].ravel() for s in RULES])
             ax = axes[i, j]
-            h = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+            h = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis",  # one scale per row: comparable
+                          vmin=np.nanmin(both), vmax=np.nanmax(both))
             for (r, c), v in np.ndenumerate(grid):
                 ax.text(c, r, "div." if not np.isfinite(v) else f"{v:.3f}", ha="center", va="center", fontsize=7,
                         color="w")
