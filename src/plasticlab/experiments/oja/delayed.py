@@ -8,14 +8,37 @@ PEV is the bias-corrected omega^2 of a one-way ANOVA of each neuron's activity o
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import numpy as np
 
 from ...analysis.representations import omega_squared
 from ...data import Dataset
 from ...networks.rnn import LeakyRNN, train_rnn
+from ...settings import setting
+from .common import classification_datasets
 
 RULES = ("bptt", "bptt+oja")
+
+# constraint and doc of the task and network settings that oja-fig5 and oja-rnn-grid share (``rnn_setting``)
+RNN_SETTINGS: dict[str, dict] = {
+    "dataset": dict(choices=classification_datasets,
+                    doc="classification data set; the flattened image is the input x_t"),
+    "n_samples": dict(ge=1, le=2_000_000, doc="online trials (batch 1), drawn in epochs of random permutations of "
+                                              "the training images (paper: 18,000)"),
+    "n_hidden": dict(ge=1, le=10_000, doc="recurrent units (W_rec's eigenvalues are computed at every evaluation)"),
+    "t_total": dict(ge=1, le=5000, doc="time steps per trial; the class is read out from h_T"),
+    "t_stim": dict(ge=1, le=5000, doc="first time steps showing the image (then x_t = 0), at most t_total"),
+    "seeds": dict(ge=1, le=1000, doc="independent seeds, run together under vmap"),
+    "data_seed": dict(ge=0, le=2**32 - 1, doc="seed of the training subset (and of the test or validation subset)"),
+}
+
+
+def rnn_setting(name: str, default: Any, **override: Any) -> Any:
+    """``setting(default, ...)`` with the shared constraint and doc of RNN setting ``name`` (``override`` replaces
+    entries)."""
+    return setting(default, **{**RNN_SETTINGS[name], **override})
 
 
 def train_delayed_rnn(data: Dataset, spec: str, *, alpha: float, t_total: int, t_stim: int, n_hidden: int,

@@ -17,8 +17,8 @@ import numpy as np
 
 from ...data import search_context
 from ...settings import SettingError, setting
-from .common import ci, classification_datasets, load_data
-from .delayed import RULES, pev_delay, train_delayed_rnn
+from .common import ci, load_data
+from .delayed import RULES, pev_delay, rnn_setting, train_delayed_rnn
 from ..base import Experiment, RunContext, register
 
 
@@ -26,21 +26,17 @@ from ..base import Experiment, RunContext, register
 class OjaFig5Config:
     """Delayed classification with a 64-unit leaky RNN, one online step per trial."""
 
-    dataset: str = setting("mnist", choices=classification_datasets,
-                           doc="classification data set; the flattened image is the input x_t")
+    dataset: str = rnn_setting("dataset", "mnist")
     n_train: int = setting(60000, ge=1, le=10_000_000, doc="training images, a fixed random subset (data_seed) of "
                                                            "the training split; the whole split if it is smaller")
-    n_samples: int = setting(18000, ge=1, le=2_000_000, doc="online trials (batch 1), drawn in epochs of random "
-                                                            "permutations of the n_train images (paper: 18,000)")
+    n_samples: int = rnn_setting("n_samples", 18000)
     n_test: int = setting(1000, ge=1, le=10_000_000, doc="test trials for accuracy and PEV, a fixed random subset "
                                                          "(data_seed) of the test split")
-    n_hidden: int = setting(64, ge=1, le=10_000, doc="recurrent units (W_rec's eigenvalues are computed at every "
-                                                     "evaluation)")
+    n_hidden: int = rnn_setting("n_hidden", 64)
     alpha: float = setting(0.05, gt=0, le=1, doc="leak: h <- (1 - alpha) h + alpha tanh(u), in (0, 1] (the paper's "
                                                  "value is lost; 0.05: chosen on validation by oja-rnn-grid)")
-    t_total: int = setting(50, ge=1, le=5000, doc="time steps per trial; the class is read out from h_T")
-    t_stim: int = setting(5, ge=1, le=5000, doc="first time steps showing the image (then x_t = 0), "
-                                                "at most t_total")
+    t_total: int = rnn_setting("t_total", 50)
+    t_stim: int = rnn_setting("t_stim", 5)
     eta: float = setting(0.01, gt=0, doc="learning rate of both rules (those eta_per_rule does not name); 0.01: "
                                          "each rule's choice on validation (oja-rnn-grid)")
     eta_per_rule: dict = setting({}, doc="eta of single rules (keys among the rules' choices, values > 0); overrides "
@@ -49,8 +45,8 @@ class OjaFig5Config:
                                              "validation (oja-rnn-grid)")
     rules: tuple[str, ...] = setting(RULES, choices=RULES, doc="rules compared, one unit each")
     evals: int = setting(20, ge=1, le=10_000, doc="evaluations over training (every n_samples // evals trials)")
-    seeds: int = setting(20, ge=1, le=1000, doc="independent seeds, run together under vmap")
-    data_seed: int = setting(0, ge=0, le=2**32 - 1, doc="seed of the training / test subsets")
+    seeds: int = rnn_setting("seeds", 20)
+    data_seed: int = rnn_setting("data_seed", 0)
     evaluate_on: str = setting("test", choices=("test", "validation"),
                                doc="test: score on n_test test images; validation: hold out n_test of the n_train "
                                    "training images, train on the rest and score on them (to choose rates; the "

@@ -27,8 +27,8 @@ import numpy as np
 from ...data import search_context
 from ...settings import SettingError, setting
 from ...training import DivergenceError
-from .common import ci, classification_datasets, load_data
-from .delayed import RULES, pev_delay, train_delayed_rnn
+from .common import ci, load_data
+from .delayed import RULES, pev_delay, rnn_setting, train_delayed_rnn
 from ..base import Experiment, RunContext, register
 
 
@@ -36,16 +36,15 @@ from ..base import Experiment, RunContext, register
 class OjaRnnGridConfig:
     """The Fig. 5 RNN over leak x rate (and the Oja rate), scored on a validation split of the training images."""
 
-    dataset: str = setting("mnist", choices=classification_datasets,
-                           doc="classification data set; the flattened image is the input x_t")
+    dataset: str = rnn_setting("dataset", "mnist")
     n_train: int = setting(60000, ge=2, le=10_000_000, doc="training images, a fixed random subset (data_seed) of "
                                                            "the training split (n_val of them held out)")
     n_val: int = setting(1000, ge=1, le=10_000_000, doc="validation trials held out of the n_train images (accuracy "
                                                         "and PEV are scored on them)")
-    n_samples: int = setting(18000, ge=1, le=2_000_000, doc="online trials (batch 1) per run (paper: 18,000)")
-    n_hidden: int = setting(64, ge=1, le=10_000, doc="recurrent units")
-    t_total: int = setting(50, ge=1, le=5000, doc="time steps per trial; the class is read out from h_T")
-    t_stim: int = setting(5, ge=1, le=5000, doc="first time steps showing the image (then x_t = 0), at most t_total")
+    n_samples: int = rnn_setting("n_samples", 18000)
+    n_hidden: int = rnn_setting("n_hidden", 64)
+    t_total: int = rnn_setting("t_total", 50)
+    t_stim: int = rnn_setting("t_stim", 5)
     alphas: tuple[float, ...] = setting((0.05, 0.1, 0.2), gt=0, le=1, doc="leaks alpha of the grid, in (0, 1]")
     etas: tuple[float, ...] = setting((0.0025, 0.005, 0.01, 0.02), gt=0,
                                       doc="learning rates eta of the grid (the same for both rules in a cell)")
@@ -53,8 +52,8 @@ class OjaRnnGridConfig:
     eta_ojas: tuple[float, ...] = setting((0.001, 0.003, 0.01), gt=0,
                                           doc="Oja rates tried at BPTT+Oja's chosen (alpha, eta)")
     evals: int = setting(6, ge=1, le=10_000, doc="evaluations over training (PEV per time step at each)")
-    seeds: int = setting(20, ge=2, le=1000, doc="independent seeds per cell, run together under vmap")
-    data_seed: int = setting(0, ge=0, le=2**32 - 1, doc="seed of the training subset and the validation split")
+    seeds: int = rnn_setting("seeds", 20, ge=2)  # the claims need 2 seeds per cell
+    data_seed: int = rnn_setting("data_seed", 0)
 
     def validate(self) -> None:
         if self.t_stim >= self.t_total:
