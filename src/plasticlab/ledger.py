@@ -219,10 +219,9 @@ def markdown(root: str | Path | None = None, *, summary_only: bool = False,
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
-        f"{seconds / 3600:.1f} h"
+    from .plan import hours
+
+    return "-" if seconds is None else hours(seconds)
 
 
 def run_rows(records: dict[str, dict], paper: str) -> list[dict]:
