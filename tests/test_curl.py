@@ -235,6 +235,23 @@ def test_boundary_limits_and_bad_input():
     assert math.isfinite(ct.boundary(0.45, "hidden"))
 
 
+def test_peak_error_of_a_tanh_network_is_the_maximum_over_every_epoch_or_nan_when_untracked():
+    """With ``track_peak`` the peak is the largest test error over epochs 0..T (here logged at every epoch, the
+    independent record); without it a tanh network's peak is NaN, never a 0 a claim could read."""
+    M, N = 4, 12
+    key = jax.random.PRNGKey(3)
+    variants = [(np.ones(M), np.ones(N)), (np.ones(M), st.flip_signs(N, index=[0, 5, 7]))]
+    nets, data = st.build_batch(key, M, N, 2, variants, n_train=30, n_test=40, activation="tanh",
+                                near_solution=1e-3)
+    every = np.arange(1, 41)
+    tracked = st.simulate(nets, data, key, 40, st.SimConfig(lr=0.5, activation="tanh", track_peak=True),
+                          epochs_at=every)
+    np.testing.assert_allclose(tracked["peak_test_error"], tracked["logs"]["test_error"].max(-1), rtol=1e-5)
+    assert (tracked["peak_test_error"] > tracked["logs"]["test_error"][..., 0]).any()  # it moved off the start
+    plain = st.simulate(nets, data, key, 40, st.SimConfig(lr=0.5, activation="tanh"), epochs_at=every)
+    assert np.isnan(plain["peak_test_error"]).all()
+
+
 @pytest.mark.parametrize("feedback, batch_size, rescale", [("gd", None, True), ("gd", 8, False), ("dfa", 8, True)])
 def test_reduced_basis_simulator_equals_the_full_network(feedback, batch_size, rescale):
     """Linear networks in the reduced basis (B = 2 (M + 1) of N hidden directions) give the full network's

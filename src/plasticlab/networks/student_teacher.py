@@ -77,6 +77,9 @@ class SimConfig(NamedTuple):
     avg_start: int = 0            # epochs >= avg_start enter the time averages of w and w^2 (order parameter q)
     exact_test: bool = True       # linear teacher + isotropic inputs: test error = ||v - s||^2 / ||s||^2
     reduce: bool | None = None    # linear networks in the reduced basis (``reduce_network``; default: when smaller)
+    track_peak: bool | None = None  # the test error's maximum over every epoch: None where it is free (the linear
+    #                                 exact test error), True also for other networks (one test-set forward pass
+    #                                 per epoch), False never; untracked, the peak is NaN
 
 
 # ----------------------------------------------------------------------------- construction
@@ -324,7 +327,9 @@ def _flat(net: Net) -> jax.Array:
 
 
 def _tracks_peak(cfg: SimConfig) -> bool:
-    return cfg.activation == "linear" and cfg.exact_test
+    if cfg.track_peak is None:
+        return cfg.activation == "linear" and cfg.exact_test
+    return bool(cfg.track_peak)
 
 
 def _start(net: Net, data: Data, cfg: SimConfig) -> _Run:
@@ -390,8 +395,8 @@ def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfi
     The epochs between two logged epochs run in one compiled while loop for every network at once, driven by
     the library's one driver (``training.drive``). Returns {"epochs": (T+1,), "logs": {metric: (seeds,
     variants, T+1)}, "final": Net, "q": (seeds, variants), "peak_test_error": (seeds, variants)}. ``q`` is eq. 15
-    over epochs >= cfg.avg_start; peak error is the maximum of the test error over all epochs (linear
-    exact-test path only, else 0).
+    over epochs >= cfg.avg_start; peak error is the maximum of the test error over all epochs (``cfg.track_peak``;
+    NaN where it is not tracked).
     """
     from ..training import drive
 
@@ -418,7 +423,8 @@ def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfi
     final = run.net if Q is None else jax.vmap(jax.vmap(expand_network))(run.net, Q, full)
     return {"logs": jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a], axis=2), *logs),
             "final": jax.tree.map(np.asarray, final), "q": np.asarray(jax.vmap(jax.vmap(_order_parameter))(run, Q)),
-            "peak_test_error": np.asarray(run.peak), "epochs": np.concatenate([[0], at]), "reduced": Q is not None}
+            "peak_test_error": np.asarray(run.peak) if _tracks_peak(cfg) else np.full((S, V), np.nan),
+            "epochs": np.concatenate([[0], at]), "reduced": Q is not None}
 
 
 _CACHE: dict = {}

@@ -46,7 +46,9 @@ def phase_cell_group(c: float, alphas, layer: str, total: int, seeds: int, n_tra
     variants = flip_variants(M, N, alphas, layer, jax.random.fold_in(key, 1))
     nets, data = st.build_batch(key, M, N, seeds, variants, n_train, n_test=500, activation=activation,
                                 near_solution=near_solution)
-    cfg = st.SimConfig(lr=lr, activation=activation, rescale=rescale, avg_start=int(epochs * (1 - avg_frac)))
+    # next to the teacher the peak error is the point (Fig. 4b / 8b): tracked every epoch whatever the activation
+    cfg = st.SimConfig(lr=lr, activation=activation, rescale=rescale, avg_start=int(epochs * (1 - avg_frac)),
+                       track_peak=True if near_solution is not None else None)
     out = st.simulate(nets, data, jax.random.fold_in(key, 2), epochs, cfg, epochs_at=st.log_epochs(epochs, n_logs))
     te = out["logs"]["test_error"]                        # (seeds, alphas, T+1)
     final = np.nanmean(te[..., -5:], axis=-1)             # mean over the last 5 log points
@@ -162,8 +164,10 @@ def side_of_boundary(c: float, alpha: float, layer: str) -> str:
 LEARNED = 1e-3   # relative test error below which a cell counts as learned (the "error -> 0" of Fig. 3a / 4a)
 
 
-def _log10(v: float) -> float:
-    return float(np.log10(max(v, 1e-30))) if np.isfinite(v) else float("nan")
+def _log10(v: float | None) -> float:
+    """log10 of a relative error floored at 1e-30; NaN for a missing (None, e.g. an untracked peak) or non-finite
+    value."""
+    return float(np.log10(max(v, 1e-30))) if v is not None and np.isfinite(v) else float("nan")
 
 
 def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, float], ...] = (),

@@ -103,7 +103,10 @@ def phase_summary(cells: list[dict], layer: str) -> dict:
     st = [r for r in cells if r["theory_side"] == "stable"]
     un = [r for r in cells if r["theory_side"] == "unstable"]
     un3 = [r for r in un if r["c"] > 0.3 and r["alpha"] > 0]
-    med = lambda rs, m: float(np.nanmedian([r[m] for r in rs])) if rs else float("nan")  # noqa: E731
+    def med(rs: list[dict], m: str) -> float:  # NaN when no cell has a finite value (e.g. an untracked peak)
+        v = np.asarray([np.nan if r[m] is None else r[m] for r in rs], float)
+        return float(np.median(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+
     out = {"cells_stable": len(st), "cells_unstable": len(un),
            "median_error_stable": med(st, "test_error"), "median_error_unstable": med(un, "test_error"),
            "median_q_stable": med(st, "q"), "median_q_unstable_c>0.3": med(un3, "q"),
