@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from plasticlab.cli import app
-from plasticlab.experiments.base import RunFolderLock, fingerprint, prepare, config_dict
+from plasticlab.experiments.base import RunFolderLock, config_dict, fingerprint, prepare, run_experiment
 
 runner = CliRunner()
 _TINY_SET = {"epochs": "0.3", "seeds": "2", "rules": "[bp,fa]", "evals_per_epoch": "1"}
@@ -59,6 +59,23 @@ def test_fingerprint_covers_result_fields_only():
     assert base == fingerprint("sam-table1", config_dict(other), type(other))
     assert base != fingerprint("sam-table1", config_dict(lr), type(lr))
     assert base != fingerprint("sam-width", config_dict(cfg), type(cfg))
+    # an experiment whose code changed what the same settings produce raises its results_version: no unit of the
+    # older code is read; version 1 leaves older run folders' fingerprints as they were
+    assert base == fingerprint("sam-table1", config_dict(cfg), type(cfg), results_version=1)
+    assert base != fingerprint("sam-table1", config_dict(cfg), type(cfg), results_version=2)
+
+
+def test_a_raised_results_version_recomputes_every_unit(tmp_path, monkeypatch):
+    from plasticlab.experiments.base import get_experiment
+
+    tiny = {"cs": (0.5,), "alphas": (0.0,), "total": 12, "n_train": 20, "epochs": 5, "seeds": 2,
+            "example_epochs": 5, "example_total": 12}
+    first = run_experiment("curl-fig9", tmp_path, overrides=tiny, progress=False, plots=False)
+    assert first["meta"]["units_computed"] == 3
+    exp = get_experiment("curl-fig9")
+    monkeypatch.setattr(exp, "results_version", exp.results_version + 1)
+    again = run_experiment("curl-fig9", tmp_path, overrides=tiny, progress=False, plots=False)
+    assert again["meta"]["units_reused"] == 0 and again["meta"]["units_computed"] == 3
 
 
 def test_unit_file_with_another_fingerprint_or_truncated_is_not_read(tmp_path):

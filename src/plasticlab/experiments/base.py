@@ -57,6 +57,9 @@ class Experiment:
     plot: Callable[[dict, Path], None] | None = None
     quick: dict = field(default_factory=dict)
     paper: str | None = None
+    # raised by hand when a code change alters what the same settings produce, so that no finished unit of the
+    # older code is reused (the unit cache is keyed by the settings and the package version only)
+    results_version: int = 1
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -363,14 +366,17 @@ def lock_hash() -> str | None:
     return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
 
 
-def fingerprint(name: str, cdict: dict, cfg_type: type | None = None) -> str:
+def fingerprint(name: str, cdict: dict, cfg_type: type | None = None, results_version: int = 1) -> str:
     """Hash of what determines a run's results: the experiment, its result-affecting settings (all but those
-    declared ``affects_result=False``) and the package version. Every unit's cache key includes it."""
+    declared ``affects_result=False``), the package version and the experiment's ``results_version`` (left out
+    while it is 1, so older run folders keep their fingerprints). Every unit's cache key includes it."""
     from .. import __version__
     from ..settings import result_fields
 
     keep = result_fields(cfg_type) if cfg_type is not None else list(cdict)
     doc = {"experiment": name, "config": {k: cdict[k] for k in sorted(keep) if k in cdict}, "plasticlab": __version__}
+    if results_version != 1:
+        doc["results_version"] = results_version
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=_json_default).encode()).hexdigest()
 
 
@@ -683,7 +689,7 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
         write_json(out / "config.json", {"experiment": name, "quick": quick, "config": cdict,
                                          "environment": environment_info()})
         ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console,
-                         fingerprint(name, cdict, exp.config))
+                         fingerprint(name, cdict, exp.config, exp.results_version))
         t0, cpu0 = time.time(), time.process_time()
         try:
             result = exp.run(cfg, ctx)

@@ -163,10 +163,11 @@ def plot_phase(results: dict, out: Path, name: str) -> None:
     save(fig, out / f"{name}_dynamics.png")
 
 
-def register_phase(name: str, description: str, config: type[CurlPhaseConfig], layer: str, quick: dict) -> None:
+def register_phase(name: str, description: str, config: type[CurlPhaseConfig], layer: str, quick: dict,
+                   results_version: int = 1) -> None:
     """Register one phase-diagram experiment: ``run_phase`` with the flipped neurons in ``layer`` (students start
     next to the teacher when ``config`` has a ``near_solution`` setting), figures named after the experiment
-    (curl-fig3: fig3_phase.png, fig3_dynamics.png)."""
+    (curl-fig3: fig3_phase.png, fig3_dynamics.png); ``results_version``: ``Experiment.results_version``."""
     figures = name.removeprefix("curl-")
 
     def run(cfg: CurlPhaseConfig, ctx: RunContext) -> dict:
@@ -175,4 +176,5 @@ def register_phase(name: str, description: str, config: type[CurlPhaseConfig], l
     def plot(results: dict, out: Path) -> None:
         plot_phase(results, out, figures)
 
-    register(Experiment(name, description, config, run, plot, paper="curl", quick=quick))
+    register(Experiment(name, description, config, run, plot, paper="curl", quick=quick,
+                        results_version=results_version))

@@ -150,7 +150,7 @@ def _run(cfg: OjaRnnGridConfig, ctx: RunContext, data) -> dict:
 
 
 def plot(results: dict, out: Path) -> None:
-    from ...plotting import figure, rule_color, save
+    from ...plotting import figure, mark_chance, rule_color, save
 
     cfg, cells, chosen = results["config"], results["cells"], results["chosen"]
     alphas, etas = cfg["alphas"], cfg["etas"]
@@ -218,8 +218,12 @@ def plot(results: dict, out: Path) -> None:
                                      np.subtract([x["hi"] for x in lo_hi], mean)], marker="o",
                     color=rule_color("bptt+oja"), label=f"bptt+oja (98% CI, n={cfg['seeds']})")
         ax.axhline(np.nanmean(base[q]), color=rule_color("bptt"), ls="--", label="bptt at its chosen eta")
-        ax.set(xscale="log", xlabel="eta_oja", ylabel=label, title=f"Oja rate at alpha {chosen['alpha']:g}")
+        ax.set(xscale="log", xlabel="eta_oja", ylabel=label,
+               title=f"{label}\n(alpha {chosen['alpha']:g}, eta {chosen['eta']['bptt+oja']:g})")
+        ax.title.set_fontsize(9)
         ax.legend(fontsize=7)
+        if q == "val_accuracy" and results.get("n_classes"):
+            mark_chance(ax, 1 / results["n_classes"])
     save(fig, out / "rnn_grid_eta_oja.png")
 
 
