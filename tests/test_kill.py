@@ -238,3 +238,25 @@ def test_sweep_killed_leaves_no_process_and_resumes_to_the_same_table(tmp_path, 
     assert len(got) == len(want) == 6  # seeds 1 + 2, twice
     pd.testing.assert_frame_equal(got.sort_values(keys).reset_index(drop=True),
                                   want.sort_values(keys).reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_plan_leaves_no_calibration_run_behind(tmp_path, how):
+    """``plasticlab run --plan`` calibrates in child processes (a wrapper that starts the run); stopping the plan
+    (``timeout`` sends SIGTERM, Ctrl-C SIGINT) kills them too, rather than leaving a full-size calibration run
+    holding the cores and memory."""
+    ready = tmp_path / "started"
+    marker = f"sleep {300 + how}.{os.getpid() % 1000:03d}"  # a command line no other process has
+    script = ("from plasticlab.plan import _run_in_own_group; "
+              f"_run_in_own_group(['sh', '-c', '{marker} & touch {ready}; wait'], dict())")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + DEADLINE_S
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _alive({}, marker)
+    parent.send_signal(how)
+    parent.wait(timeout=DEADLINE_S)
+    end = time.monotonic() + EXIT_S
+    while _alive({}, marker) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not _alive({}, marker)

@@ -124,8 +124,7 @@ def _measure(experiment: str, overrides: dict[str, Any], quick: bool, data_dir: 
                 "print(json.dumps({'rc': r.returncode, 'wall': time.perf_counter() - t, "
                 "'cpu': u.ru_utime + u.ru_stime, 'rss_kib': u.ru_maxrss, 'err': r.stderr[-2000:]}))")
         env = {**os.environ, "COLUMNS": "200"}
-        res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, env=env)
-        m = json.loads(res.stdout.strip().splitlines()[-1])
+        m = json.loads(_run_in_own_group([sys.executable, "-c", code, *cmd], env).strip().splitlines()[-1])
         meta = {}
         if m["rc"] == 0 and (out / "results.json").exists():
             meta = json.loads((out / "results.json").read_text()).get("meta", {})
@@ -134,6 +133,35 @@ def _measure(experiment: str, overrides: dict[str, Any], quick: bool, data_dir: 
         return {"ok": m["rc"] == 0, "wall": meta.get("seconds", m["wall"]), "cpu": meta.get("cpu_seconds", m["cpu"]),
                 "rss_mib": m["rss_kib"] / 1024, "units": meta.get("units_computed"),
                 "error": m["err"].strip().splitlines()[-1] if m["err"].strip() else ""}
+
+
+def _run_in_own_group(cmd: list[str], env: dict[str, str]) -> str:
+    """Run ``cmd`` in a new process group and return its stdout; the group (the calibration run included) is
+    killed whenever this returns early: on an exception, Ctrl-C or SIGTERM (e.g. ``timeout plasticlab run
+    --plan``), so that no calibration run outlives the plan that started it."""
+    import signal
+    import threading
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds through the ``finally`` below
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    try:
+        out, _ = proc.communicate()
+        return out
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _as_setting(value: Any) -> str:

@@ -170,6 +170,12 @@ def _log10(v: float | None) -> float:
     return float(np.log10(max(v, 1e-30))) if v is not None and np.isfinite(v) else float("nan")
 
 
+def finite_median(values) -> float:
+    """The median of the finite values (None counts as missing); NaN when there is none."""
+    v = np.asarray([np.nan if x is None else x for x in values], float)
+    return float(np.median(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+
+
 def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, float], ...] = (),
                        random_init: bool = False) -> dict:
     """Per-seed measurements of a phase grid (what the Fig. 3 / Fig. 4 claims read), one value per seed:
@@ -211,9 +217,7 @@ def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, f
         for sd in ("stable", "unstable"):
             mine = [r for r in rs if side[r["c"], r["alpha"]] == sd]
             for metric in ("test_error", "q", "peak_test_error"):
-                vals = [_log10(r[metric]) for r in mine]
-                vals = [v for v in vals if np.isfinite(v)]
-                put(f"{sd}/median_log10_{metric}", float(np.median(vals)) if vals else float("nan"))
+                put(f"{sd}/median_log10_{metric}", finite_median(_log10(r[metric]) for r in mine))
         if any("projected_test_error_1e5" in r for r in rs):  # would a cell's outcome change by 1e5 epochs?
             put("cells_outcome_changes_by_1e5", np.mean([(r["test_error"] < LEARNED)
                                                          != (r["projected_test_error_1e5"] < LEARNED) for r in rs]))
@@ -223,8 +227,8 @@ def phase_measurements(rows: list[dict], layer: str, cells: tuple[tuple[float, f
                 np.mean([r["test_error"] < LEARNED for r in stable]) if stable else float("nan"))
             unstable = [r for r in rs if side[r["c"], r["alpha"]] == "unstable"]
             for name, key in (("initial_error", "initial_test_error"), ("test_error", "test_error")):
-                vals = [v for v in (_log10(r[key]) for r in unstable if key in r) if np.isfinite(v)]
-                put(f"random_init/unstable/median_log10_{name}", float(np.median(vals)) if vals else float("nan"))
+                put(f"random_init/unstable/median_log10_{name}",
+                    finite_median(_log10(r[key]) for r in unstable if key in r))
         for c, a in cells:
             hit = [r for r in rs if abs(r["c"] - c) < 1e-9 and abs(r["alpha"] - a) < 1e-9]
             for r in hit[:1]:

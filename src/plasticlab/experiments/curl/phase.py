@@ -12,8 +12,8 @@ import numpy as np
 from ...analysis.curl_theory import boundary_curve
 from ...plotting import figure, save
 from ...settings import setting
-from .common import (aggregate, grid_matrix, phase_cell_group, phase_measurements, side_of_boundary,
-                           trajectory)
+from .common import (aggregate, finite_median, grid_matrix, phase_cell_group, phase_measurements,
+                     side_of_boundary, trajectory)
 from ..base import Experiment, RunContext, register
 
 
@@ -104,8 +104,7 @@ def phase_summary(cells: list[dict], layer: str) -> dict:
     un = [r for r in cells if r["theory_side"] == "unstable"]
     un3 = [r for r in un if r["c"] > 0.3 and r["alpha"] > 0]
     def med(rs: list[dict], m: str) -> float:  # NaN when no cell has a finite value (e.g. an untracked peak)
-        v = np.asarray([np.nan if r[m] is None else r[m] for r in rs], float)
-        return float(np.median(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+        return finite_median(r[m] for r in rs)
 
     out = {"cells_stable": len(st), "cells_unstable": len(un),
            "median_error_stable": med(st, "test_error"), "median_error_unstable": med(un, "test_error"),

@@ -204,14 +204,14 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
     run_hp = {k: np.repeat(np.broadcast_to(np.asarray(v, np.float32), (n_cells,)), len(seeds)) for k, v in hp.items()}
     run_seeds = np.tile(np.asarray(seeds), n_cells)
     steps_per_epoch = len(x) / spec.batch_size
-    n_steps = max(1, int(round(epochs * steps_per_epoch)))
+    total = max(1, n_steps(epochs, len(x), spec.batch_size))
     until = None
     if max_epochs is not None:
         per_eval = max(1, int(round(eval_epochs * steps_per_epoch / log_every))) * log_every
-        n_evals = max(1, max(n_steps, int(round(max_epochs * steps_per_epoch))) // per_eval)
-        n_steps = n_evals * per_eval
+        n_evals = max(1, max(total, n_steps(max_epochs, len(x), spec.batch_size)) // per_eval)
+        total = n_evals * per_eval
         until = replace(criterion or Stationarity(), min_samples=int(round(epochs * len(x))))
-    out = train(spec, x, y, xv, yv, seeds=run_seeds, hp=run_hp, n_steps=n_steps, log_every=log_every,
+    out = train(spec, x, y, xv, yv, seeds=run_seeds, hp=run_hp, n_steps=total, log_every=log_every,
                 n_evals=n_evals, until=until)
     fin = final_window(out["align"], out["step"], window)            # (runs, L)
     fin_full = final_window(out["align_full"], out["step"], window)
@@ -224,7 +224,7 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
            "eval_step": out["eval_step"].tolist(), "steps": out["step"].tolist(),
            "align_curve": out["align"][..., (layer or 2) - 1].tolist() if out["align"].shape[-1] >= (layer or 2)
            else out["align"][..., 0].tolist(),
-           "n_steps": n_steps, "params": out["params"]}
+           "n_steps": total, "params": out["params"]}
     if "val_acc" in out:
         res["val_acc"] = last_finite(out["val_acc"]).tolist()
     if until is not None:

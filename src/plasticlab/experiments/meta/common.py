@@ -40,7 +40,7 @@ def check_n_way(cfg) -> None:
 # where ``plasticlab show`` lists each setting of the meta-* configs built by ``meta_config``
 SETTINGS_ORDER = (
     "dataset", "n_way", "k_shot", "n_query", "split_mode",  # the tasks
-    "hidden", "head", "beta",  # the network
+    "hidden", "hidden_bp", "head", "beta",  # the network
     "feedback", "terms", "b_terms", "variants",  # the rules meta-learned
     "theta0", "lr_meta", "clip", "l1", "max_growth", "n_episodes", "meta_batch", "ckpt_every",  # the outer loop
     "n_select_tasks", "select_every", "n_val_tasks", "n_eval_tasks", "eval_batch", "lr_grid",  # selection, evaluation

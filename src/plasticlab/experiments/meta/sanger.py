@@ -13,9 +13,10 @@ alone while Oja's does. Each meta-trained rule is evaluated with its final theta
 ``pg+sanger``) and with the theta of best validation accuracy (``<rule>@val``: scored every
 ``select_every`` episodes on ``n_val_tasks`` meta-train selection tasks, those of the learning-rate grid).
 The paper's claims (``plasticlab.claims.meta``) read the final theta, per held-out task. One candidate set (pg, oja, sanger) with frozen coefficients serves all
-three rules, so the whole experiment compiles the inner loop once.
-Paper setting: 50 training and 10 query samples per class, 500 episodes; the paper trains
-BP on a 10-layer and FA on the 5-layer net, here both use the 5-layer net (784-170-130-100-70-N).
+three rules, so the experiment compiles the inner loop once per network.
+Paper setting: 50 training and 10 query samples per class, 500 episodes; BP trains the 10-layer net
+(``hidden_bp``, 784-400-300-250-200-170-130-100-70-40-N: oja-fig1's widths, the paper's are lost) and FA the
+5-layer net (``hidden``, 784-170-130-100-70-N), as in S6 and oja-sanger.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ...analysis.stats import bootstrap_ci, summarize
 from ...plotting import figure, mark_chance, save
 from ...rules.meta import Theta, init_theta
 from ...settings import setting
+from ..oja.common import HIDDEN
 from . import common as mc
 from ..base import Experiment, RunContext, register
 
@@ -48,15 +50,23 @@ class MetaSangerConfig(mc.MetaConfig):
     variants: tuple[str, ...] = setting(("pg", "pg+oja", "pg+sanger"), choices=tuple(VARIANTS),
                                         doc="meta-trained rules: pg (pseudo-gradient), pg+oja, pg+sanger")
     n_episodes: int = mc.with_default(mc.MetaConfig.n_episodes, 500)
+    hidden_bp: tuple[int, ...] = setting(HIDDEN[10], ge=1, le=100_000,
+                                         doc="hidden widths of BP's net (the paper's S6: 10 layers); FA's net is "
+                                             "`hidden` (5 layers)")
 
 
 def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
     train_s, test_s, data = mc.make_samplers(cfg.dataset, ctx.data_dir, cfg.n_way, cfg.k_shot, cfg.n_query,
                                              cfg.split_mode)
-    loop = mc.build_loop(data.n_features, cfg.hidden, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes), TERMS, (),
-                         cfg.beta, max_growth=cfg.max_growth)
-    learner = mc.MetaLearner(loop, cfg.lr_meta, cfg.clip, head=cfg.head)
-    ctx.log(f"meta-sanger: {train_s}; net {loop.net.sizes}")
+    n_out = mc.n_outputs(cfg.head, cfg.n_way, data.n_classes)
+    learners: dict[str, mc.MetaLearner] = {}
+    for fb in cfg.feedback:  # one inner loop per network (BP's and FA's differ in depth)
+        hidden = cfg.hidden_bp if fb == "bp" else cfg.hidden
+        same = next((lr for f, lr in learners.items() if (cfg.hidden_bp if f == "bp" else cfg.hidden) == hidden), None)
+        learners[fb] = same or mc.MetaLearner(mc.build_loop(data.n_features, hidden, n_out, TERMS, (), cfg.beta,
+                                                            max_growth=cfg.max_growth), cfg.lr_meta, cfg.clip,
+                                              head=cfg.head)
+        ctx.log(f"meta-sanger: {train_s}; {fb.upper()} net {learners[fb].loop.net.sizes}")
     ev = dict(n_tasks=cfg.n_eval_tasks, seed=HELDOUT_SEED, batch=cfg.eval_batch)
     rows, curves, final, select, selected = [], {}, {}, {}, {}
 
@@ -64,18 +74,18 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
         rows.extend({"feedback": fb, "rule": rule, "dataset": cfg.dataset, "seed": seed, "task": i, "lr": lr,
                      "query_accuracy": a} for i, a in enumerate(res["accuracy"]))
 
-    def heldout(theta, sym):
+    def heldout(learner, theta, sym):
         _, acc = mc.evaluate_rule(learner, theta, test_s, sym=sym, **ev)
         return {"accuracy": acc.tolist()}
 
     for fb in cfg.feedback:
-        sym = FEEDBACK[fb]
+        sym, learner, loop = FEEDBACK[fb], learners[fb], learners[fb].loop
         select[fb] = ctx.unit(f"{fb}/select-lr", lambda: mc.select_lr(
             learner, train_s, cfg.lr_grid, sym=sym, n_tasks=cfg.n_select_tasks, seed=HELDOUT_SEED,
             batch=cfg.eval_batch))
         lr = select[fb]["best_lr"]
-        add_rows(fb, "grid-lr", -1, ctx.unit(f"{fb}/heldout/grid-lr", lambda: heldout(mc.pseudo_grad_theta(loop, lr), sym)),
-                 lr)
+        add_rows(fb, "grid-lr", -1, ctx.unit(f"{fb}/heldout/grid-lr",
+                                             lambda: heldout(learner, mc.pseudo_grad_theta(loop, lr), sym)), lr)
         for v in cfg.variants:
             mask = Theta(jnp.asarray(VARIANTS[v], jnp.float32), jnp.zeros(0, jnp.float32))
             for seed in range(cfg.seeds):
@@ -88,11 +98,11 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
                     seed=seed, ckpt_dir=ctx.scratch_dir(f"{key}/meta-train"),
                     ckpt_every=cfg.ckpt_every, mask=mask, validate=validate, select_every=cfg.select_every))
                 theta = Theta(jnp.asarray(hist["final_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
-                add_rows(fb, v, seed, ctx.unit(f"{key}/heldout", lambda: heldout(theta, sym)))
+                add_rows(fb, v, seed, ctx.unit(f"{key}/heldout", lambda: heldout(learner, theta, sym)))
                 final[key] = mc.theta_table(TERMS, hist["final_theta_w"])
                 if "selected_theta_w" in hist:
                     sel = Theta(jnp.asarray(hist["selected_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
-                    add_rows(fb, f"{v}@val", seed, ctx.unit(f"{key}/heldout-val", lambda: heldout(sel, sym)))
+                    add_rows(fb, f"{v}@val", seed, ctx.unit(f"{key}/heldout-val", lambda: heldout(learner, sel, sym)))
                     selected[key] = {"episode": hist["selected_episode"], "val_accuracy": hist["selected_val_accuracy"],
                                      "theta": mc.theta_table(TERMS, hist["selected_theta_w"])}
                 curves[key] = {k: hist.get(k, []) for k in ("episode", "accuracy", "theta_w", "val_episode",
@@ -103,7 +113,8 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
         ctx.log(f"{s['feedback']} {s['rule']}: held-out query accuracy {s['query_accuracy_mean']:.4f} "
                 f"[{s['query_accuracy_ci_low']:.4f}, {s['query_accuracy_ci_high']:.4f}]")
     return {"rows": rows, "summary": summary, "final_theta": final, "selected_theta": selected,
-            "lr_selection": select, "curves": curves, "measurements": sanger_measurements(rows, cfg)}
+            "lr_selection": select, "curves": curves, "measurements": sanger_measurements(rows, cfg),
+            "nets": {fb: [int(n) for n in learners[fb].loop.net.sizes] for fb in cfg.feedback}}
 
 
 def sanger_measurements(rows: list[dict], cfg: MetaSangerConfig) -> dict:
@@ -153,6 +164,6 @@ def plot(results: dict, out: Path) -> None:
 register(Experiment(
     "meta-sanger", "Sanger's vs Oja's term meta-learned next to BP and FA (Oja paper supplement S6)",
     MetaSangerConfig, run, plot, paper="meta",
-    quick={"dataset": "digits", "hidden": (32, 24), "k_shot": 10, "n_query": 5, "n_episodes": 20, "ckpt_every": 10,
-           "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10, "n_eval_tasks": 10, "eval_batch": 10,
+    quick={"dataset": "digits", "hidden": (32, 24), "hidden_bp": (32, 28, 24), "k_shot": 10, "n_query": 5,
+           "n_episodes": 20, "ckpt_every": 10, "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10, "n_eval_tasks": 10, "eval_batch": 10,
            "lr_grid": (0.03, 0.1, 0.3)}))
