@@ -55,18 +55,22 @@ class MetaSangerConfig(mc.MetaConfig):
                                              "`hidden` (5 layers)")
 
 
+def build_learners(cfg: MetaSangerConfig, n_features: int, n_outputs: int) -> dict[str, mc.MetaLearner]:
+    """One meta-learner per feedback pathway on its own net: BP's ``hidden_bp``, FA's ``hidden`` (one shared
+    learner, compiled once, when the widths are the same)."""
+    widths = {fb: tuple(cfg.hidden_bp if fb == "bp" else cfg.hidden) for fb in cfg.feedback}
+    by_widths = {h: mc.MetaLearner(mc.build_loop(n_features, h, n_outputs, TERMS, (), cfg.beta,
+                                                 max_growth=cfg.max_growth), cfg.lr_meta, cfg.clip, head=cfg.head)
+                 for h in set(widths.values())}
+    return {fb: by_widths[h] for fb, h in widths.items()}
+
+
 def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
     train_s, test_s, data = mc.make_samplers(cfg.dataset, ctx.data_dir, cfg.n_way, cfg.k_shot, cfg.n_query,
                                              cfg.split_mode)
-    n_out = mc.n_outputs(cfg.head, cfg.n_way, data.n_classes)
-    learners: dict[str, mc.MetaLearner] = {}
-    for fb in cfg.feedback:  # one inner loop per network (BP's and FA's differ in depth)
-        hidden = cfg.hidden_bp if fb == "bp" else cfg.hidden
-        same = next((lr for f, lr in learners.items() if (cfg.hidden_bp if f == "bp" else cfg.hidden) == hidden), None)
-        learners[fb] = same or mc.MetaLearner(mc.build_loop(data.n_features, hidden, n_out, TERMS, (), cfg.beta,
-                                                            max_growth=cfg.max_growth), cfg.lr_meta, cfg.clip,
-                                              head=cfg.head)
-        ctx.log(f"meta-sanger: {train_s}; {fb.upper()} net {learners[fb].loop.net.sizes}")
+    learners = build_learners(cfg, data.n_features, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes))
+    for fb, learner in learners.items():
+        ctx.log(f"meta-sanger: {train_s}; {fb.upper()} net {learner.loop.net.sizes}")
     ev = dict(n_tasks=cfg.n_eval_tasks, seed=HELDOUT_SEED, batch=cfg.eval_batch)
     rows, curves, final, select, selected = [], {}, {}, {}, {}
 
