@@ -216,6 +216,26 @@ def test_lr_search_selects_on_validation_inside_search_context(tmp_path, monkeyp
         assert got == math.log2(max(mine, key=lambda r: r["val_accuracy"])["vbar"])
 
 
+def test_lr_search_without_stage_two_trains_the_given_ratios(tmp_path, monkeypatch):
+    """Empty ``v_ratios``: no stage 2 (whose cells fix eta_Wbar = eta_W), so a search at other ratios (the 8 x 60
+    net's 1 : 0.25 : 0.25 : 0.25) keeps them for the final fit; the ratio claims then say "not measured"."""
+    from plasticlab.experiments.sam import common as C
+
+    seen = []
+    train_grid = C.train_grid
+
+    def spy(trainer, data, **kw):
+        seen.append(trainer)
+        return train_grid(trainer, data, **kw)
+
+    monkeypatch.setattr(C, "train_grid", spy)
+    res = _run(tmp_path, "sam-lr-search", {"lrs": (0.03,), "decays": (1e-4,), "epochs": 0.5, "hidden": (16, 16),
+                                           "v_ratios": (), "sam_ratios": (1.0, 0.25, 0.25, 0.25)})
+    assert len(seen) == 2 and res["ratio_rows"] == [] and res["grid"]["ratio_cells"] == []
+    assert res["best"]["ratios"] == [1.0, 0.25, 0.25, 0.25]
+    assert {r["verdict"] for r in res["claims"]} == {"not measured"}
+
+
 def test_search_context_guards_the_test_split():
     """What the search relies on: inside the context the real test split raises, the validation split does not."""
     from plasticlab.data import TestSplitRead, load_dataset, search_context

@@ -53,8 +53,11 @@ class SamLrSearchConfig:
                                                                 "validation (at least 1 sample)")
     sam_ratios: tuple[float, ...] = sam_setting("sam_ratios", C.Hyper.sam_ratios,
                                                 doc="SAM's rate ratios of (W, Wbar, V, Vbar) in stage 1, exactly 4")
-    vbar_ratios: tuple[float, ...] = setting((1.0, 2.0, 4.0, 8.0), gt=0, doc="stage 2 (sam): eta_Vbar / eta_W tried")
-    v_ratios: tuple[float, ...] = setting((0.25, 1.0, 4.0), gt=0, doc="stage 2 (sam): eta_V / eta_W tried")
+    vbar_ratios: tuple[float, ...] = setting((1.0, 2.0, 4.0, 8.0), gt=0, allow_empty=True,
+                                             doc="stage 2 (sam): eta_Vbar / eta_W tried; empty: no stage 2")
+    v_ratios: tuple[float, ...] = setting((0.25, 1.0, 4.0), gt=0, allow_empty=True,
+                                          doc="stage 2 (sam): eta_V / eta_W tried; empty: no stage 2 (the final "
+                                              "training keeps sam_ratios)")
     sam_decay_scaling: str = sam_setting("sam_decay_scaling", "none")
     sam_vbar_scale: float = sam_setting("sam_vbar_scale", 1.0)
     use_bias: bool = sam_setting("use_bias", False)
