@@ -219,20 +219,23 @@ def test_lr_search_selects_on_validation_inside_search_context(tmp_path, monkeyp
 def test_lr_search_without_stage_two_trains_the_given_ratios(tmp_path, monkeypatch):
     """Empty ``v_ratios``: no stage 2 (whose cells fix eta_Wbar = eta_W), so a search at other ratios (the 8 x 60
     net's 1 : 0.25 : 0.25 : 0.25) keeps them for the final fit; the ratio claims then say "not measured"."""
-    from plasticlab.experiments.sam import common as C
+    from types import SimpleNamespace
 
-    seen = []
-    train_grid = C.train_grid
+    from plasticlab.experiments.sam import lr_search
 
-    def spy(trainer, data, **kw):
-        seen.append(trainer)
-        return train_grid(trainer, data, **kw)
+    calls = []
 
-    monkeypatch.setattr(C, "train_grid", spy)
-    res = _run(tmp_path, "sam-lr-search", {"lrs": (0.03,), "decays": (1e-4,), "epochs": 0.5, "hidden": (16, 16),
-                                           "v_ratios": (), "sam_ratios": (1.0, 0.25, 0.25, 0.25)})
-    assert len(seen) == 2 and res["ratio_rows"] == [] and res["grid"]["ratio_cells"] == []
-    assert res["best"]["ratios"] == [1.0, 0.25, 0.25, 0.25]
+    def fake_train(cfg, data, hp, grid, ratios=None):  # every cell and seed finishes, the larger lr scores higher
+        calls.append((list(grid), ratios))
+        final = np.asarray([[lr] * cfg.seeds for lr, _ in grid])
+        return SimpleNamespace(final=lambda metric: final, diverged=[None] * len(grid), seeds=list(range(cfg.seeds)))
+
+    monkeypatch.setattr(lr_search, "_train", fake_train)
+    res = _run(tmp_path, "sam-lr-search", {"lrs": (0.01, 0.03), "decays": (1e-4,), "v_ratios": (),
+                                           "sam_ratios": (1.0, 0.25, 0.25, 0.25)})
+    assert calls == [([(0.01, 1e-4), (0.03, 1e-4)], None), ([(0.03, 1e-4)], (1.0, 0.25, 0.25, 0.25))]
+    assert res["ratio_rows"] == [] and res["grid"]["ratio_cells"] == []
+    assert res["best"]["ratios"] == [1.0, 0.25, 0.25, 0.25] and res["best"]["lr"] == 0.03
     assert {r["verdict"] for r in res["claims"]} == {"not measured"}
 
 
