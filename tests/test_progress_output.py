@@ -63,3 +63,33 @@ def test_terminal_keeps_the_tqdm_bar(monkeypatch):
     finally:
         bar.close()
     assert training._progress(1, True, "x") is None and training._progress(5, False, "x") is None
+
+
+def test_a_run_unit_labels_the_progress_of_the_training_inside_it(monkeypatch, tmp_path):
+    """Experiments train with ``progress=None``: inside ``RunContext.unit`` that is the run's progress, labelled
+    with the experiment and the unit (a log shows which unit is how far); with progress off, or outside a unit,
+    nothing is printed."""
+    import numpy as np
+
+    import plasticlab as pl
+    from plasticlab.experiments.base import RunContext
+    from plasticlab.rules import BP
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 4)).astype("float32"), rng.integers(0, 3, size=30)
+    tr = pl.Trainer(pl.MLP((4, 5, 3), activation="tanh"), BP(lr=0.1))
+
+    def train():
+        pl.fit(tr, x, y, seeds=1, n_samples=30, batch_size=10, eval_every=10, progress=None)
+        return 1
+
+    for progress, expected in ((True, "toy cell=1: bp x1 seeds: 3/3 chunks (100%)"), (False, None)):
+        buf = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", buf)
+        RunContext(tmp_path / str(progress), None, progress=progress, name="toy").unit("cell=1", train)
+        lines = buf.getvalue().splitlines()
+        assert (lines[-1].startswith(expected) and len(lines) == 3) if expected else lines == [], lines
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buf)
+    train()
+    assert buf.getvalue() == ""

@@ -25,6 +25,8 @@ Optional parts of the step (``Trainer`` fields; all off by default), in their or
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
@@ -433,7 +435,7 @@ def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | Non
 
 def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops: list[int],
           record: Callable[[Any, int, Any], None], *, check: Callable[[Any], np.ndarray] | None = None,
-          on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str = True,
+          on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str | None = True,
           desc: str = "", until: Callable[[Any, int], bool] | None = None) -> tuple[Any, np.ndarray | None]:
     """The library's one training driver: run ``state`` from one evaluation point to the next.
 
@@ -449,7 +451,7 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             newly diverged one is reported once to ``on_diverged(state_before, start, stop, fresh)``, which may
             raise (stop) or record the message and return (keep going).
         progress: a progress bar (or line per 10% when stderr is not a terminal) over the stops; a string
-            replaces ``desc``.
+            replaces ``desc``; None: the enclosing ``unit_progress`` label's (off outside one).
         until: ``until(state, step) -> bool``, asked after each ``record``: True ends the run there (e.g. a
             convergence criterion); the stops are then a cap.
 
@@ -486,7 +488,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         n_samples: int | None = None, epochs: float = 1.0, batch_size: int = 1, eval_every: int | None = None,
         evals: int | None = None, x_eval=None, y_eval=None, evaluate: Callable | None = None,
         on_eval: Callable[[dict], dict] | None = None, callback: Callable[[TrainState, int], dict] | None = None,
-        progress: bool | str = True, init_state: TrainState | None = None,
+        progress: bool | str | None = True, init_state: TrainState | None = None,
         rate_schedule: Callable[[jax.Array, int], jax.Array] | None = None, on_divergence: str = "stop",
         keep_init: bool = False, log_every: int | None = None, compiler_options: dict | None = None,
         until: Callable[[History], bool] | None = None) -> History:
@@ -713,15 +715,35 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-def _progress(total: int, progress: bool | str, desc: str):
+_UNIT_PROGRESS: contextvars.ContextVar[bool | str] = contextvars.ContextVar("plasticlab_unit_progress", default=False)
+
+
+@contextlib.contextmanager
+def unit_progress(label: bool | str):
+    """Inside this block, training calls made with ``progress=None`` show progress labelled ``label`` (a string,
+    e.g. an experiment's unit: "hebb-fig14 seed=0"; the call's own description follows it), or none (False).
+    ``RunContext.unit`` opens one around every unit, so experiments that train through ``fit`` deep inside a
+    unit report progress in the run's log without passing a flag down."""
+    token = _UNIT_PROGRESS.set(label)
+    try:
+        yield
+    finally:
+        _UNIT_PROGRESS.reset(token)
+
+
+def _progress(total: int, progress: bool | str | None, desc: str):
     """A progress bar over ``total`` chunks on stderr (None when off or for a single chunk).
 
     On a terminal it is a tqdm bar that redraws in place and disappears when done; when stderr is not a
     terminal (``plasticlab run ... > log 2>&1``) it is a plain line per 10% of the chunks, so a log file
-    holds no carriage-return fragments.
+    holds no carriage-return fragments. ``progress=None``: the enclosing ``unit_progress`` label, prefixed to
+    ``desc``.
     """
     import sys
 
+    if progress is None:
+        label = _UNIT_PROGRESS.get()
+        progress = label if label is True or not label else (f"{label}: {desc}" if desc else label)
     if not progress or total < 2:
         return None
     desc = desc if progress is True else str(progress)

@@ -388,8 +388,8 @@ class RunContext:
     """
 
     def __init__(self, out: Path, data_dir: Path | None, quick: bool = False, progress: bool = True,
-                 console: Any = None, fingerprint: str = ""):
-        self.out, self.data_dir, self.quick, self.progress = out, data_dir, quick, progress
+                 console: Any = None, fingerprint: str = "", name: str = ""):
+        self.out, self.data_dir, self.quick, self.progress, self.name = out, data_dir, quick, progress, name
         self.units_dir = out / "units"
         self.units_dir.mkdir(parents=True, exist_ok=True)
         self.console = console
@@ -453,7 +453,7 @@ class RunContext:
         The result must be JSON-serialisable (NumPy arrays are turned into lists). A unit that diverges is
         recorded in ``self.failed`` (with the curves it had) before the error propagates.
         """
-        from ..training import DivergenceError
+        from ..training import DivergenceError, unit_progress
 
         path = self._unit_path(key)
         if path.exists():
@@ -464,7 +464,8 @@ class RunContext:
                 return res
         t0, cpu0 = time.time(), time.process_time()
         try:
-            res = fn()
+            with unit_progress(f"{self.name} {key}" if self.progress and self.name else self.progress):
+                res = fn()
         except DivergenceError as err:
             self.failed = {"unit": key, "status": "diverged", "message": str(err), "seed": err.seed,
                            "step": err.step, "layer": err.layer,
@@ -689,7 +690,7 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
         write_json(out / "config.json", {"experiment": name, "quick": quick, "config": cdict,
                                          "environment": environment_info()})
         ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console,
-                         fingerprint(name, cdict, exp.config, exp.results_version))
+                         fingerprint(name, cdict, exp.config, exp.results_version), name)
         t0, cpu0 = time.time(), time.process_time()
         try:
             result = exp.run(cfg, ctx)

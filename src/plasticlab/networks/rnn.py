@@ -219,7 +219,7 @@ def train_rnn(model: LeakyRNN, x_train: np.ndarray, y_train: np.ndarray, *, seed
 
     hist = fit(trainer, x_train, y_train, seeds=list(seeds), n_samples=n_samples, batch_size=1,
                eval_every=eval_every, x_eval=x_eval, y_eval=y_eval, evaluate=_test_accuracy, callback=record,
-               init_state=start, progress=False)
+               init_state=start, progress=None)
     eig = np.stack(spectra, 1)
     return {"samples": hist.samples, "accuracy": hist.array("eval_accuracy"), "eig_re": eig.real,
             "eig_im": eig.imag, "extra": extra, "params": hist.final_state.params}

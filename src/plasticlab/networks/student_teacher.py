@@ -389,7 +389,7 @@ def _order_parameter(run: _Run, Q: jax.Array | None = None) -> jax.Array:
 
 
 def simulate(nets: Net, data: Data, key: jax.Array, n_epochs: int, cfg: SimConfig = SimConfig(),
-             epochs_at=None, record: bool = False, progress: bool | str = False) -> dict:
+             epochs_at=None, record: bool = False, progress: bool | str | None = None) -> dict:
     """Run every network for ``n_epochs`` epochs; nets carry axes (seeds, variants), data axes (seeds,).
 
     The epochs between two logged epochs run in one compiled while loop for every network at once, driven by

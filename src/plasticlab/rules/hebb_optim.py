@@ -204,7 +204,7 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
         watch = None if until is None else until.watch(B)
         hist = fit([trainer(spec, lr, *c) for c in cells], x, t, seeds=run_seeds,
                    n_samples=n_evals * steps_per_eval * B, batch_size=B, eval_every=steps_per_eval * B,
-                   x_eval=x_val, y_eval=t_val, progress=False, on_divergence="record", log_every=log_every,
+                   x_eval=x_val, y_eval=t_val, progress=None, on_divergence="record", log_every=log_every,
                    compiler_options=FAST_COMPILE if fast_compile else None, until=watch)
         logs = {k: hist.logged(k) for k in LOGGED if k in hist.logs}
         evals = {"val_loss": hist.array("eval_loss")}

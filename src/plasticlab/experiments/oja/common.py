@@ -278,7 +278,7 @@ def train_rule(cfg: OjaFFConfig, data: Dataset, spec: str, *, init: str | None =
         idx = rng.choice(len(data.x_test), min(cfg.probe_size, len(data.x_test)), replace=False)
         cb = probe_fn(trainer, eta, eta_oja, data.x_test[idx], data.y_test[idx])
     hist = fit(trainer, data.x_train, data.y_train, seeds=cfg.seeds, n_samples=n, batch_size=1,
-               eval_every=max(1, n // cfg.evals), x_eval=data.x_test, y_eval=data.y_test, callback=cb, progress=False)
+               eval_every=max(1, n // cfg.evals), x_eval=data.x_test, y_eval=data.y_test, callback=cb, progress=None)
     out: dict[str, Any] = {"samples": hist.samples, "accuracy": hist.array("eval_accuracy").tolist()}
     if probe:
         for k in ("norm", "residual", "step_bp", "step_oja", "err_norm"):

@@ -153,7 +153,7 @@ def trace(cfg, val, hidden, lr: float, decay: float, **sam_kw) -> dict:
     n_probe = min(cfg.batch_size, len(val.x_test))
     hist = fit(tr, val.x_train, val.y_train, seeds=seeds, epochs=cfg.epochs, batch_size=cfg.batch_size,
                eval_every=cfg.trace_every * cfg.batch_size, x_eval=val.x_test[:n_probe], y_eval=val.y_test[:n_probe],
-               evaluate=trace_probe, on_eval=keep, rate_schedule=schedule, on_divergence="record", progress=False,
+               evaluate=trace_probe, on_eval=keep, rate_schedule=schedule, on_divergence="record", progress=None,
                until=lambda h: len(h.divergences) >= len(seeds) or h.samples[-1] >= cap)
     steps = np.asarray(hist.samples) // cfg.batch_size
     factor = np.asarray([float(C.lr_multiplier(cfg.lr_schedule, s, total, cfg.lr_warmup)) for s in steps])
