@@ -187,6 +187,26 @@ def test_lr_search_ratio_measurements():
     assert math.isnan(ratio_measurements(gone, "val_accuracy")[K.LR_V_NOT_SMALLEST][1])
 
 
+def test_lr_search_rows_name_each_seeds_own_divergence():
+    """A search row's status is its own seed's: "ok" for a seed that finished in a cell where another diverged."""
+    from types import SimpleNamespace
+
+    from plasticlab.experiments.sam.common import GridResult
+    from plasticlab.experiments.sam.lr_search import _score_rows
+
+    acc = np.array([[[0.9], [np.nan]], [[0.8], [0.81]]])  # fractions (cells, seeds, evals): seed 1 of cell 0 diverged
+    res = GridResult([0.1, 0.01], [0.0, 0.0], [3, 4], [100], {"test_accuracy": acc},
+                     ["diverged at step 7: W of layer 2 became non-finite or exceeded 1e6", None],
+                     seed_diverged=np.array([[False, True], [False, False]]),
+                     divergences=[{"cell": 0, "seed": 4, "step": 7, "matrix": "W of layer 2"}])
+    rows = _score_rows(res, [(0.1, 0.0), (0.01, 0.0)], SimpleNamespace(name="mnist", task="classification"),
+                       "sam", "val_accuracy")
+    status = {(r["lr"], r["seed"]): r["status"] for r in rows}
+    assert status == {(0.1, 3): "ok", (0.1, 4): "diverged at step 7: W of layer 2 became non-finite or exceeded 1e6",
+                      (0.01, 3): "ok", (0.01, 4): "ok"}
+    assert [r["val_accuracy"] for r in rows] == [pytest.approx(90.0), None, pytest.approx(80.0), pytest.approx(81.0)]
+
+
 def test_lr_search_selects_on_validation_inside_search_context(tmp_path, monkeypatch):
     """The search runs inside search_context (a test-split read there raises TestSplitRead), trains on a
     validation split of the training data, and reads the test split once, after the choice."""

@@ -72,7 +72,7 @@ class SamLrSearchConfig:
 def _score_rows(res, grid, data, method, metric, **extra) -> list[dict]:
     fin = res.final(C.metric_name(data)) * 100
     return [{"dataset": data.name, "method": method, "lr": lr, "decay": dec, **extra, "seed": s,
-             metric: (None if not np.isfinite(fin[c, i]) else float(fin[c, i])), "status": res.diverged[c] or "ok"}
+             metric: (None if not np.isfinite(fin[c, i]) else float(fin[c, i])), "status": res.seed_status(s, c)}
             for c, (lr, dec) in enumerate(grid) for i, s in enumerate(res.seeds)]
 
 
