@@ -20,11 +20,12 @@ def pytest_configure(config) -> None:
     A cached executable is the same program (the key is the HLO, the compile options and the JAX version), so
     the numbers are those of an uncached run. The folder is new each session, so CI times a cold start; set
     PLASTICLAB_TEST_JAX_CACHE to a folder of your own to keep it between sessions, or to an empty string for no
-    cache. Only the test processes use it: subprocesses (the planner's calibration runs, test_kill's commands)
-    compile for themselves."""
+    cache. The ``plasticlab`` commands that tests start as subprocesses (test_kill's) use it too
+    (``PLASTICLAB_JAX_CACHE``, so that no test writes to ~/.cache); the planner's calibration runs never do."""
     global _made_cache
     if CACHE_ENV not in os.environ:
         _made_cache = os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="plasticlab-jax-cache-")
+    os.environ["PLASTICLAB_JAX_CACHE"] = os.environ[CACHE_ENV]
     if not os.environ[CACHE_ENV]:
         return
     import jax

@@ -59,3 +59,24 @@ def test_bad_input_lists_choices(tmp_path):
     assert res.exit_code == 2 and "unknown rule" in res.output
     res = runner.invoke(app, ["run", "quickstart", "--out", str(tmp_path / "d"), "--set", "seeds=many"])
     assert res.exit_code == 2 and "not an integer" in res.output and "seeds=" in res.output
+
+
+def test_every_command_keeps_compiled_programs_in_the_cache_folder(tmp_path, monkeypatch):
+    """The CLI turns the persistent compilation cache on before any command; PLASTICLAB_JAX_CACHE picks its
+    folder (empty: off), a JAX_COMPILATION_CACHE_DIR of the user's own wins, else $PLASTICLAB_CACHE/jax."""
+    import plasticlab.compile_cache as CC
+
+    calls = []
+    monkeypatch.setattr(CC, "enable", lambda: calls.append(1))
+    assert runner.invoke(app, ["list"]).exit_code == 0 and calls == [1]
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("PLASTICLAB_JAX_CACHE", str(tmp_path / "mine"))
+    assert CC.cache_dir() == tmp_path / "mine"
+    monkeypatch.setenv("PLASTICLAB_JAX_CACHE", "")
+    assert CC.cache_dir() is None
+    monkeypatch.delenv("PLASTICLAB_JAX_CACHE")
+    monkeypatch.setenv("PLASTICLAB_CACHE", str(tmp_path / "base"))
+    assert CC.cache_dir() == tmp_path / "base" / "jax"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax-own"))
+    assert CC.cache_dir() == tmp_path / "jax-own"

@@ -73,6 +73,22 @@ def test_the_calibration_walks_to_longer_pairs_until_the_growing_part_is_resolve
     assert calls == [156, 312, 625, 1250, 2500, 5000]
 
 
+def test_calibration_runs_are_cold_runs_without_the_compilation_cache(monkeypatch):
+    """A calibration run neither reads nor writes the command line's compilation cache (a plan estimates a
+    cold run: a warm second calibration would shrink the line's slope)."""
+    seen = {}
+
+    def fake(cmd, env):
+        seen.update(env)
+        return json.dumps({"rc": 1, "wall": 1.0, "cpu": 1.0, "rss_kib": 1024, "err": "stopped"})
+
+    monkeypatch.setattr(P, "_run_in_own_group", fake)
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/somewhere")
+    monkeypatch.setenv("PLASTICLAB_JAX_CACHE", "/elsewhere")
+    assert not P._measure("quickstart", {}, True, None, None)["ok"]
+    assert seen["PLASTICLAB_JAX_CACHE"] == "" and "JAX_COMPILATION_CACHE_DIR" not in seen
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment,key,length,other", [("oja-fig5", "n_samples", 6000, {}),
                                                          ("curl-fig10", "epochs", 2400, {}),

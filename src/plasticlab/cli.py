@@ -20,6 +20,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def _startup() -> None:
+    """Before every command: keep compiled programs on disk (``plasticlab.compile_cache``)."""
+    from .compile_cache import enable
+
+    enable()
+
+
 @app.command("list")
 def list_experiments() -> None:
     """List every experiment with a one-line description (and the paper it reproduces)."""

@@ -123,7 +123,9 @@ def _measure(experiment: str, overrides: dict[str, Any], quick: bool, data_dir: 
                 "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
                 "print(json.dumps({'rc': r.returncode, 'wall': time.perf_counter() - t, "
                 "'cpu': u.ru_utime + u.ru_stime, 'rss_kib': u.ru_maxrss, 'err': r.stderr[-2000:]}))")
-        env = {**os.environ, "COLUMNS": "200"}
+        # a cold run: no compiled program read from (or written to) the command line's compilation cache
+        env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+        env.update({"COLUMNS": "200", "PLASTICLAB_JAX_CACHE": ""})
         m = json.loads(_run_in_own_group([sys.executable, "-c", code, *cmd], env).strip().splitlines()[-1])
         meta = {}
         if m["rc"] == 0 and (out / "results.json").exists():
