@@ -53,8 +53,11 @@ def test_the_calibration_walks_to_longer_pairs_until_the_growing_part_is_resolve
         return measure
 
     monkeypatch.setattr(P, "_measure", fake(fixed=10.0, per_unit=0.02))   # resolved at 1/8, 1/4 of 6400
-    est = P.plan("oja-fig5", quick=True, overrides={"n_samples": 6400})
+    lines: list[str] = []
+    est = P.plan("oja-fig5", quick=True, overrides={"n_samples": 6400}, report=lines.append)
     assert calls == [200, 400, 800, 1600] and est.calibrated_at == [800, 1600]
+    assert lines[:2] == ["oja-fig5: calibration run at n_samples=200 of 6400 ...",  # a line before and after each
+                         "oja-fig5: calibration run at n_samples=200 of 6400: 28 s wall, 14 CPU-s"] and len(lines) == 8
     assert est.cpu_seconds == pytest.approx(10 + 128) and est.wall_seconds == pytest.approx(2 * 138)
     calls.clear()
     again = P.plan("oja-fig5", quick=True, overrides={"n_samples": 6400})
@@ -123,6 +126,7 @@ def test_run_plan_writes_plan_json_and_the_ledger_keeps_it(tmp_path, monkeypatch
                              env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "curl-fig1" in res.output and "fits" in res.output and not (out / "results.json").exists()
+    assert "curl-fig1: one run at full size (it has no length setting) ..." in res.output  # progress, to stderr
     plan = json.loads((out / "plan.json").read_text())
     assert plan["experiment"] == "curl-fig1" and plan["wall_seconds"] > 0
     bad = CliRunner().invoke(app, ["run", "curl-fig1", "--plan", "--budget", "soon", "--out", str(out)])

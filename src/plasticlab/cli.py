@@ -207,7 +207,7 @@ def run(
 
             limit = P.parse_budget(budget)
             one = P.plan(experiment, quick=quick, overrides={**(cfg_overrides or {}), **parse_set(set_)},
-                         data_dir=data_dir, seeds=seeds)
+                         data_dir=data_dir, seeds=seeds, report=lambda line: err_console.print(escape(line)))
             print_plans([one], limit)
             path = P.write(one, Path(out or default_out(experiment, quick)))
             console.print(f"plan written to {escape(str(path))}; `plasticlab ledger --record` keeps it beside the "

@@ -14,6 +14,7 @@ from rich.markup import escape as esc
 from rich.table import Table
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def _help(fn) -> str:
@@ -198,7 +199,8 @@ def reproduce(
         plans, failed = [], {}
         for exp in experiments_for(paper):
             try:
-                plans.append(P.plan(exp.name, quick=quick, data_dir=data_dir, overrides=per[exp.name]))
+                plans.append(P.plan(exp.name, quick=quick, data_dir=data_dir, overrides=per[exp.name],
+                                    report=lambda line: err_console.print(esc(line), style="dim")))
             except (ConfigError, ValueError) as err:  # e.g. its data set is not offline: the others are planned
                 failed[exp.name] = str(err)
                 continue

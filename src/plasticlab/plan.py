@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 LENGTH_KEYS = ("n_samples", "max_epochs", "epochs", "n_episodes", "n_train")
 # a cap (train until converged, at most this long) is planned at the cap, the worst case; its shortened
@@ -199,9 +199,11 @@ def _line(x1: float, y1: float, x2: float, y2: float, x: float) -> float:
 
 def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | None = None,
          data_dir: str | Path | None = None, seeds: int | None = None, use_cache: bool = True,
-         fractions: tuple[tuple[float, float], ...] = FRACTIONS) -> Plan:
+         fractions: tuple[tuple[float, float], ...] = FRACTIONS,
+         report: Callable[[str], None] | None = None) -> Plan:
     """Estimate wall time, CPU time and peak memory of ``plasticlab run EXPERIMENT`` with these settings
-    (``fractions``: the pairs of shortened lengths to calibrate at, tried in turn; see the module docstring)."""
+    (``fractions``: the pairs of shortened lengths to calibrate at, tried in turn; see the module docstring;
+    ``report``: called with one line before and after every calibration run)."""
     from .experiments.base import ConfigError, config_dict, prepare
 
     overrides = dict(overrides or {})
@@ -218,7 +220,8 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
     t0 = time.perf_counter()
     if hit is None:
         if key is None:
-            m = _measure(experiment, overrides, quick, data_dir, seeds)
+            m = _reported(report, f"{experiment}: one run at full size (it has no length setting)",
+                          lambda: _measure(experiment, overrides, quick, data_dir, seeds))
             if not m["ok"]:
                 raise ConfigError(f"{experiment}: the calibration run failed: {m['error']}")
             hit = {"points": [[None, m["wall"], m["cpu"], m["rss_mib"]]] * 2, "units": m["units"]}
@@ -232,7 +235,9 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
                         hit["points"][0][0], hit["points"][0][2], hit["points"][1][0], hit["points"][1][2],
                         float(length)) > CHEAP:
                     break  # fixed costs dominate an expensive run: keep the estimate rather than run it in full
-                ms = [_measure(experiment, {**overrides, key: x, **_capped(cfg, key, x)}, quick, data_dir, seeds)
+                ms = [_reported(report, f"{experiment}: calibration run at {key}={x:g} of {length:g}",
+                                lambda x=x: _measure(experiment, {**overrides, key: x, **_capped(cfg, key, x)},
+                                                     quick, data_dir, seeds))
                       for x in xs]
                 if all(m["ok"] for m in ms):
                     hit = {"points": [[x, m["wall"], m["cpu"], m["rss_mib"]] for x, m in zip(xs, ms)],
@@ -254,6 +259,16 @@ def plan(experiment: str, *, quick: bool = False, overrides: dict[str, Any] | No
     return Plan(experiment, key, None if length is None else float(length), [x for x in (x1, x2) if x is not None],
                 hit.get("units"), float(wall), float(cpu), float(rss), time.perf_counter() - t0, machine_id(), cached,
                 json.loads(json.dumps(cdict, default=str)))
+
+
+def _reported(report: Callable[[str], None] | None, what: str, measure: Callable[[], dict]) -> dict:
+    """``measure()``, with a line to ``report`` before it and one with its cost after."""
+    if report is not None:
+        report(f"{what} ...")
+    m = measure()
+    if report is not None:
+        report(f"{what}: {m['wall']:.0f} s wall, {m['cpu']:.0f} CPU-s" if m["ok"] else f"{what}: failed")
+    return m
 
 
 def estimate(points: list, key: str | None, length: float | None) -> tuple[float, float, float]:
