@@ -160,6 +160,21 @@ def test_a_resumed_run_reports_what_its_units_cost_when_computed(tmp_path):
     assert first["units_wall_seconds"] > 0 and first["units_cpu_seconds"] > 0
     assert again["units_wall_seconds"] == pytest.approx(first["units_wall_seconds"])
     assert again["units_cpu_seconds"] == pytest.approx(first["units_cpu_seconds"])
+    assert first["reused_wall_seconds"] == 0 and again["reused_wall_seconds"] == pytest.approx(
+        first["units_wall_seconds"])
+
+
+def test_the_ledger_counts_a_runs_work_outside_its_units_and_the_units_of_earlier_invocations():
+    """A record's cost is its last invocation's time plus its reused units' (meta-fig6 spends most of its time
+    outside units: 2,630 s wall with 517 s in units); older records without the reused sum: the larger one."""
+    from plasticlab.ledger import run_seconds
+
+    assert run_seconds({"wall_seconds": 2630.0, "units_wall_seconds": 517.0, "reused_wall_seconds": 0.0}, "wall") == 2630
+    assert run_seconds({"wall_seconds": 100.0, "units_wall_seconds": 900.0, "reused_wall_seconds": 850.0},
+                       "wall") == 950
+    assert run_seconds({"cpu_seconds": 1964.0, "units_cpu_seconds": 314.0}, "cpu") == 1964  # an older record
+    assert run_seconds({"cpu_seconds": 60.0, "units_cpu_seconds": 9000.0}, "cpu") == 9000  # resumed, older
+    assert run_seconds({}, "cpu") is None
 
 
 def test_release_compiled_code_frees_every_executable():

@@ -79,8 +79,10 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
         "machine": {"platform": env.get("platform", platform.platform()), "device": env.get("device"),
                     "python": env.get("python"), "jax": env.get("jax"), "lock_sha256": env.get("lock_sha256")},
         "wall_seconds": meta.get("seconds"), "cpu_seconds": meta.get("cpu_seconds"),
-        # a resumed run: what its units took when they were computed, summed over the invocations
+        # a resumed run: what its units took when they were computed, summed over the invocations, and what the
+        # units read from earlier invocations took (``run_seconds``)
         "units_wall_seconds": meta.get("units_wall_seconds"), "units_cpu_seconds": meta.get("units_cpu_seconds"),
+        "reused_wall_seconds": meta.get("reused_wall_seconds"), "reused_cpu_seconds": meta.get("reused_cpu_seconds"),
         "measurements": {k: _summary(v) for k, v in measurements.items()},
         "stand_in": res.get("stand_in") or {},
         "claims": judge_all(name, measurements, stand_in=res.get("stand_in")),
@@ -115,7 +117,7 @@ def full_size_estimate(config: dict, full: dict[str, float], doc: dict) -> dict:
     out: dict[str, Any] = {"settings": settings, "scale": scale,
                            "assumption": "cost proportional to each setting named"}
     for clock in ("wall", "cpu"):
-        t = doc.get(f"units_{clock}_seconds") or doc.get(f"{clock}_seconds")
+        t = run_seconds(doc, clock)
         out[f"{clock}_seconds"] = None if t is None else t * scale
     return out
 
@@ -224,6 +226,18 @@ def _duration(seconds: float | None) -> str:
     return "-" if seconds is None else hours(seconds)
 
 
+def run_seconds(rec: dict, clock: str) -> float | None:
+    """What a recorded run cost on ``clock`` ("wall" or "cpu"): its last invocation's time plus what the units
+    it read from earlier invocations took when they were computed. Records made before that sum was kept: the
+    larger of the last invocation's time and the sum of its units' (a resumed run's units may exceed its last
+    invocation; a run whose work lies mostly outside its units, as meta-fig6's meta-training, exceeds them)."""
+    own, reused = rec.get(f"{clock}_seconds"), rec.get(f"reused_{clock}_seconds")
+    if own is not None and reused is not None:
+        return own + reused
+    known = [t for t in (own, rec.get(f"units_{clock}_seconds")) if t is not None]
+    return max(known) if known else None
+
+
 def run_rows(records: dict[str, dict], paper: str) -> list[dict]:
     """One row per committed record of ``paper``: its size, wall and CPU time, and the full-size estimate."""
     rows = []
@@ -234,7 +248,6 @@ def run_rows(records: dict[str, dict], paper: str) -> list[dict]:
         full = "-" if not est else (", ".join(f"{k} {v['ran']:g} -> {v['full']:g}" for k, v in est["settings"].items())
                                     + f": about {_duration(est['cpu_seconds'])} CPU")
         rows.append({"experiment": name, "size": rec.get("size", "-"),
-                     "wall": _duration(rec.get("units_wall_seconds") or rec.get("wall_seconds")),
-                     "CPU": _duration(rec.get("units_cpu_seconds") or rec.get("cpu_seconds")),
+                     "wall": _duration(run_seconds(rec, "wall")), "CPU": _duration(run_seconds(rec, "cpu")),
                      "full size (estimate)": full})
     return rows

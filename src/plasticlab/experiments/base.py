@@ -403,11 +403,15 @@ class RunContext:
         self.unit_seconds: dict[str, tuple[float, float | None]] = {}
 
     def units_cost(self) -> dict[str, float | None]:
-        """Wall and CPU seconds of every unit of the run, summed over the invocations that computed them (CPU:
-        None when an older unit lacks it)."""
-        cpus = [c for _, c in self.unit_seconds.values()]
-        return {"units_wall_seconds": sum(w for w, _ in self.unit_seconds.values()),
-                "units_cpu_seconds": None if None in cpus else sum(cpus)}
+        """Wall and CPU seconds of every unit of the run, summed over the invocations that computed them, and of
+        the units read from earlier invocations alone (``reused_*``; CPU: None when an older unit lacks it)."""
+        def total(keys) -> dict[str, float | None]:
+            cpus = [self.unit_seconds[k][1] for k in keys]
+            return {"wall": sum(self.unit_seconds[k][0] for k in keys), "cpu": None if None in cpus else sum(cpus)}
+
+        every, reused = total(self.unit_seconds), total([k for k in set(self.reused) if k in self.unit_seconds])
+        return {"units_wall_seconds": every["wall"], "units_cpu_seconds": every["cpu"],
+                "reused_wall_seconds": reused["wall"], "reused_cpu_seconds": reused["cpu"]}
 
     def log(self, msg: str, style: str | None = None) -> None:
         """Print ``msg`` verbatim (rule specs and lists keep their brackets), in ``style`` (e.g. "yellow")."""
