@@ -145,7 +145,7 @@ def test_a_reduced_run_records_the_estimated_compute_of_the_full_size(tmp_path):
     rec = json.loads(L.record(tmp_path / "run", root, size="reduced", full={"seeds": 20}).read_text())
     est = rec["full_size_estimate"]
     assert est["settings"] == {"seeds": {"ran": 4, "full": 20}} and est["scale"] == 5
-    assert est["cpu_seconds"] == pytest.approx(5 * (rec["units_cpu_seconds"] or rec["cpu_seconds"]))
+    assert est["cpu_seconds"] == pytest.approx(5 * L.run_seconds(rec, "cpu"))  # the whole run, scaled
     runs = L.run_rows(L.load_records(root), "testpaper")
     assert [r["experiment"] for r in runs] == [NAME] and runs[0]["full size (estimate)"].startswith("seeds 4 -> 20")
     assert "testpaper runs" in L.markdown(root)
