@@ -224,3 +224,42 @@ def test_environment_records_whether_the_tree_had_uncommitted_changes(monkeypatc
     assert info["git_commit"] == "abc123" and info["git_dirty"] is True
     monkeypatch.setattr(subprocess, "run", fake(""))
     assert base.environment_info()["git_dirty"] is False
+
+
+def test_an_interrupted_run_keeps_its_finished_units_and_says_how_to_resume(tmp_path):
+    """Ctrl-C (or SIGTERM under the CLI) during the second unit: the first unit stays on disk, the run prints
+    what it keeps and the command that resumes, and the rerun computes only the unit that was interrupted."""
+    import io
+    from dataclasses import dataclass
+
+    from rich.console import Console
+
+    from plasticlab.experiments.base import Experiment, RunContext, register
+    from plasticlab.settings import setting
+
+    stop = {"now": True}
+
+    @dataclass
+    class Cfg:
+        seeds: int = setting(2, ge=1, le=10, doc="seeds")
+
+    def run(cfg: Cfg, ctx: RunContext) -> dict:
+        a = ctx.unit("first", lambda: 1.0)
+
+        def second() -> float:
+            if stop["now"]:
+                raise KeyboardInterrupt
+            return 2.0
+        return {"rows": [{"a": a, "b": ctx.unit("second", second)}]}
+
+    register(Experiment("interrupt-test-3f9a", "interrupted run", Cfg, run, None))
+    buf = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("interrupt-test-3f9a", tmp_path / "r", progress=False, plots=False,
+                       console=Console(file=buf, width=400))
+    said = buf.getvalue()
+    assert "interrupted: 1 unit(s) finished in this invocation, 1 in all, are kept in" in said
+    assert f"plasticlab run --config {tmp_path / 'r' / 'config.json'}" in said
+    stop["now"] = False
+    res = run_experiment("interrupt-test-3f9a", tmp_path / "r", progress=False, plots=False)
+    assert res["meta"]["units_reused"] == 1 and res["meta"]["units_computed"] == 1 and res["rows"] == [{"a": 1.0, "b": 2.0}]

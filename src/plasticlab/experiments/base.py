@@ -707,6 +707,11 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
                      if "on_divergence" in cdict else " Change the setting in a new folder (--out) to rerun.")
             raise DivergenceError(str(err) + tail, step=err.step, layer=err.layer, seed=err.seed,
                                   history=err.history) from None
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under the command line: say what is kept and how to go on
+            ctx.log(f"interrupted: {len(ctx.computed)} unit(s) finished in this invocation, {len(ctx.finished)} in all, "
+                    f"are kept in {out / 'units'}; the same command, or "
+                    f"`{resume_command(name, out, data_dir, False)}`, resumes from them", style="yellow")
+            raise
         if "rows" not in result:
             raise RuntimeError(f"experiment {name!r} returned no 'rows'")
         from ..claims import claims_for, judge_all
