@@ -40,7 +40,7 @@ def enable() -> Path | None:
         return path  # off, or the user's own JAX setting (JAX read it at import)
     import jax
 
-    os.environ[ENV] = str(path)  # subprocesses (e.g. sweeps' local workers) use the same folder
+    os.environ[ENV] = str(path)  # processes started from here (a sweep's workers, ``sweep._run_cell``) use it too
     if jax.config.jax_compilation_cache_dir == str(path):
         return path  # already on here, with its owner's settings (e.g. the test suite's)
     jax.config.update("jax_compilation_cache_dir", str(path))

@@ -216,8 +216,11 @@ def _run_cell(name: str, exp: Experiment | None, out: str, quick: bool, seeds: i
     import matplotlib
 
     matplotlib.use("Agg")
+    from . import compile_cache
     from .experiments.base import release_compiled_code, run_experiment
 
+    if os.environ.get(compile_cache.ENV):  # a sweep started by the command line shares its compilation cache
+        compile_cache.enable()
     cell_dir = Path(out)
     t0 = time.time()
     try:
