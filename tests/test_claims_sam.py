@@ -248,7 +248,8 @@ def test_lr_search_without_stage_two_trains_the_given_ratios(tmp_path, monkeypat
     def fake_train(cfg, data, hp, grid, ratios=None):  # every cell and seed finishes, the larger lr scores higher
         calls.append((list(grid), ratios))
         final = np.asarray([[lr] * cfg.seeds for lr, _ in grid])
-        return SimpleNamespace(final=lambda metric: final, diverged=[None] * len(grid), seeds=list(range(cfg.seeds)))
+        return SimpleNamespace(final=lambda metric: final, diverged=[None] * len(grid), seeds=list(range(cfg.seeds)),
+                               seed_status=lambda seed, cell: "ok")
 
     monkeypatch.setattr(lr_search, "_train", fake_train)
     res = _run(tmp_path, "sam-lr-search", {"lrs": (0.01, 0.03), "decays": (1e-4,), "v_ratios": (),

@@ -1,7 +1,7 @@
 """Golden quick results: record every experiment's ``--quick`` results, or check them against the record.
 
     python tools/golden.py record [EXPERIMENT ...]   # writes tests/golden/<experiment>.json
-    python tools/golden.py check  [EXPERIMENT ...]   # reruns and compares (rel. 1e-6, abs. 1e-9)
+    python tools/golden.py check  [EXPERIMENT ...]   # reruns and compares (rel. 1e-6, abs. 1e-7)
 
 With no experiment named, every registered experiment (about an hour on 2 cores).
 
@@ -21,7 +21,9 @@ from pathlib import Path
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 VOLATILE = {"meta", "cpu_seconds", "wall_seconds", "seconds", "elapsed", "environment", "resume", "time_s",
             "wall_s", "cpu_s", "wall s"}
-RTOL, ATOL = 1e-6, 1e-9
+# ATOL: float32 round-off. A quantity that is 0 in exact arithmetic comes out at about 1e-8 and moves with the
+# CPU (curl-ei's exact steady-state curl share: 2.1e-8 recorded, 2.4e-8 on an AMD EPYC), so 1e-9 failed there.
+RTOL, ATOL = 1e-6, 1e-7
 
 
 def strip(obj):
