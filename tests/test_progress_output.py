@@ -93,3 +93,41 @@ def test_a_run_unit_labels_the_progress_of_the_training_inside_it(monkeypatch, t
     monkeypatch.setattr(sys, "stderr", buf)
     train()
     assert buf.getvalue() == ""
+
+
+def test_line_progress_heartbeat_and_early_stop():
+    """A chunk longer than the heartbeat still gets a line (a log is never silent for long), with the note of
+    ``set_postfix_str``; a run that a criterion ends before its cap says where it stopped when closed."""
+    buf, now = io.StringIO(), [0.0]
+    bar = training._LineProgress(200, "rule", buf, heartbeat=300.0, clock=lambda: now[0])
+    now[0] = 100.0
+    bar.update(1)  # 0.5% after 100 s: nothing yet
+    assert buf.getvalue() == ""
+    now[0] = 400.0
+    bar.set_postfix_str("stationary: 3/40 runs")
+    bar.update(1)  # 300 s after the start: a heartbeat line
+    assert buf.getvalue().splitlines() == ["rule: 2/200 chunks (1%), 400.0 s; stationary: 3/40 runs"]
+    now[0] = 500.0
+    bar.update(1)  # 100 s after the last line: nothing
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert lines[-1] == "rule: stopped at 3/200 chunks (2%), 500.0 s; stationary: 3/40 runs" and len(lines) == 2
+
+
+def test_fit_until_reports_how_many_runs_were_stationary(monkeypatch, digits):
+    import plasticlab as pl
+    from plasticlab.analysis.convergence import Stationarity
+    from plasticlab.rules import BP
+
+    d = digits.subset(n_train=200, n_test=100)
+    tr = pl.Trainer(pl.MLP((64, 10), activation="tanh"), BP(lr=1e-6))  # hardly moves: stationary at once
+    watch = Stationarity(window=2, loss_rtol=1e-3, min_samples=200).watch(10)
+    assert watch.progress_note() == "stationary: not judged yet"
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buf)
+    pl.fit(tr, d.x_train, d.y_train, seeds=2, n_samples=2000, batch_size=10, eval_every=50, x_eval=d.x_test,
+           y_eval=d.y_test, progress="toy", until=watch)
+    lines = buf.getvalue().splitlines()
+    # 4 of a cap of 40 chunks (its 10% line, so no "stopped at" line), then the criterion held for both seeds
+    assert len(lines) == 1 and lines[0].startswith("toy: 4/40 chunks (10%)"), lines
+    assert lines[0].endswith("; stationary: 2/2 runs"), lines

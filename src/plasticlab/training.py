@@ -436,7 +436,8 @@ def _compiled(cells: _Cells, check: bool, n_steps: int, schedule: Callable | Non
 def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops: list[int],
           record: Callable[[Any, int, Any], None], *, check: Callable[[Any], np.ndarray] | None = None,
           on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str | None = True,
-          desc: str = "", until: Callable[[Any, int], bool] | None = None) -> tuple[Any, np.ndarray | None]:
+          desc: str = "", until: Callable[[Any, int], bool] | None = None,
+          note: Callable[[], str] | None = None) -> tuple[Any, np.ndarray | None]:
     """The library's one training driver: run ``state`` from one evaluation point to the next.
 
     Args:
@@ -454,6 +455,8 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             replaces ``desc``; None: the enclosing ``unit_progress`` label's (off outside one).
         until: ``until(state, step) -> bool``, asked after each ``record``: True ends the run there (e.g. a
             convergence criterion); the stops are then a cap.
+        note: ``note() -> str``, asked after each ``until``: a short status shown with the progress (e.g.
+            "stationary: 31/40 runs").
 
     Returns:
         (final state, accumulated divergence flags or None without ``check``).
@@ -474,9 +477,12 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             state = new
             record(state, stop, out)
             start = stop
+            done = until is not None and until(state, stop)
             if bar is not None:
+                if note is not None:
+                    bar.set_postfix_str(note(), refresh=False)
                 bar.update(1)
-            if until is not None and until(state, stop):
+            if done:
                 break
     finally:  # also when on_diverged raises: no bar left behind
         if bar is not None:
@@ -597,7 +603,8 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     state, bad = drive(advance, state, stops, record, check=lambda st: np.asarray(flags(st)).all(axis=-1),
                        on_diverged=diverged, progress=progress,
                        desc=f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else ""),
-                       until=None if until is None else lambda st, step: bool(until(hist)))
+                       until=None if until is None else lambda st, step: bool(until(hist)),
+                       note=getattr(until, "progress_note", None))
     seed_bad = bad
     if seed_bad.any():
         for v in (*hist.curves.values(), *hist.logs.values()):
@@ -679,30 +686,45 @@ def _layer_of(matrix: str) -> int:
 
 class _LineProgress:
     """Progress for a stream that is not a terminal (a log file, a pipe): one plain line each time another
-    10% of the chunks is done, e.g. ``bp x3 seeds: 2/3 chunks (67%), 1.2 s``; never a carriage return."""
+    10% of the chunks is done, or ``heartbeat`` seconds after the last line (a long chunk, or a run capped at
+    many chunks that a criterion ends early), e.g. ``bp x3 seeds: 2/3 chunks (67%), 1.2 s``, followed by the
+    note of ``set_postfix_str``; a run that ends before its last chunk says so when closed. Never a carriage
+    return."""
 
-    def __init__(self, total: int, desc: str, stream):
+    def __init__(self, total: int, desc: str, stream, heartbeat: float = 300.0, clock=None) -> None:
         import time
 
-        self.total, self.desc, self.stream, self.clock = total, desc, stream, time.perf_counter
-        self.n, self.decile = 0, 0
-        self.t0 = self.clock()
+        self.total, self.desc, self.stream = total, desc, stream
+        self.clock = clock or time.perf_counter
+        self.heartbeat = heartbeat
+        self.n, self.decile, self.note = 0, 0, ""
+        self.t0 = self.last = self.clock()
+        self.printed = 0
+
+    def set_postfix_str(self, note: str, refresh: bool = True) -> None:
+        self.note = note
+
+    def _write(self, head: str) -> None:
+        pct = round(100 * self.n / self.total)
+        now = self.clock()
+        try:
+            self.stream.write(f"{self.desc}: {head}{self.n}/{self.total} chunks ({pct}%), {now - self.t0:.1f} s"
+                              + (f"; {self.note}" if self.note else "") + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream must not stop training
+            pass
+        self.last, self.printed = now, self.n
 
     def update(self, n: int = 1) -> None:
         self.n = min(self.total, self.n + n)
         decile = 10 * self.n // self.total
-        if decile > self.decile:
-            self.decile = decile
-            pct = round(100 * self.n / self.total)
-            try:
-                self.stream.write(f"{self.desc}: {self.n}/{self.total} chunks ({pct}%), "
-                                  f"{self.clock() - self.t0:.1f} s\n")
-                self.stream.flush()
-            except (OSError, ValueError):  # a closed or broken stream must not stop training
-                pass
+        if decile > self.decile or self.clock() - self.last >= self.heartbeat:
+            self.decile = max(decile, self.decile)
+            self._write("")
 
     def close(self) -> None:
-        pass
+        if 0 < self.n < self.total and self.printed != self.n:
+            self._write("stopped at ")
 
 
 def _is_terminal(stream) -> bool:

@@ -103,6 +103,12 @@ class StationarityWatch:
         self.holds = held
         return bool((self.first_step >= 0).all())
 
+    def progress_note(self) -> str:
+        """How many runs have held the criterion so far, for the progress line: "stationary: 31/40 runs"."""
+        if self.first_step is None:
+            return "stationary: not judged yet"
+        return f"stationary: {int((self.first_step >= 0).sum())}/{self.first_step.size} runs"
+
 
 def _close(a: np.ndarray, b: np.ndarray, tol) -> np.ndarray:
     """|b - a| <= tol, and True where either side is not finite (a diverged run)."""
