@@ -130,9 +130,17 @@ def test_logged_alignment_is_the_cosine_with_the_negative_gradient(variant):
     got = np.asarray(metrics["logged"]["sgd_align"])
     got_full = np.asarray(metrics["logged"]["sgd_align_full"])
     W1 = _as_np(new.params)
+    kept = np.asarray(metrics["logged"]["kept"])
+    removed = np.asarray(metrics["logged"]["sgd_align_removed"])
     for l in range(len(W0)):
         assert got[l] == pytest.approx(_cos(delta[l], -G[l]), abs=2e-5)
         assert got_full[l] == pytest.approx(_cos(W1[l] - W0[l], -G[l]), abs=2e-4)
+        U = W1[l] - W0[l]
+        assert kept[l] == pytest.approx(np.linalg.norm(U) / np.linalg.norm(delta[l]), rel=2e-3)
+        if variant == "hebb_post":  # the standardisation removes part of the update
+            assert removed[l] == pytest.approx(_cos(delta[l] - U, -G[l]), abs=2e-3)
+        else:  # nothing is removed
+            assert kept[l] == pytest.approx(1.0, abs=1e-5) and removed[l] == 0.0
     assert np.all(np.abs(got) <= 1.0)
     sgd = F.sgd_trainer(SIZES, 0.1)
     st = sgd.init(jax.random.PRNGKey(1))

@@ -462,3 +462,31 @@ def test_meta_sanger_trains_bp_and_fa_on_their_own_nets():
     same = build_learners(replace(cfg, hidden_bp=cfg.hidden), 784, 10)
     assert same["bp"] is same["fa"]  # one net: one learner, compiled once
     assert list(build_learners(replace(cfg, feedback=("fa",)), 64, 10)) == ["fa"]
+
+
+def test_meta_fig6_on_a_cpu_keeps_each_seeds_meta_training_as_it_ends(tmp_path, monkeypatch):
+    """On a CPU the seeds meta-train one after another and each one's unit is written when it ends (with its own
+    time): an interruption during seed 1 keeps seed 0's unit, and the rerun trains seed 1 only."""
+    import jax
+
+    from plasticlab.experiments.base import run_experiment
+    from plasticlab.experiments.meta import fig6
+
+    assert jax.default_backend() == "cpu"
+    real, trained = fig6.mc.meta_train, []
+
+    def interrupted_at_seed_1(*a, seed, **kw):
+        if seed == 1 and not trained.count("again"):
+            raise KeyboardInterrupt
+        trained.append(seed)
+        return real(*a, seed=seed, **kw)
+
+    monkeypatch.setattr(fig6.mc, "meta_train", interrupted_at_seed_1)
+    over = {"n_episodes": 4, "n_eval_tasks": 4, "n_select_tasks": 4, "n_val_tasks": 2, "select_every": 2}
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("meta-fig6", tmp_path, quick=True, seeds=2, overrides=over, progress=False, plots=False)
+    units = sorted(p.name.split("-")[0] for p in (tmp_path / "units").glob("seed=*_meta-train-*.json"))
+    assert units == ["seed=0_meta"] and trained == [0]
+    trained.append("again")
+    res = run_experiment("meta-fig6", tmp_path, quick=True, seeds=2, overrides=over, progress=False, plots=False)
+    assert trained == [0, "again", 1] and set(res["final_theta"]) == {"0", "1"}

@@ -163,6 +163,8 @@ class SGDAlignment:
     (x, t) at W:
         sgd_align[l]      = cos(Delta W_l, -G_l)   (the rule's update, before decay / optimiser / standardisation)
         sgd_align_full[l] = cos(U_l, -G_l)
+        kept[l]           = ||U_l|| / ||Delta W_l||
+        sgd_align_removed[l] = cos(Delta W_l - U_l, -G_l)   (0 where nothing is removed: no standardisation)
         wnorm[l]          = ||W'_l||_F
     (For the networks of this module: no weight noise, no forward_train, so the step's signals are at W.)
     """
@@ -172,6 +174,8 @@ class SGDAlignment:
         grads = jax.grad(lambda p: trainer.loss.value(trainer.net.forward(p, sig.x), sig.t))(before)
         return {"sgd_align": jnp.stack([cosine(d, -g) for d, g in zip(deltas.W, grads.W)]),
                 "sgd_align_full": jnp.stack([cosine(u, -g) for u, g in zip(updates.W, grads.W)]),
+                "kept": jnp.stack([jnp.linalg.norm(u) / jnp.linalg.norm(d) for d, u in zip(deltas.W, updates.W)]),
+                "sgd_align_removed": jnp.stack([cosine(d - u, -g) for d, u, g in zip(deltas.W, updates.W, grads.W)]),
                 "wnorm": jnp.stack([jnp.linalg.norm(w) for w in params.W])}
 
 
@@ -290,7 +294,8 @@ def _fit(trainers: list[Trainer], data, cfg: HebbFig18Config, progress) -> tuple
     steps_logged = np.asarray(hist.log_steps)
     align = hist.logged("sgd_align")  # (cells, seeds, logs, L)
     full = hist.logged("sgd_align_full")
-    return {"steps": steps_logged, "align": np.moveaxis(align, -1, 2), "full": np.moveaxis(full, -1, 2),
+    extra = {k: np.moveaxis(hist.logged(m), -1, 2) for k, m in (("kept", "kept"), ("removed", "sgd_align_removed"))}
+    return {"steps": steps_logged, "align": np.moveaxis(align, -1, 2), "full": np.moveaxis(full, -1, 2), **extra,
             "val_acc": hist.final("eval_accuracy"), "diverged": np.asarray(hist.seed_diverged, bool),
             "messages": list(hist.diverged)}, steps
 
@@ -307,6 +312,8 @@ def _unit(cfg: HebbFig18Config, variant: str, data_dir, progress) -> dict:
     res, total = _fit(trainers, (x, y, xv, yv), cfg, progress and f"hebb-fig18 {variant}")
     win = windows(res["align"], res["steps"], cfg.window, total)  # (cells, seeds, L, windows)
     win_full = windows(res["full"], res["steps"], cfg.window, total)
+    win_kept = windows(res["kept"], res["steps"], cfg.window, total)
+    win_removed = windows(res["removed"], res["steps"], cfg.window, total)
     rows, curves = [], []
     for c, lr in enumerate(lrs):
         for s in range(cfg.seeds):
@@ -316,6 +323,8 @@ def _unit(cfg: HebbFig18Config, variant: str, data_dir, progress) -> dict:
                              "alignment": None if bad else safe_float(win["final_mean"][c, s, l]),
                              "window_sd": None if bad else safe_float(win["final_sd"][c, s, l]),
                              "alignment_full": None if bad else safe_float(win_full["final_mean"][c, s, l]),
+                             "kept": None if bad else safe_float(win_kept["final_mean"][c, s, l]),
+                             "alignment_removed": None if bad else safe_float(win_removed["final_mean"][c, s, l]),
                              "val_acc": None if bad else safe_float(res["val_acc"][c, s]), "diverged": bad})
         curves.append({"variant": variant, "lr": lr, "end": win["end"],
                        "mean": [[safe_float(v) for v in win["mean"][c, s, 1]] for s in range(cfg.seeds)],
@@ -337,10 +346,13 @@ def run(cfg: HebbFig18Config, ctx: RunContext) -> dict:
         curves += unit["curves"]
         diverged += unit["diverged"]
     summary = summarize(rows)
-    ctx.log("layer 2, final window: SGD alignment mean +- SD over seeds (mean window SD), validation accuracy")
+    ctx.log("layer 2, final window: SGD alignment mean +- SD over seeds (mean window SD), validation accuracy; the "
+            "applied change U's alignment, ||U|| / ||dW|| and the alignment of the part dW - U the standardisation "
+            "removed")
     for s in summary:
         ctx.log(f"{s['variant']:9s} lr={s['lr']:<6g} {_fmt(s['alignment_mean'])} +- {_fmt(s['alignment_sd'])} "
-                f"({_fmt(s['window_sd'])}), acc {_fmt(s['val_acc'])}"
+                f"({_fmt(s['window_sd'])}), acc {_fmt(s['val_acc'])}; applied change {_fmt(s['alignment_full'])} "
+                f"(||U||/||dW|| {_fmt(s['kept'])}, removed part {_fmt(s['alignment_removed'])})"
                 + (f", {s['n_diverged']} diverged" if s["n_diverged"] else ""))
     for msg in diverged:
         ctx.log(msg, style="yellow")
@@ -363,8 +375,8 @@ def summarize(rows: list[dict], layer: int = 2) -> list[dict]:
         out.append({"variant": key[0], "lr": key[1], "alignment_mean": safe_float(m),
                     "alignment_sd": safe_float(sd),
                     "window_sd": safe_float(mean_sd([r["window_sd"] for r in rr if r["window_sd"] is not None])[0]),
-                    "alignment_full": safe_float(mean_sd([r["alignment_full"] for r in rr
-                                                          if r["alignment_full"] is not None])[0]),
+                    **{k: safe_float(mean_sd([r[k] for r in rr if r.get(k) is not None])[0])
+                       for k in ("alignment_full", "kept", "alignment_removed")},
                     "val_acc": safe_float(mean_sd([r["val_acc"] for r in rr if r["val_acc"] is not None])[0]),
                     "n_diverged": sum(r["diverged"] for r in rr)})
     return out

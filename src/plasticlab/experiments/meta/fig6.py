@@ -101,11 +101,18 @@ def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
 
     rows, runs = [], {}
     todo = [s for s in range(cfg.seeds) if not ctx.has_unit(f"seed={s}/meta-train")]
-    if todo:
-        ctx.log(f"meta-training seed(s) {todo} together: {cfg.n_episodes} episodes")
-        fresh = dict(zip(todo, _meta_runs(cfg, ctx, learner, train_s, todo)))
-    for seed in range(cfg.seeds):
-        runs[seed] = ctx.unit(f"seed={seed}/meta-train", lambda: fresh[seed])
+    if jax.default_backend() == "cpu":  # one seed after another: each one's unit is kept (and timed) when it ends
+        if todo:
+            ctx.log(f"meta-training seed(s) {todo} one after another: {cfg.n_episodes} episodes each")
+        for seed in range(cfg.seeds):
+            runs[seed] = ctx.unit(f"seed={seed}/meta-train",
+                                  lambda: _meta_runs(cfg, ctx, learner, train_s, [seed])[0])
+    else:
+        if todo:
+            ctx.log(f"meta-training seed(s) {todo} together: {cfg.n_episodes} episodes")
+            fresh = dict(zip(todo, _meta_runs(cfg, ctx, learner, train_s, todo)))
+        for seed in range(cfg.seeds):
+            runs[seed] = ctx.unit(f"seed={seed}/meta-train", lambda: fresh[seed])
 
     ev = dict(n_tasks=cfg.n_eval_tasks, seed=HELDOUT_SEED, batch=cfg.eval_batch)
     select = {}
