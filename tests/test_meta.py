@@ -449,19 +449,42 @@ def test_collapse_status_threshold_and_window():
 
 def test_meta_sanger_trains_bp_and_fa_on_their_own_nets():
     """S6 trains BP on the 10-layer net and FA on the 5-layer one: ``hidden_bp`` is BP's, ``hidden`` FA's (the
-    end-to-end run is the golden quick result's, whose BP net is deeper than its FA net)."""
+    end-to-end run is the golden quick result's, whose BP net is deeper than its FA net); each rule's loop has
+    only its own terms, and the baselines run on the pseudo-gradient's."""
     from dataclasses import replace
 
-    from plasticlab.experiments.meta.sanger import MetaSangerConfig, build_learners
+    from plasticlab.experiments.meta.sanger import VARIANTS, MetaSangerConfig, build_learners
     from plasticlab.experiments.oja.common import HIDDEN
 
     cfg = MetaSangerConfig()
     assert cfg.hidden_bp == HIDDEN[10] and cfg.hidden == HIDDEN[5]
     nets = build_learners(cfg, 784, 47)
-    assert nets["bp"].loop.net.sizes == (784, *HIDDEN[10], 47) and nets["fa"].loop.net.sizes == (784, *HIDDEN[5], 47)
+    assert nets["bp", "pg"].loop.net.sizes == (784, *HIDDEN[10], 47)
+    assert nets["fa", "pg"].loop.net.sizes == (784, *HIDDEN[5], 47)
+    assert {v: nets["bp", v].loop.terms for v in VARIANTS} == VARIANTS
     same = build_learners(replace(cfg, hidden_bp=cfg.hidden), 784, 10)
-    assert same["bp"] is same["fa"]  # one net: one learner, compiled once
-    assert list(build_learners(replace(cfg, feedback=("fa",)), 64, 10)) == ["fa"]
+    assert all(same["bp", v] is same["fa", v] for v in VARIANTS)  # one net and rule: one learner, compiled once
+    only = build_learners(replace(cfg, feedback=("fa",), variants=("pg+oja",)), 64, 10)
+    assert sorted(only) == [("fa", "pg"), ("fa", "pg+oja")]
+
+
+def test_a_rule_on_its_own_terms_meta_trains_as_on_all_terms_with_the_others_frozen():
+    """meta-sanger's loops with a rule's terms only (results_version 2) follow the same theta trajectory as the
+    former single loop with all three terms and the absent ones frozen at 0 (mask; clipping sees no gradient of a
+    frozen coefficient)."""
+    from plasticlab.experiments.meta import common as mc
+    from plasticlab.experiments.meta.sanger import TERMS as S6_TERMS, over_all_terms
+
+    sampler = EpisodeSampler(_id_dataset(n_classes=4, per_class=10, d=6), n_way=2, k_shot=3, n_query=2)
+    kw = dict(n_episodes=4, sym=1.0, seed=0)
+    for rule, mask in ((("pseudo_grad", "sanger"), (1.0, 0.0, 1.0)), (("pseudo_grad", "oja"), (1.0, 1.0, 0.0))):
+        own = mc.MetaLearner(mc.build_loop(6, (5, 4), 2, rule, (), max_growth=10.0), lr=1e-2, clip=1.0)
+        allt = mc.MetaLearner(mc.build_loop(6, (5, 4), 2, S6_TERMS, (), max_growth=10.0), lr=1e-2, clip=1.0)
+        a = mc.meta_train(own, sampler, init_theta(rule, (), 0.05), **kw)
+        b = mc.meta_train(allt, sampler, init_theta(S6_TERMS, (), 0.05),
+                          mask=Theta(jnp.asarray(mask, jnp.float32), jnp.zeros(0, jnp.float32)), **kw)
+        np.testing.assert_allclose(over_all_terms(rule, a["theta_w"]), b["theta_w"], rtol=1e-4, atol=1e-7)
+        assert np.ptp(np.asarray(a["theta_w"])[:, 1]) > 0  # the rule's second coefficient did move
 
 
 def test_meta_fig6_on_a_cpu_keeps_each_seeds_meta_training_as_it_ends(tmp_path, monkeypatch):

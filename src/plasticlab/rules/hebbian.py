@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ..networks.mlp import Params
-from .base import Rule, layer_selected, outer_mean
+from .base import Rule, layer_selected, outer_mean, prefix_sum
 
 
 class _LayerwiseHebbian(Rule):
@@ -76,7 +76,7 @@ class Sanger(_LayerwiseHebbian):
 
     def layer_delta(self, w, pre, post):
         if post.shape[0] <= 16:
-            partial = jnp.cumsum(post[:, :, None] * w[None], axis=1)  # (batch, d_l, d_{l-1})
+            partial = prefix_sum(post[:, :, None] * w[None], axis=1)  # (batch, d_l, d_{l-1})
             return jnp.mean(post[:, :, None] * (pre[:, None, :] - partial), axis=0)
         return outer_mean(post, pre) - jnp.tril(outer_mean(post, post)) @ w
 

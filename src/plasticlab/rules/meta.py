@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..networks.mlp import MLP, Forward, Params, init_weight
-from .base import Rule, Signals, outer_mean
+from .base import Rule, Signals, outer_mean, prefix_sum
 
 TermFn = Callable[..., "Outer | Decay | jax.Array"]  # (W, pre, post, e_pre, e_post) -> term
 
@@ -115,7 +115,7 @@ def term_sanger(W, pre, post, e_pre, e_post):
     """F_7 = h_l h_{l-1}^T - LT(h_l h_l^T) W_l; row i: h_i (h_{l-1} - sum_{j <= i} h_j W_{l,j})^T."""
 
     def one(h_pre, h):
-        cum = jnp.cumsum(h[:, None] * W, axis=0)  # row i: sum_{j<=i} h_j W_j
+        cum = prefix_sum(h[:, None] * W, axis=0)  # row i: sum_{j<=i} h_j W_j
         return h[:, None] * (h_pre[None, :] - cum)
 
     return jnp.mean(jax.vmap(one)(pre, post), axis=0)

@@ -12,8 +12,11 @@ from a grid on meta-train tasks. S6 reports that Sanger's term brings no gain ov
 alone while Oja's does. Each meta-trained rule is evaluated with its final theta (rule ``pg``, ``pg+oja``,
 ``pg+sanger``) and with the theta of best validation accuracy (``<rule>@val``: scored every
 ``select_every`` episodes on ``n_val_tasks`` meta-train selection tasks, those of the learning-rate grid).
-The paper's claims (``plasticlab.claims.meta``) read the final theta, per held-out task. One candidate set (pg, oja, sanger) with frozen coefficients serves all
-three rules, so the experiment compiles the inner loop once per network.
+The paper's claims (``plasticlab.claims.meta``) read the final theta, per held-out task. Each rule's inner loop
+computes only its own terms (the BP / FA baselines: the pseudo-gradient alone): Sanger's term, a prefix sum over
+a layer's rows, costs 3-4x the rest of a BP step, so one loop with all three terms and the unused ones frozen at 0
+(as until 2026-12-06, ``results_version`` 1) made every rule pay for it. Coefficients are reported over all
+three terms (0 for a term a rule lacks).
 Paper setting: 50 training and 10 query samples per class, 500 episodes; BP trains the 10-layer net
 (``hidden_bp``, 784-400-300-250-200-170-130-100-70-40-N: oja-fig1's widths, the paper's are lost) and FA the
 5-layer net (``hidden``, 784-170-130-100-70-N), as in S6 and oja-sanger.
@@ -35,7 +38,8 @@ from . import common as mc
 from ..base import Experiment, RunContext, register
 
 TERMS = ("pseudo_grad", "oja", "sanger")
-VARIANTS = {"pg": (1.0, 0.0, 0.0), "pg+oja": (1.0, 1.0, 0.0), "pg+sanger": (1.0, 0.0, 1.0)}
+VARIANTS = {"pg": ("pseudo_grad",), "pg+oja": ("pseudo_grad", "oja"), "pg+sanger": ("pseudo_grad", "sanger")}
+BASELINE = "pg"  # the BP / FA baselines (learning rate from the grid) run on the pseudo-gradient's loop
 FEEDBACK = {"bp": 1.0, "fa": 0.0}
 HELDOUT_SEED = 12345
 
@@ -55,22 +59,38 @@ class MetaSangerConfig(mc.MetaConfig):
                                              "`hidden` (5 layers)")
 
 
-def build_learners(cfg: MetaSangerConfig, n_features: int, n_outputs: int) -> dict[str, mc.MetaLearner]:
-    """One meta-learner per feedback pathway on its own net: BP's ``hidden_bp``, FA's ``hidden`` (one shared
-    learner, compiled once, when the widths are the same)."""
+def build_learners(cfg: MetaSangerConfig, n_features: int, n_outputs: int) -> dict[tuple[str, str], mc.MetaLearner]:
+    """One meta-learner per (feedback pathway, rule) with that rule's terms only, on the pathway's net: BP's
+    ``hidden_bp``, FA's ``hidden`` (learners with the same widths and terms are one object, compiled once)."""
     widths = {fb: tuple(cfg.hidden_bp if fb == "bp" else cfg.hidden) for fb in cfg.feedback}
-    by_widths = {h: mc.MetaLearner(mc.build_loop(n_features, h, n_outputs, TERMS, (), cfg.beta,
-                                                 max_growth=cfg.max_growth), cfg.lr_meta, cfg.clip, head=cfg.head)
-                 for h in set(widths.values())}
-    return {fb: by_widths[h] for fb, h in widths.items()}
+    built: dict[tuple, mc.MetaLearner] = {}
+    out = {}
+    for fb in cfg.feedback:
+        for v in dict.fromkeys((BASELINE, *cfg.variants)):
+            key = (widths[fb], VARIANTS[v])
+            if key not in built:
+                built[key] = mc.MetaLearner(mc.build_loop(n_features, widths[fb], n_outputs, VARIANTS[v], (),
+                                                          cfg.beta, max_growth=cfg.max_growth),
+                                            cfg.lr_meta, cfg.clip, head=cfg.head)
+            out[fb, v] = built[key]
+    return out
+
+
+def over_all_terms(terms: tuple[str, ...], w) -> np.ndarray:
+    """A rule's coefficients (last axis: ``terms``) spread over ``TERMS``, 0 for the terms it lacks."""
+    w = np.asarray(w, float)
+    full = np.zeros((*w.shape[:-1], len(TERMS)))
+    for i, t in enumerate(terms):
+        full[..., TERMS.index(t)] = w[..., i]
+    return full
 
 
 def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
     train_s, test_s, data = mc.make_samplers(cfg.dataset, ctx.data_dir, cfg.n_way, cfg.k_shot, cfg.n_query,
                                              cfg.split_mode)
     learners = build_learners(cfg, data.n_features, mc.n_outputs(cfg.head, cfg.n_way, data.n_classes))
-    for fb, learner in learners.items():
-        ctx.log(f"meta-sanger: {train_s}; {fb.upper()} net {learner.loop.net.sizes}")
+    for fb in cfg.feedback:
+        ctx.log(f"meta-sanger: {train_s}; {fb.upper()} net {learners[fb, BASELINE].loop.net.sizes}")
     ev = dict(n_tasks=cfg.n_eval_tasks, seed=HELDOUT_SEED, batch=cfg.eval_batch)
     rows, curves, final, select, selected = [], {}, {}, {}, {}
 
@@ -83,34 +103,34 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
         return {"accuracy": acc.tolist()}
 
     for fb in cfg.feedback:
-        sym, learner, loop = FEEDBACK[fb], learners[fb], learners[fb].loop
+        sym, base = FEEDBACK[fb], learners[fb, BASELINE]
         select[fb] = ctx.unit(f"{fb}/select-lr", lambda: mc.select_lr(
-            learner, train_s, cfg.lr_grid, sym=sym, n_tasks=cfg.n_select_tasks, seed=HELDOUT_SEED,
+            base, train_s, cfg.lr_grid, sym=sym, n_tasks=cfg.n_select_tasks, seed=HELDOUT_SEED,
             batch=cfg.eval_batch))
         lr = select[fb]["best_lr"]
         add_rows(fb, "grid-lr", -1, ctx.unit(f"{fb}/heldout/grid-lr",
-                                             lambda: heldout(learner, mc.pseudo_grad_theta(loop, lr), sym)), lr)
+                                             lambda: heldout(base, mc.pseudo_grad_theta(base.loop, lr), sym)), lr)
         for v in cfg.variants:
-            mask = Theta(jnp.asarray(VARIANTS[v], jnp.float32), jnp.zeros(0, jnp.float32))
+            learner, terms = learners[fb, v], VARIANTS[v]
             for seed in range(cfg.seeds):
                 key = f"{fb}/{v}/seed={seed}"
                 ctx.log(f"meta-training {key}: {cfg.n_episodes} episodes")
                 validate = mc.validator(learner, train_s, n_tasks=cfg.n_val_tasks, sym=sym, seed=HELDOUT_SEED,
                                         batch=cfg.eval_batch) if cfg.select_every else None
                 hist = ctx.unit(f"{key}/meta-train", lambda: mc.meta_train(
-                    learner, train_s, init_theta(TERMS, (), cfg.theta0), n_episodes=cfg.n_episodes, sym=sym,
+                    learner, train_s, init_theta(terms, (), cfg.theta0), n_episodes=cfg.n_episodes, sym=sym,
                     seed=seed, ckpt_dir=ctx.scratch_dir(f"{key}/meta-train"),
-                    ckpt_every=cfg.ckpt_every, mask=mask, validate=validate, select_every=cfg.select_every))
+                    ckpt_every=cfg.ckpt_every, validate=validate, select_every=cfg.select_every))
                 theta = Theta(jnp.asarray(hist["final_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
                 add_rows(fb, v, seed, ctx.unit(f"{key}/heldout", lambda: heldout(learner, theta, sym)))
-                final[key] = mc.theta_table(TERMS, hist["final_theta_w"])
+                final[key] = mc.theta_table(TERMS, over_all_terms(terms, hist["final_theta_w"]))
                 if "selected_theta_w" in hist:
                     sel = Theta(jnp.asarray(hist["selected_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
                     add_rows(fb, f"{v}@val", seed, ctx.unit(f"{key}/heldout-val", lambda: heldout(learner, sel, sym)))
                     selected[key] = {"episode": hist["selected_episode"], "val_accuracy": hist["selected_val_accuracy"],
-                                     "theta": mc.theta_table(TERMS, hist["selected_theta_w"])}
-                curves[key] = {k: hist.get(k, []) for k in ("episode", "accuracy", "theta_w", "val_episode",
-                                                            "val_accuracy")}
+                                     "theta": mc.theta_table(TERMS, over_all_terms(terms, hist["selected_theta_w"]))}
+                curves[key] = {k: hist.get(k, []) for k in ("episode", "accuracy", "val_episode", "val_accuracy")}
+                curves[key]["theta_w"] = over_all_terms(terms, hist["theta_w"]).tolist()
                 ctx.log(f"  {key}: final theta {final[key]}")
     summary = summarize(rows, ["feedback", "rule"], "query_accuracy")
     for s in summary:
@@ -118,7 +138,7 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
                 f"[{s['query_accuracy_ci_low']:.4f}, {s['query_accuracy_ci_high']:.4f}]")
     return {"rows": rows, "summary": summary, "final_theta": final, "selected_theta": selected,
             "lr_selection": select, "curves": curves, "measurements": sanger_measurements(rows, cfg),
-            "nets": {fb: [int(n) for n in learners[fb].loop.net.sizes] for fb in cfg.feedback}}
+            "nets": {fb: [int(n) for n in learners[fb, BASELINE].loop.net.sizes] for fb in cfg.feedback}}
 
 
 def sanger_measurements(rows: list[dict], cfg: MetaSangerConfig) -> dict:
@@ -167,7 +187,7 @@ def plot(results: dict, out: Path) -> None:
 
 register(Experiment(
     "meta-sanger", "Sanger's vs Oja's term meta-learned next to BP and FA (Oja paper supplement S6)",
-    MetaSangerConfig, run, plot, paper="meta",
+    MetaSangerConfig, run, plot, paper="meta", results_version=2,  # 2: each rule's loop has only its own terms
     quick={"dataset": "digits", "hidden": (32, 24), "hidden_bp": (32, 28, 24), "k_shot": 10, "n_query": 5,
            "n_episodes": 20, "ckpt_every": 10, "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10,
            "n_eval_tasks": 10, "eval_batch": 10, "lr_grid": (0.03, 0.1, 0.3)}))
