@@ -118,3 +118,20 @@ def test_the_watch_stops_once_every_run_has_held_not_only_when_all_hold_at_once(
             break
     assert stop_at == 6 and watch.first_step.tolist() == [[30, 60]]
     assert watch.holds.tolist() == [[False, True]]
+
+
+def test_run_grid_judges_the_criterion_at_the_minimum_length_of_its_evaluation_grid():
+    """Evaluations fall every round(eval_epochs * steps per epoch / log_every) * log_every steps, so the one nearest
+    ``epochs`` can come a few steps before it (here 24 steps for 4 epochs of 6.25): the criterion is judged from
+    there on, so a run with max_epochs = epochs says whether it was stationary at its end (it never did)."""
+    from plasticlab.experiments.hebb.common import run_grid, spec_for
+
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(100, 6)).astype(np.float32), rng.integers(0, 3, 100).astype(np.int32),
+            rng.normal(size=(20, 6)).astype(np.float32), rng.integers(0, 3, 20).astype(np.int32))
+    spec = spec_for("sgd", (6, 5, 3), loss="cross_entropy", batch_size=16, neuron_layer=0)
+    loose = Stationarity(window=2, loss_rtol=0.5, atol=1.0, norm_rtol=0.5)  # holds wherever it is judged
+    res = run_grid(spec, data, seeds=[0, 1], hp={"lr": 1e-7}, epochs=4.0, log_every=2, window=4, max_epochs=4.0,
+                   eval_epochs=1.0, criterion=loose)
+    assert res["n_steps"] == 24  # 4 evaluations of 6 steps: 3.84 of the 4 epochs
+    assert res["stationary"] == [True, True] and res["stationary_epoch"] == [3.84, 3.84]
