@@ -719,7 +719,7 @@ class _LineProgress:
         self.n = min(self.total, self.n + n)
         decile = 10 * self.n // self.total
         if decile > self.decile or self.clock() - self.last >= self.heartbeat:
-            self.decile = max(decile, self.decile)
+            self.decile = decile
             self._write("")
 
     def close(self) -> None:

@@ -57,7 +57,7 @@ def prefix_sum(x: jax.Array, axis: int = 0) -> jax.Array:
     """Inclusive prefix sum along ``axis``: out[i] = sum_{j <= i} x[j] (``jnp.cumsum``'s value).
 
     Computed by ``jax.lax.associative_scan`` (O(n log n) adds): XLA's CPU cumsum is a reduce-window whose work
-    grows as n^2 per column, 3-4x slower here on a 400 x 784 matrix, forward and gradient (Sanger's term).
+    grows as n^2 per column: on a 400 x 784 matrix (Sanger's term) 3.7x slower forward, 2.9x for the gradient.
     """
     return jax.lax.associative_scan(jnp.add, x, axis=axis)
 

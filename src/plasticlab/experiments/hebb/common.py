@@ -208,11 +208,11 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
     until = None
     if max_epochs is not None:
         per_eval = max(1, int(round(eval_epochs * steps_per_epoch / log_every))) * log_every
-        n_evals = max(1, max(total, n_steps(max_epochs, len(x), spec.batch_size)) // per_eval)
-        total = n_evals * per_eval
         # judged from the evaluation at or before ``epochs`` on the evaluation grid (5 epochs of 234.4 steps are 1,170
         # steps: 50 epochs end 0.08 epoch after the 10th evaluation, which with max_epochs = epochs was never judged)
-        first = max(1, n_steps(epochs, len(x), spec.batch_size) // per_eval) * per_eval
+        first = max(1, total // per_eval) * per_eval
+        n_evals = max(1, max(total, n_steps(max_epochs, len(x), spec.batch_size)) // per_eval)
+        total = n_evals * per_eval
         until = replace(criterion or Stationarity(), min_samples=first * spec.batch_size)
     out = train(spec, x, y, xv, yv, seeds=run_seeds, hp=run_hp, n_steps=total, log_every=log_every,
                 n_evals=n_evals, until=until)

@@ -292,10 +292,10 @@ def _fit(trainers: list[Trainer], data, cfg: HebbFig18Config, progress) -> tuple
                x_eval=xv, y_eval=yv, progress=progress, on_divergence="record", log_every=cfg.log_every,
                compiler_options=FAST_COMPILE if work < 5e10 else None)
     steps_logged = np.asarray(hist.log_steps)
-    align = hist.logged("sgd_align")  # (cells, seeds, logs, L)
-    full = hist.logged("sgd_align_full")
-    extra = {k: np.moveaxis(hist.logged(m), -1, 2) for k, m in (("kept", "kept"), ("removed", "sgd_align_removed"))}
-    return {"steps": steps_logged, "align": np.moveaxis(align, -1, 2), "full": np.moveaxis(full, -1, 2), **extra,
+    logged = {k: np.moveaxis(hist.logged(m), -1, 2)  # (cells, seeds, L, logs)
+              for k, m in (("align", "sgd_align"), ("full", "sgd_align_full"), ("kept", "kept"),
+                           ("removed", "sgd_align_removed"))}
+    return {"steps": steps_logged, **logged,
             "val_acc": hist.final("eval_accuracy"), "diverged": np.asarray(hist.seed_diverged, bool),
             "messages": list(hist.diverged)}, steps
 
@@ -310,21 +310,19 @@ def _unit(cfg: HebbFig18Config, variant: str, data_dir, progress) -> dict:
         trainers = [hebbian_trainer(variant, sizes, lr, cfg.activation, cfg.ws_scale) for lr in cfg.lrs]
         lrs = list(cfg.lrs)
     res, total = _fit(trainers, (x, y, xv, yv), cfg, progress and f"hebb-fig18 {variant}")
-    win = windows(res["align"], res["steps"], cfg.window, total)  # (cells, seeds, L, windows)
-    win_full = windows(res["full"], res["steps"], cfg.window, total)
-    win_kept = windows(res["kept"], res["steps"], cfg.window, total)
-    win_removed = windows(res["removed"], res["steps"], cfg.window, total)
+    # final-window statistics of each logged quantity, (cells, seeds, L[, windows]); the row field each fills
+    wins = {k: windows(res[k], res["steps"], cfg.window, total) for k in ("align", "full", "kept", "removed")}
+    win = wins["align"]
+    fields = (("alignment", "align", "final_mean"), ("window_sd", "align", "final_sd"),
+              ("alignment_full", "full", "final_mean"), ("kept", "kept", "final_mean"),
+              ("alignment_removed", "removed", "final_mean"))
     rows, curves = [], []
     for c, lr in enumerate(lrs):
         for s in range(cfg.seeds):
             bad = bool(res["diverged"][c, s])
             for l in range(res["align"].shape[2]):
                 rows.append({"variant": variant, "lr": lr, "seed": s, "layer": l + 1,
-                             "alignment": None if bad else safe_float(win["final_mean"][c, s, l]),
-                             "window_sd": None if bad else safe_float(win["final_sd"][c, s, l]),
-                             "alignment_full": None if bad else safe_float(win_full["final_mean"][c, s, l]),
-                             "kept": None if bad else safe_float(win_kept["final_mean"][c, s, l]),
-                             "alignment_removed": None if bad else safe_float(win_removed["final_mean"][c, s, l]),
+                             **{f: None if bad else safe_float(wins[k][stat][c, s, l]) for f, k, stat in fields},
                              "val_acc": None if bad else safe_float(res["val_acc"][c, s]), "diverged": bad})
         curves.append({"variant": variant, "lr": lr, "end": win["end"],
                        "mean": [[safe_float(v) for v in win["mean"][c, s, 1]] for s in range(cfg.seeds)],

@@ -75,16 +75,16 @@ def _b_terms(cfg: MetaFig6Config) -> tuple[str, ...]:
 
 
 def _meta_runs(cfg: MetaFig6Config, ctx: RunContext, learner, train_s, seeds: list[int]) -> list[dict]:
-    """The meta-training runs of ``seeds``, each resumable: all together (one vmapped outer step) on an
-    accelerator, one after another on a CPU (where the batched per-seed matrix-vector products are no faster)."""
+    """The meta-training runs of ``seeds``, each resumable from its checkpoints: one seed alone, or several
+    together in one vmapped outer step (``run`` chooses by device)."""
     theta0 = init_theta(cfg.terms, _b_terms(cfg), cfg.theta0)
     validate = mc.validator(learner, train_s, n_tasks=cfg.n_val_tasks, sym=FEEDBACK[cfg.feedback], seed=HELDOUT_SEED,
                             batch=cfg.eval_batch) if cfg.select_every else None
     kw = dict(n_episodes=cfg.n_episodes, meta_batch=cfg.meta_batch, sym=FEEDBACK[cfg.feedback],
               ckpt_every=cfg.ckpt_every, log=ctx.log, validate=validate, select_every=cfg.select_every)
     dirs = [ctx.scratch_dir(f"seed={s}/meta-train") for s in seeds]
-    if jax.default_backend() == "cpu":  # measured (benchmarks/meta_step.py): vmapped seeds are no faster on a CPU
-        return [mc.meta_train(learner, train_s, theta0, seed=s, ckpt_dir=d, **kw) for s, d in zip(seeds, dirs)]
+    if len(seeds) == 1:
+        return [mc.meta_train(learner, train_s, theta0, seed=seeds[0], ckpt_dir=dirs[0], **kw)]
     return mc.meta_train(learner, train_s, theta0, seed=seeds, ckpt_dir=dirs, **kw)
 
 
@@ -101,7 +101,9 @@ def run(cfg: MetaFig6Config, ctx: RunContext) -> dict:
 
     rows, runs = [], {}
     todo = [s for s in range(cfg.seeds) if not ctx.has_unit(f"seed={s}/meta-train")]
-    if jax.default_backend() == "cpu":  # one seed after another: each one's unit is kept (and timed) when it ends
+    # measured (benchmarks/meta_step.py): vmapped seeds are no faster on a CPU, so there the seeds train one after
+    # another and each one's unit is kept (and timed) when it ends; on an accelerator they train together
+    if jax.default_backend() == "cpu":
         if todo:
             ctx.log(f"meta-training seed(s) {todo} one after another: {cfg.n_episodes} episodes each")
         for seed in range(cfg.seeds):
