@@ -214,6 +214,26 @@ def test_train_maps_runs_onto_cells_and_seeds():
         np.testing.assert_allclose(out["params"]["W"][1][r], alone["params"]["W"][1][0], rtol=1e-4, atol=1e-6)
 
 
+def test_train_in_groups_of_max_runs_gives_the_numbers_of_all_runs_at_once():
+    """``max_runs`` trains a learning rate's cells x seeds in groups (3 seeds: groups of 2 and 1 seed, one cell
+    each) with every run's numbers as when all are vmapped together; with a convergence criterion, which judges
+    all runs of a learning rate together, a split is refused."""
+    from plasticlab.analysis.convergence import Stationarity
+
+    spec = ho.HebbSpec(sizes=(5, 6, 3), rule="sgd", batch_size=8, neuron_layer=0)
+    x, t = _data(32, spec.sizes)
+    kw = dict(seeds=[0, 1, 2] * 2, hp={"gamma": np.repeat([0.0, 0.01], 3)}, n_steps=8, log_every=2, n_evals=2)
+    together, grouped = ho.train(spec, x, t, x, t, **kw), ho.train(spec, x, t, x, t, max_runs=2, **kw)
+    for key in ("align", "val_loss", "wnorm"):
+        np.testing.assert_allclose(grouped[key], together[key], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grouped["params"]["W"][0], together["params"]["W"][0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(grouped["step"], together["step"])
+    with pytest.raises(ValueError, match="max_runs=2 splits the 6 runs"):
+        ho.train(spec, x, t, x, t, max_runs=2, until=Stationarity(), **kw)
+    with pytest.raises(ValueError, match="max_runs must be >= 1"):
+        ho.train(spec, x, t, x, t, max_runs=0, **kw)
+
+
 def _old_params(p) -> dict:
     """The new network's parameters as the old engine's dict."""
     out = {"W": list(p.W)}

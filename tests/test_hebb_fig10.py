@@ -123,6 +123,24 @@ def test_macs_count_the_matrix_products_of_the_forward_pass(backbone):
     assert fast == {"cnn": [True, False], "mlp": [True, True]}  # 200 steps: fast for the MLP alone, not with the front
 
 
+def test_runs_at_once_fit_half_the_memory_by_the_fronts_stored_floats():
+    """The paper's CNN on 32 x 32 inputs keeps, per image, 248,832 floats (by hand: stage 1 1024 pixels x (9
+    patch + 2 x 32) + 256 x 32 pooled; stage 2 256 x (288 + 128) + 64 x 64; stage 3 64 x (576 + 256) + 16 x 128),
+    0.47 GiB per run at batch 256; the runs at once fill half the memory available, ``max_runs`` overrides, and
+    an unknown memory trains all 40 together."""
+    front = ConvFront((28, 28, 1), (32, 64, 128), pad=2)
+    assert front.stored_floats == 1024 * (9 + 64) + 256 * 32 + 256 * (288 + 128) + 64 * 64 + 64 * (576 + 256) + 16 * 128
+    assert front.stored_floats == 248_832
+    resnet = ConvFront((8, 8, 1), (4,), backbone="resnet")  # 64 x (9 + 8 + 36 + 1 + 12) + 16 x 4
+    assert resnet.stored_floats == 64 * (9 + 2 * 4 + 9 * 4 + 1 + 3 * 4) + 16 * 4
+    cfg = F.HebbFig10Config(dataset="mnist")
+    at_once, gib = F.runs_at_once(cfg, front, available=8 * 2**30)
+    assert round(gib, 3) == round(248_832 * 256 * 8 / 2**30, 3) == 0.475 and at_once == 8  # 4 GiB / 0.475 GiB
+    assert F.runs_at_once(cfg, front, available=None)[0] == 40
+    assert F.runs_at_once(cfg, front, available=2**20)[0] == 1
+    assert F.runs_at_once(F.HebbFig10Config(dataset="mnist", max_runs=5), front, available=None)[0] == 5
+
+
 @pytest.mark.parametrize("backbone", ["cnn"])  # "resnet" passes too (8 s more); its forward is checked above
 def test_taps_and_sgd_step_equal_jax_grad_of_an_independent_loss(backbone):
     """The MLP taps (h, y, f'(y)) of the front's output, and one SGD step with weight decay, P <- P - lr (dL/dP +

@@ -225,6 +225,29 @@ def test_meta_training_seeds_together_equal_their_runs_apart_and_resume(tmp_path
         mc.meta_train(learner, sampler, theta0, n_episodes=4, seed=[3, 5], ckpt_dir=tmp_path, **kw)
 
 
+def test_meta_train_logs_progress_at_least_every_heartbeat_with_the_time_left():
+    """A progress line per 10% of the outer steps, plus one whenever ``heartbeat`` seconds passed since the last
+    line (a slow episode in a log file), each with the time run and the time left at the rate so far."""
+    from plasticlab.experiments.meta import common as mc
+
+    data = _id_dataset(n_classes=4, per_class=10, d=6)
+    sampler = EpisodeSampler(data, n_way=2, k_shot=3, n_query=2)
+    learner = mc.MetaLearner(mc.build_loop(6, (5,), 2, ("pseudo_grad",), ()), lr=1e-2, clip=1.0)
+    theta0 = init_theta(("pseudo_grad",), (), 0.05)
+
+    def lines(heartbeat):
+        ticks, out = iter(range(0, 10_000, 200)), []  # the clock: 200 s per call (one call per outer step)
+        mc.meta_train(learner, sampler, theta0, n_episodes=30, seed=0, log=out.append, heartbeat=heartbeat,
+                      clock=lambda: float(next(ticks)))
+        return [ln for ln in out if "meta-loss" in ln]
+
+    per_decile = lines(float("inf"))
+    assert [ln.split("/")[0].split()[-1] for ln in per_decile] == [str(e) for e in range(3, 31, 3)]
+    with_heartbeat = lines(300.0)  # after episode 2: 400 s since the start, 28 steps left at 200 s each
+    assert len(with_heartbeat) == 20 and "episode 2/30" in with_heartbeat[0]
+    assert with_heartbeat[0].endswith("400 s, about 5600 s left") and with_heartbeat[-1].endswith("0 s left")
+
+
 def test_meta_train_resumes_from_checkpoint_and_masks(tmp_path):
     """An interrupted meta-training continues from its last checkpoint to the same theta; masks freeze terms."""
     from plasticlab.experiments.meta import common as mc

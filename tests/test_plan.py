@@ -92,6 +92,24 @@ def test_calibration_runs_are_cold_runs_without_the_compilation_cache(monkeypatc
     assert seen["PLASTICLAB_JAX_CACHE"] == "" and "JAX_COMPILATION_CACHE_DIR" not in seen
 
 
+def test_a_failed_calibration_says_why_an_out_of_memory_kill_included(monkeypatch):
+    """A calibration run that fails names its reason on the progress line and in the refusal: its last line of
+    stderr, or, killed by SIGKILL with nothing said (the kernel's out-of-memory killer), the signal and the peak
+    memory reached."""
+    def killed(cmd, env):
+        return json.dumps({"rc": -9, "wall": 300.0, "cpu": 500.0, "rss_kib": 20_480_000, "err": ""})
+
+    monkeypatch.setattr(P, "_run_in_own_group", killed)
+    why = P._measure("quickstart", {}, True, None, None)["error"]
+    assert why == "killed by SIGKILL at 20,000 MiB resident, most likely out of memory"
+    assert P._failure(1, "Traceback ...\nValueError: bad\n", 10.0) == "ValueError: bad"
+    assert P._failure(-15, "", 10.0) == "killed by SIGTERM" and P._failure(2, "", 10.0) == "exit status 2"
+    lines = []
+    with pytest.raises(ConfigError, match="most likely out of memory"):
+        P.plan("quickstart", quick=True, use_cache=False, report=lines.append)
+    assert lines[1].endswith("failed (killed by SIGKILL at 20,000 MiB resident, most likely out of memory)")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment,key,length,other", [("oja-fig5", "n_samples", 6000, {}),
                                                          ("curl-fig10", "epochs", 2400, {}),

@@ -175,7 +175,8 @@ def load_checkpoint(ckpt_dir: Path, opt_template, at: int | None = None) -> tupl
 def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, n_episodes: int, meta_batch: int = 1,
                sym: float = 0.0, seed: int | list[int] = 0, ckpt_dir: Path | list[Path] | None = None,
                ckpt_every: int = 50, log: Callable[[str], None] | None = None, mask: Theta | None = None,
-               validate: Callable[[Theta], float] | None = None, select_every: int = 0) -> dict | list[dict]:
+               validate: Callable[[Theta], float] | None = None, select_every: int = 0,
+               heartbeat: float = 300.0, clock: Callable[[], float] = time.perf_counter) -> dict | list[dict]:
     """Meta-train theta for ``n_episodes`` episodes (``meta_batch`` per Adam step), resuming from ckpt_dir.
 
     ``seed`` a list (with one ``ckpt_dir`` per seed): those meta-training runs go together, one vmapped outer step
@@ -191,6 +192,8 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
     ``val_accuracy``, ``val_theta_w/b``, stored with the checkpoints, so a resumed run keeps them) and
     ``selected_theta_w/b`` = theta_{k*}, k* = argmax_k v_k (the earliest on ties), with ``selected_episode``
     and ``selected_val_accuracy``.
+    ``log`` gets a progress line per 10% of the outer steps and at least every ``heartbeat`` seconds (by ``clock``),
+    with the time this call has run and the time left at its rate so far.
     """
     if select_every < 0 or (select_every > 0 and validate is None):
         raise ValueError(f"select_every={select_every} needs a validate function and must be >= 0")
@@ -226,7 +229,9 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
             done = 0
     n_steps = n_episodes // meta_batch
     t0 = time.time()
-    for s in range(done // meta_batch, n_steps):
+    first_step, started = done // meta_batch, clock()
+    last_line = started
+    for s in range(first_step, n_steps):
         args = stack([episode_inputs(learner.loop, sampler, s * meta_batch, meta_batch, sd, TRAIN, learner.head)
                       for sd in seeds])
         if S == 1:  # one seed: the unbatched step (the same numbers as ever; vmap reorders float sums)
@@ -259,9 +264,13 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
                         f"(best {max(h['val_accuracy']):.3f})")
             if dirs[i] is not None and (ep % ckpt_every == 0 or s == n_steps - 1):
                 save_checkpoint(Path(dirs[i]), ep, th, jax.tree.map(lambda a: a[i], opt_state), h)
-        if log and (s + 1) % max(1, n_steps // 10) == 0:
+        now = clock()
+        if log and ((s + 1) % max(1, n_steps // 10) == 0 or now - last_line >= heartbeat):
+            left = (now - started) / (s + 1 - first_step) * (n_steps - s - 1)
             log(f"  episode {ep}/{n_episodes}: meta-loss {np.round(np.asarray(loss), 3).tolist()}, meta-acc "
-                f"{np.round(np.asarray(acc), 3).tolist()} (seed(s) {seeds})")
+                f"{np.round(np.asarray(acc), 3).tolist()} (seed(s) {seeds}); {now - started:.0f} s, about "
+                f"{left:.0f} s left")
+            last_line = now
     for i, h in enumerate(hists):
         h["final_theta_w"] = np.asarray(theta.w[i]).tolist()
         h["final_theta_b"] = np.asarray(theta.b[i]).tolist()

@@ -134,7 +134,26 @@ def _measure(experiment: str, overrides: dict[str, Any], quick: bool, data_dir: 
         # the whole process's
         return {"ok": m["rc"] == 0, "wall": meta.get("seconds", m["wall"]), "cpu": meta.get("cpu_seconds", m["cpu"]),
                 "rss_mib": m["rss_kib"] / 1024, "units": meta.get("units_computed"),
-                "error": m["err"].strip().splitlines()[-1] if m["err"].strip() else ""}
+                "error": _failure(m["rc"], m["err"], m["rss_kib"] / 1024)}
+
+
+def _failure(rc: int, stderr: str, rss_mib: float) -> str:
+    """Why a calibration run failed, in one line: its last line of stderr, or the signal that ended it (SIGKILL
+    with nothing said: most likely the kernel's out-of-memory killer, with the peak memory reached)."""
+    if rc == 0:
+        return ""
+    said = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    if rc < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        why = f"killed by {name}" + (f" at {rss_mib:,.0f} MiB resident, most likely out of memory"
+                                     if -rc == signal.SIGKILL else "")
+        return f"{why}: {said}" if said else why
+    return said or f"exit status {rc}"
 
 
 def _run_in_own_group(cmd: list[str], env: dict[str, str]) -> str:
@@ -267,7 +286,7 @@ def _reported(report: Callable[[str], None] | None, what: str, measure: Callable
         report(f"{what} ...")
     m = measure()
     if report is not None:
-        report(f"{what}: {m['wall']:.0f} s wall, {m['cpu']:.0f} CPU-s" if m["ok"] else f"{what}: failed")
+        report(f"{what}: {m['wall']:.0f} s wall, {m['cpu']:.0f} CPU-s" if m["ok"] else f"{what}: failed ({m['error']})")
     return m
 
 

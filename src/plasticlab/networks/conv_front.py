@@ -126,6 +126,22 @@ class ConvFront:
         return total
 
     @property
+    def stored_floats(self) -> int:
+        """Floats one image's forward pass keeps for the backward pass, the bulk of a training step's memory:
+        per stage the im2col patches of every convolution (9 c_in per pixel; resnet: also 9 c_k and the shortcut's
+        c_k-1), its outputs before and after f (2 c_k; resnet: 4 c_k and the shortcut's c_k) and the pooled map."""
+        h, w = self.image_shape[0] + 2 * self.pad, self.image_shape[1] + 2 * self.pad
+        total, c_in = 0, self.image_shape[2]
+        for co in self.channels:
+            per_pixel = KERNEL * KERNEL * c_in + 2 * co
+            if self.backbone == "resnet":
+                per_pixel += KERNEL * KERNEL * co + c_in + 3 * co
+            total += h * w * per_pixel
+            h, w, c_in = h // POOL, w // POOL, co
+            total += h * w * co
+        return total
+
+    @property
     def input_width(self) -> int:
         """Features of one flat input image: H W C."""
         return math.prod(self.image_shape)

@@ -173,7 +173,7 @@ def plan(spec: HebbSpec, x, seeds, hp: dict | None, n_steps: int, log_every: int
 
 def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, n_steps: int = 1000,
           log_every: int = 10, n_evals: int = 10, fast_compile: bool | None = None,
-          until: Stationarity | None = None) -> dict:
+          until: Stationarity | None = None, max_runs: int | None = None) -> dict:
     """Train len(seeds) runs (``hp[name]``: a scalar or one value per run) through ``training.fit``.
 
     Trains n_evals * (n_steps // log_every // n_evals) * log_every <= n_steps steps, evaluating on (x_val,
@@ -186,9 +186,15 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     With ``until`` (a convergence criterion), each learning rate's runs stop at the first evaluation by which
     every one of them has held it, n_steps being the cap: ``stationary_step`` (runs,) is the step where a run
     first held it (-1: never), ``stationary`` whether it held at the end, ``steps_run`` (runs,) the steps trained.
+    ``max_runs`` bounds the runs vmapped in one ``fit`` call (memory grows with them: a CNN front's activations);
+    the runs of a learning rate then train in groups of cells and seeds, one after another, with the same
+    numbers (each seed draws its own weights and data order). A convergence criterion judges all the runs of a
+    learning rate together, so ``until`` with a grid larger than ``max_runs`` is refused.
     """
     seeds, full, n_evals, logs_per_eval, fast_compile = plan(spec, x, seeds, hp, n_steps, log_every, n_evals,
                                                              fast_compile)
+    if max_runs is not None and max_runs < 1:
+        raise ValueError(f"max_runs must be >= 1 (or None: every run at once), got {max_runs}")
     N = len(seeds)
     steps_per_eval = logs_per_eval * log_every
     float_inputs = np.issubdtype(np.asarray(x).dtype, np.floating)  # no input noise on token sequences
@@ -201,33 +207,56 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
                        float(full["input_noise"][r]) if float_inputs else 0.0, float(full["l1"][r])) for r in runs}
         cells = list(dict.fromkeys(cell_of.values()))
         run_seeds = list(dict.fromkeys(int(seeds[r]) for r in runs))
-        watch = None if until is None else until.watch(B)
-        hist = fit([trainer(spec, lr, *c) for c in cells], x, t, seeds=run_seeds,
-                   n_samples=n_evals * steps_per_eval * B, batch_size=B, eval_every=steps_per_eval * B,
-                   x_eval=x_val, y_eval=t_val, progress=None, on_divergence="record", log_every=log_every,
-                   compiler_options=FAST_COMPILE if fast_compile else None, until=watch)
-        logs = {k: hist.logged(k) for k in LOGGED if k in hist.logs}
-        evals = {"val_loss": hist.array("eval_loss")}
-        if "eval_accuracy" in hist.curves:
-            evals["val_acc"] = hist.array("eval_accuracy")
-        if watch is not None:
-            first = np.full((len(cells), len(run_seeds)), -1) if watch.first_step is None else watch.first_step
-            holds = np.zeros(first.shape, bool) if watch.holds is None else watch.holds
-            evals.update(stationary_step=first, stationary=holds,
-                         steps_run=np.full(first.shape, hist.samples[-1] // B))
-        if len(hist.samples) > len(longest["samples"]):
-            longest = {"samples": hist.samples, "log_steps": hist.log_steps}
-        params = _params_dict(hist.final_state.params)
-        for r in runs:
-            c, s = cells.index(cell_of[r]), run_seeds.index(int(seeds[r]))
-            per_run[r] = {**{k: v[c, s] for k, v in {**logs, **evals}.items()},
-                          "params": jax.tree.map(lambda a: np.asarray(a[c, s]), params)}
+        groups = _groups(cells, run_seeds, max_runs)
+        if until is not None and len(groups) > 1:
+            raise ValueError(f"max_runs={max_runs} splits the {len(cells) * len(run_seeds)} runs of lr {lr:g}, "
+                             "whose convergence criterion judges them together; raise max_runs or drop until")
+        for group_cells, group_seeds in groups:
+            watch = None if until is None else until.watch(B)
+            hist = fit([trainer(spec, lr, *c) for c in group_cells], x, t, seeds=group_seeds,
+                       n_samples=n_evals * steps_per_eval * B, batch_size=B, eval_every=steps_per_eval * B,
+                       x_eval=x_val, y_eval=t_val, progress=None, on_divergence="record", log_every=log_every,
+                       compiler_options=FAST_COMPILE if fast_compile else None, until=watch)
+            arrays = _history_arrays(hist, watch, B)
+            if len(hist.samples) > len(longest["samples"]):
+                longest = {"samples": hist.samples, "log_steps": hist.log_steps}
+            params = _params_dict(hist.final_state.params)
+            for r in runs:
+                if cell_of[r] in group_cells and int(seeds[r]) in group_seeds:
+                    c, s = group_cells.index(cell_of[r]), group_seeds.index(int(seeds[r]))
+                    per_run[r] = {**{k: v[c, s] for k, v in arrays.items()},
+                                  "params": jax.tree.map(lambda a: np.asarray(a[c, s]), params)}
     # with ``until`` the learning rates' runs may stop at different evaluations: shorter curves end in NaN
     out = {k: _stack_padded([p[k] for p in per_run]) for k in per_run[0] if k != "params"}
     out["step"] = np.asarray(longest["log_steps"])
     out["eval_step"] = np.asarray(longest["samples"]) // B
     out["params"] = jax.tree.map(lambda *a: np.stack(a), *[p["params"] for p in per_run])
     out["hp"] = full
+    return out
+
+
+def _groups(cells: list, seeds: list[int], max_runs: int | None) -> list[tuple[list, list[int]]]:
+    """(cells, seeds) of each ``fit`` call: all at once, or at most ``max_runs`` runs per call (seeds first in
+    chunks of min(#seeds, max_runs), then as many cells as fit beside them)."""
+    n_seeds = len(seeds) if max_runs is None else min(len(seeds), max_runs)
+    n_cells = len(cells) if max_runs is None else max(1, max_runs // n_seeds)
+    return [(cells[c:c + n_cells], seeds[s:s + n_seeds]) for c in range(0, len(cells), n_cells)
+            for s in range(0, len(seeds), n_seeds)]
+
+
+def _history_arrays(hist, watch, batch_size: int) -> dict[str, np.ndarray]:
+    """The logged metrics and evaluations of one ``fit`` call, each (cells, seeds, ...); with a convergence
+    ``watch`` also when each run first held it, whether it held at the end and the steps trained."""
+    out = {k: hist.logged(k) for k in LOGGED if k in hist.logs}
+    out["val_loss"] = hist.array("eval_loss")
+    if "eval_accuracy" in hist.curves:
+        out["val_acc"] = hist.array("eval_accuracy")
+    if watch is not None:
+        shape = hist.array("eval_loss").shape[:2]
+        first = np.full(shape, -1) if watch.first_step is None else watch.first_step
+        holds = np.zeros(first.shape, bool) if watch.holds is None else watch.holds
+        out.update(stationary_step=first, stationary=holds,
+                   steps_run=np.full(first.shape, hist.samples[-1] // batch_size))
     return out
 
 

@@ -188,13 +188,14 @@ def spec_for(rule: str, sizes: tuple[int, ...], *, loss: str = "mse", seq=None, 
 
 def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float, log_every: int, n_evals: int = 5,
              window: int = 100, layer: int | None = None, max_epochs: float | None = None,
-             eval_epochs: float = 5.0, criterion: Stationarity | None = None) -> dict:
+             eval_epochs: float = 5.0, criterion: Stationarity | None = None, max_runs: int | None = None) -> dict:
     """Train every (hyper-parameter cell x seed) run at once; JSON-ready per-run finals and curves.
 
     ``hp`` values are arrays with one entry per cell (or scalars); each cell runs all ``seeds``. With
     ``max_epochs`` the runs train at least ``epochs``, then until every run of a learning rate has been stationary
     (``criterion``, evaluated every ``eval_epochs``; default ``Stationarity()``) or ``max_epochs``; the result
     then says per run when it first held (``stationary_epoch``, None: never) and whether it held at the end.
+    ``max_runs``: at most this many runs vmapped at once (``hebb_optim.train``; the same numbers, less memory).
     ``params`` holds the final weights (``hebb_optim.train``'s format, numpy with a leading run axis): the one
     entry that is not JSON-ready, so a caller keeps it out of its results.
     """
@@ -215,7 +216,7 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
         total = n_evals * per_eval
         until = replace(criterion or Stationarity(), min_samples=first * spec.batch_size)
     out = train(spec, x, y, xv, yv, seeds=run_seeds, hp=run_hp, n_steps=total, log_every=log_every,
-                n_evals=n_evals, until=until)
+                n_evals=n_evals, until=until, max_runs=max_runs)
     fin = final_window(out["align"], out["step"], window)            # (runs, L)
     fin_full = final_window(out["align_full"], out["step"], window)
     w0 = np.stack([np.linalg.norm(w, axis=(-2, -1)) for w in out["params"]["W"]], 1)

@@ -86,6 +86,11 @@ class HebbFig10Config:
     log_every: int = hebb_setting("log_every", 10)
     window: int = hebb_setting("window", FIG10_WINDOW, doc="final alignment: mean over the logs of the last this "
                                                            "many steps (Fig. 10: 200)")
+    max_runs: int | None = setting(None, ge=1, le=100_000, affects_result=False,
+                                   doc="gamma x seed runs trained at once under vmap (the same numbers either way); "
+                                       "None: as many as fit in half the memory available (the CNN at batch 256 "
+                                       "keeps about 0.47 GiB per run: all 40 at once were killed on a 24 GiB "
+                                       "machine)")
 
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)
@@ -112,7 +117,42 @@ def _data(cfg: HebbFig10Config, data_dir) -> tuple:
     return (x, y, xv, yv), n_classes, front
 
 
-def _unit(cfg: HebbFig10Config, model: str, data: tuple, n_classes: int, front: ConvFront) -> dict:
+RUN_BYTES_PER_FLOAT = 2 * 4  # float32, and the backward pass's own temporaries about as large as the stored ones
+
+
+def available_bytes() -> int | None:
+    """Memory a run can use: the accelerator's limit where JAX reports one, else the host's available memory
+    (Linux ``MemAvailable``; None where unknown)."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def runs_at_once(cfg: HebbFig10Config, front: ConvFront, available: int | None) -> tuple[int, float]:
+    """(runs vmapped at once, estimated GiB per run): ``max_runs``, else as many of the gamma x seed runs as fit
+    in half of ``available`` bytes at ``front.stored_floats`` x batch x ``RUN_BYTES_PER_FLOAT`` each (the paper's
+    CNN at batch 256: 0.47 GiB estimated per run; measured, 8 runs at once peaked at 5.0 GiB resident and in
+    groups of 2 at 2.4 GiB), all at once where the memory is unknown."""
+    per_run = front.stored_floats * cfg.batch_size * RUN_BYTES_PER_FLOAT
+    runs = len(cfg.gammas) * cfg.seeds
+    if cfg.max_runs is not None:
+        return min(cfg.max_runs, runs), per_run / 2**30
+    if available is None:
+        return runs, per_run / 2**30
+    return max(1, min(runs, int(available / 2 // per_run))), per_run / 2**30
+
+
+def _unit(cfg: HebbFig10Config, model: str, data: tuple, n_classes: int, front: ConvFront,
+          max_runs: int | None = None) -> dict:
     x = data[0]
     H.check_batch(len(x), cfg.batch_size)
     if model == "mlp":
@@ -122,7 +162,8 @@ def _unit(cfg: HebbFig10Config, model: str, data: tuple, n_classes: int, front: 
         spec = spec_for("sgd", (front.width, *cfg.cnn_hidden, n_classes), loss="cross_entropy",
                         activation=cfg.activation, batch_size=cfg.batch_size, neuron_layer=0, conv=front)
     res = run_grid(spec, data, seeds=list(range(cfg.seeds)), epochs=cfg.epochs, log_every=cfg.log_every,
-                   window=cfg.window, n_evals=1, hp={"gamma": np.asarray(cfg.gammas), "lr": cfg.lr})
+                   window=cfg.window, n_evals=1, hp={"gamma": np.asarray(cfg.gammas), "lr": cfg.lr},
+                   max_runs=max_runs)
     rows = [{"model": model, "gamma": cfg.gammas[c], "seed": s, "layer": l + 1, "alignment": safe_float(a[l]),
              "val_acc": safe_float(acc), "collapsed": bool(col)}
             for c, s, a, acc, col in zip(res["cell"], res["seed"], res["align"], res["val_acc"], res["collapsed"])
@@ -137,10 +178,17 @@ def run(cfg: HebbFig10Config, ctx: RunContext) -> dict:
     ctx.log(f"SCE{' (' + note + ')' if note else ''}: mlp {list(cfg.hidden)} vs {cfg.backbone} {list(cfg.channels)} "
             f"on {side} x {side} images (pad {front.pad}) -> {front.width} -> {list(cfg.cnn_hidden)}; gammas "
             f"{list(cfg.gammas)} x {cfg.seeds} seeds, {cfg.epochs:g} epochs, final {cfg.window} steps")
+    at_once, gib = runs_at_once(cfg, front, available_bytes())
+    n_runs = len(cfg.gammas) * cfg.seeds
+    if at_once < n_runs:
+        ctx.log(f"the {cfg.backbone}'s {n_runs} runs train in groups of {at_once} (about {gib:.2f} GiB per run"
+                + (f", max_runs={cfg.max_runs}" if cfg.max_runs is not None else ", half the memory available")
+                + "; the same numbers as all at once)")
     models = ("mlp", cfg.backbone)
     rows, widths, n_steps = [], {}, 0
     for model in models:
-        unit = ctx.unit(f"model={model}", lambda: _unit(cfg, model, data, n_classes, front))
+        unit = ctx.unit(f"model={model}", lambda: _unit(cfg, model, data, n_classes, front,
+                                                        at_once if model != "mlp" else cfg.max_runs))
         rows += unit["rows"]
         widths[model] = unit["widths"]
         n_steps = unit["n_steps"]

@@ -120,7 +120,7 @@ def run(cfg: MetaSangerConfig, ctx: RunContext) -> dict:
                 hist = ctx.unit(f"{key}/meta-train", lambda: mc.meta_train(
                     learner, train_s, init_theta(terms, (), cfg.theta0), n_episodes=cfg.n_episodes, sym=sym,
                     seed=seed, ckpt_dir=ctx.scratch_dir(f"{key}/meta-train"),
-                    ckpt_every=cfg.ckpt_every, validate=validate, select_every=cfg.select_every))
+                    ckpt_every=cfg.ckpt_every, log=ctx.log, validate=validate, select_every=cfg.select_every))
                 theta = Theta(jnp.asarray(hist["final_theta_w"], jnp.float32), jnp.zeros(0, jnp.float32))
                 add_rows(fb, v, seed, ctx.unit(f"{key}/heldout", lambda: heldout(learner, theta, sym)))
                 final[key] = mc.theta_table(TERMS, over_all_terms(terms, hist["final_theta_w"]))
