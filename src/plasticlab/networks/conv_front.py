@@ -97,6 +97,16 @@ class ConvFront:
                              "fewer channels (stages) or pad it")
         get_activation(self.activation)
 
+    def _stages(self) -> list[tuple[int, int, int, int]]:
+        """Per stage k = 1..K: (H_k-1, W_k-1, c_k-1, c_k), the sides its convolutions see (H_0 W_0: the padded
+        image) and its channels in and out."""
+        h, w = self.image_shape[0] + 2 * self.pad, self.image_shape[1] + 2 * self.pad
+        out, c_in = [], self.image_shape[2]
+        for co in self.channels:
+            out.append((h, w, c_in, co))
+            h, w, c_in = h // POOL, w // POOL, co
+        return out
+
     @property
     def out_hw(self) -> tuple[int, int]:
         """(H_K, W_K): the spatial size after the K poolings."""
@@ -115,30 +125,26 @@ class ConvFront:
     def macs(self) -> int:
         """Multiply-accumulates of one image's forward pass: sum_k H_k-1 W_k-1 c_k (9 c_k-1 [cnn]; resnet: 9 c_k-1 +
         9 c_k + c_k-1, the two 3x3 convolutions and the 1x1 shortcut), H_0 W_0 the padded size."""
-        h, w = self.image_shape[0] + 2 * self.pad, self.image_shape[1] + 2 * self.pad
-        total, c_in = 0, self.image_shape[2]
-        for co in self.channels:
+        total = 0
+        for h, w, c_in, co in self._stages():
             per_pixel = KERNEL * KERNEL * c_in * co
             if self.backbone == "resnet":
                 per_pixel += KERNEL * KERNEL * co * co + c_in * co
             total += h * w * per_pixel
-            h, w, c_in = h // POOL, w // POOL, co
         return total
 
     @property
     def stored_floats(self) -> int:
         """Floats one image's forward pass keeps for the backward pass, the bulk of a training step's memory:
         per stage the im2col patches of every convolution (9 c_in per pixel; resnet: also 9 c_k and the shortcut's
-        c_k-1), its outputs before and after f (2 c_k; resnet: 4 c_k and the shortcut's c_k) and the pooled map."""
-        h, w = self.image_shape[0] + 2 * self.pad, self.image_shape[1] + 2 * self.pad
-        total, c_in = 0, self.image_shape[2]
-        for co in self.channels:
+        c_k-1), its outputs before and after f (2 c_k; resnet: 4 c_k and the shortcut's c_k) and the pooled map
+        (H_k W_k c_k, H_k = floor(H_k-1 / 2))."""
+        total = 0
+        for h, w, c_in, co in self._stages():
             per_pixel = KERNEL * KERNEL * c_in + 2 * co
             if self.backbone == "resnet":
                 per_pixel += KERNEL * KERNEL * co + c_in + 3 * co
-            total += h * w * per_pixel
-            h, w, c_in = h // POOL, w // POOL, co
-            total += h * w * co
+            total += h * w * per_pixel + (h // POOL) * (w // POOL) * co
         return total
 
     @property

@@ -252,8 +252,7 @@ def _history_arrays(hist, watch, batch_size: int) -> dict[str, np.ndarray]:
     if "eval_accuracy" in hist.curves:
         out["val_acc"] = hist.array("eval_accuracy")
     if watch is not None:
-        shape = hist.array("eval_loss").shape[:2]
-        first = np.full(shape, -1) if watch.first_step is None else watch.first_step
+        first = np.full(out["val_loss"].shape[:2], -1) if watch.first_step is None else watch.first_step
         holds = np.zeros(first.shape, bool) if watch.holds is None else watch.holds
         out.update(stationary_step=first, stationary=holds,
                    steps_run=np.full(first.shape, hist.samples[-1] // batch_size))
