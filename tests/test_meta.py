@@ -536,3 +536,30 @@ def test_meta_fig6_on_a_cpu_keeps_each_seeds_meta_training_as_it_ends(tmp_path, 
     interrupt_at.clear()
     res = run_experiment("meta-fig6", tmp_path, quick=True, seeds=2, overrides=over, progress=False, plots=False)
     assert trained == [0, 1] and set(res["final_theta"]) == {"0", "1"}
+
+
+def test_meta_sanger_scan_baseline_is_the_selected_bp_and_heldout_is_read_at_the_chosen_coefficients(tmp_path):
+    """meta-sanger-scan: c = 0 is BP at the selected rate (its validation accuracy is select_lr's score for that
+    rate, on the same tasks), shared by both terms; held-out tasks are read for c = 0 and each term's chosen c
+    only; a grid without 0 is refused before any work."""
+    import json
+
+    from plasticlab.experiments.base import ConfigError, run_experiment
+
+    over = {"feedback": ("bp",), "coefficients": (0.0, 1e-3, 3e-2)}
+    res = run_experiment("meta-sanger-scan", tmp_path / "run", quick=True, overrides=over, progress=False,
+                         plots=False)
+    scan = {(r["term"], r["coefficient"]): np.mean(r["accuracy"]) for r in res["scan"]}
+    assert sorted(scan) == sorted((t, c) for t in ("oja", "sanger") for c in over["coefficients"])
+    assert scan["oja", 0.0] == scan["sanger", 0.0]
+    units = json.loads(next((tmp_path / "run" / "units").glob("bp_select-lr-*.json")).read_text())["result"]
+    assert scan["oja", 0.0] == pytest.approx(units["grid"][str(res["lr"]["bp"])], abs=1e-6)
+    for term in ("oja", "sanger"):
+        best = max(over["coefficients"], key=lambda c: scan[term, c])
+        assert res["chosen_coefficient"][f"bp/{term}"] == best
+    read = {(h["term"], h["coefficient"]) for h in res["heldout"]}
+    assert read == {("none", 0.0)} | {(t, c) for t, c in ((t, res["chosen_coefficient"][f"bp/{t}"])
+                                                           for t in ("oja", "sanger")) if c}
+    with pytest.raises(ConfigError, match="coefficients"):
+        run_experiment("meta-sanger-scan", tmp_path / "bad", quick=True, overrides={"coefficients": (1e-3,)},
+                       progress=False, plots=False)

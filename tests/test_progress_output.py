@@ -37,6 +37,24 @@ def test_fit_progress_to_a_pipe_has_no_carriage_return():
     assert "1/3 chunks (33%)" in err
 
 
+def test_a_single_evaluation_run_reports_progress_per_compiled_call(monkeypatch):
+    """evals=1 with 3 calls of one step: the log shows 1/3, 2/3, 3/3, and only two evaluations are kept."""
+    import numpy as np
+
+    import plasticlab as pl
+    from plasticlab.rules import BP
+
+    buf = io.StringIO()  # not a TTY
+    monkeypatch.setattr(sys, "stderr", buf)
+    rng = np.random.default_rng(0)
+    tr = pl.Trainer(pl.MLP((4, 5, 3), activation="tanh"), BP(lr=0.1))
+    hist = pl.fit(tr, rng.normal(size=(30, 4)), rng.integers(0, 3, size=30), n_samples=30, batch_size=10, evals=1,
+                  progress="one evaluation", call_steps=1)
+    assert hist.samples == [0, 30]
+    assert [line.split(",")[0] for line in buf.getvalue().splitlines()] == [
+        f"one evaluation: {k}/3 chunks ({round(100 * k / 3)}%)" for k in (1, 2, 3)]
+
+
 def test_line_progress_every_ten_percent(monkeypatch):
     buf = io.StringIO()  # not a TTY
     monkeypatch.setattr(sys, "stderr", buf)

@@ -92,3 +92,48 @@ def test_shape_errors_are_explained():
         net.check(pl.Params((jnp.ones((3, 4)),)))
     with pytest.raises(ValueError, match="unknown activation"):
         pl.MLP((5, 3), activation="swishy")
+
+
+def test_evaluation_intervals_cut_into_calls_give_the_same_numbers(digits):
+    """fit with at most 7 steps per compiled call (evaluation intervals of 20 and 10 steps become 3 and 2
+    calls) equals fit with one call per interval: curves, step-metric means, logged steps and final weights,
+    bit for bit; in a grid with a diverging cell the same seed, step and matrix are named."""
+    d = _small(digits)
+    tr = pl.Trainer(pl.MLP((64, 20, 10), activation="tanh"), pl.parse_rule("fa(lr=0.05)+oja(lr=0.001)"))
+    kw = dict(n_samples=250, batch_size=5, eval_every=100, x_eval=d.x_test, y_eval=d.y_test, progress=False,
+              log_every=3)
+    whole, cut = (pl.fit(tr, d.x_train, d.y_train, seeds=[0, 4], call_steps=n, **kw) for n in (None, 7))
+    assert whole.samples == cut.samples == [0, 100, 200, 250]
+    for key in whole.curves:
+        np.testing.assert_array_equal(whole.array(key), cut.array(key), err_msg=key)
+    assert whole.log_steps == cut.log_steps == list(range(3, 51, 3))
+    np.testing.assert_array_equal(whole.logged("loss"), cut.logged("loss"))
+    for a, b in zip(whole.final_state.params.W, cut.final_state.params.W):
+        np.testing.assert_array_equal(a, b)
+
+    grid = [pl.Trainer(pl.MLP((64, 30, 10), activation="relu"), pl.parse_rule(f"hebb(lr={lr})"))
+            for lr in (1e-4, 2.0)]
+    gkw = dict(epochs=1.0, batch_size=5, eval_every=150, x_eval=d.x_test, y_eval=d.y_test, progress=False,
+               on_divergence="record")
+    whole, cut = (pl.fit(grid, d.x_train, d.y_train, seeds=2, call_steps=n, **gkw) for n in (None, 4))
+    assert whole.divergences and whole.divergences == cut.divergences
+    assert whole.diverged == cut.diverged and whole.diverged[0] is None
+    np.testing.assert_array_equal(whole.array("eval_accuracy"), cut.array("eval_accuracy"))
+    with pytest.raises(ValueError, match="call_steps"):
+        pl.fit(tr, d.x_train, d.y_train, call_steps=0, progress=False)
+
+
+def test_cuts_are_equal_where_a_length_divides_and_the_default_size_follows_the_work():
+    from plasticlab.training import _cut, call_steps_for
+
+    assert _cut(0, 10, 10) == [] and _cut(0, 12, 5) == [4, 8]  # 4 divides 12 (>= 5 / 2): one shape
+    assert _cut(100, 113, 5) == [105, 110]  # 13 is prime: 5, 5 and 3
+    assert _cut(0, 1000, 300) == [250, 500, 750]
+    tr = pl.Trainer(pl.MLP((100, 50, 10)), BP(lr=0.1))
+    state = jax.vmap(tr.init)(jax.random.split(jax.random.PRNGKey(0), 4))
+    floats = sum(a.size for a in jax.tree.leaves(state))
+    assert 0 <= floats - 4 * (100 * 50 + 50 * 10) <= 8  # the weights of 4 seeds and two counters per seed
+    assert call_steps_for(state, 10, work=1e9) == int(1e9 // (10 * floats))
+    assert call_steps_for(state, 10, work=1.0) == 1
+    # a convolutional front's multiply-adds per sample count for each of the 4 runs
+    assert call_steps_for(state, 10, work=1e9, runs=4, front_macs=10_000) == int(1e9 // (10 * (floats + 40_000)))

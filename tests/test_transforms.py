@@ -100,6 +100,25 @@ def test_drive_records_every_stop_and_reports_each_divergence_once():
     assert bad.tolist() == [False, True, False]
 
 
+def test_drive_cuts_calls_between_evaluations_and_joins_their_outputs():
+    """With cuts, the driver advances in more calls than it evaluates: records only at the stops, each with the
+    joined outputs of its interval's calls; the divergence check runs after every call (the failing call, not
+    the interval, is replayed)."""
+    calls, seen, fails = [], [], []
+
+    def advance(state, start, stop):
+        calls.append((start, stop))
+        return state + (stop - start), [stop - start]
+
+    state, bad = drive(advance, jnp.zeros(2), [4, 10], lambda s, k, out: seen.append((k, out)),
+                       check=lambda s: np.asarray(s) < np.array([100, 7]),
+                       on_diverged=lambda before, a, b, fresh: fails.append((a, b, fresh.tolist())),
+                       progress=False, cuts=[2, 6, 8, 10, 12], join=lambda outs: sum(outs, []))
+    assert calls == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]  # cuts at or past the last stop are ignored
+    assert seen == [(0, None), (4, [2, 2]), (10, [2, 2, 2])]
+    assert fails == [(6, 8, [False, True])] and bad.tolist() == [False, True]
+
+
 def test_curl_simulator_runs_on_the_driver_with_the_same_dynamics_as_a_manual_loop():
     """simulate (driver + compiled while loops between log points) gives the weights of looping ``epoch`` by hand
     with the same keys."""

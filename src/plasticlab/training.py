@@ -29,7 +29,7 @@ import contextlib
 import contextvars
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import equinox as eqx
 import jax
@@ -437,7 +437,8 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
           record: Callable[[Any, int, Any], None], *, check: Callable[[Any], np.ndarray] | None = None,
           on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str | None = True,
           desc: str = "", until: Callable[[Any, int], bool] | None = None,
-          note: Callable[[], str] | None = None) -> tuple[Any, np.ndarray | None]:
+          note: Callable[[], str] | None = None, cuts: Sequence[int] = (),
+          join: Callable[[list], Any] | None = None) -> tuple[Any, np.ndarray | None]:
     """The library's one training driver: run ``state`` from one evaluation point to the next.
 
     Args:
@@ -457,30 +458,40 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             convergence criterion); the stops are then a cap.
         note: ``note() -> str``, asked after each ``until``: a short status shown with the progress (e.g.
             "stationary: 31/40 runs").
+        cuts: further steps (between the stops) where one compiled call ends and the next begins, without an
+            evaluation: progress, the divergence check and Ctrl-C / SIGTERM (handled between calls) land there,
+            so a run with a single evaluation is not one silent, uninterruptible call.
+        join: ``join(outs) -> out`` merges the ``advance`` outputs of an evaluation interval's calls (more than
+            one only with ``cuts``) into the ``out`` given to ``record``; default: the list itself.
 
     Returns:
         (final state, accumulated divergence flags or None without ``check``).
     """
     record(state, 0, None)
     bad = None
-    bar = _progress(len(stops), progress, desc)
-    start = 0
+    evaluate_at = set(stops)
+    points = sorted(evaluate_at | {c for c in cuts if 0 < c < stops[-1]}) if stops else []
+    bar = _progress(len(points), progress, desc)
+    start, outs = 0, []
     try:
-        for stop in stops:
+        for stop in points:
             new, out = advance(state, start, stop)
+            outs.append(out)
             if check is not None:
                 ok = np.asarray(check(new))
                 fresh = ~ok if bad is None else ~ok & ~bad
                 if fresh.any() and on_diverged is not None:
                     on_diverged(state, start, stop, fresh)
                 bad = ~ok if bad is None else bad | ~ok
-            state = new
-            record(state, stop, out)
-            start = stop
-            done = until is not None and until(state, stop)
-            if bar is not None:
-                if note is not None:
+            state, start = new, stop
+            done = False
+            if stop in evaluate_at:
+                record(state, stop, outs[0] if len(outs) == 1 else (join or list)(outs))
+                outs = []
+                done = until is not None and until(state, stop)
+                if bar is not None and note is not None:
                     bar.set_postfix_str(note(), refresh=False)
+            if bar is not None:
                 bar.update(1)
             if done:
                 break
@@ -497,7 +508,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         progress: bool | str | None = True, init_state: TrainState | None = None,
         rate_schedule: Callable[[jax.Array, int], jax.Array] | None = None, on_divergence: str = "stop",
         keep_init: bool = False, log_every: int | None = None, compiler_options: dict | None = None,
-        until: Callable[[History], bool] | None = None) -> History:
+        until: Callable[[History], bool] | None = None, call_steps: int | None = None) -> History:
     """Train ``trainer`` on (x_train, y_train) for every seed at once (vmapped): the library's one driver.
 
     Args:
@@ -527,6 +538,9 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
             compile-bound runs; results are unchanged).
         until: ``until(history) -> bool``, asked after every evaluation: True ends training there, so
             ``n_samples`` / ``epochs`` is a cap (e.g. ``analysis.convergence.Stationarity``).
+        call_steps: at most this many steps per compiled call (default ``call_steps_for``: a few seconds of
+            work on a CPU). A longer evaluation interval runs as several calls, between which progress,
+            divergence checks and Ctrl-C land; the numbers are the same as in one call.
 
     Returns:
         A ``History``: curves ``eval_<metric>`` (from ``evaluate``), ``train_<metric>`` (step metrics averaged
@@ -590,6 +604,13 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
 
     starts = list(range(0, n_steps, steps_per_chunk))
     stops = [min(c0 + steps_per_chunk, n_steps) for c0 in starts]
+    if call_steps is None:
+        front = getattr(base.net, "front", None)
+        call_steps = call_steps_for(state, batch_size, runs=n_cells * len(seed_list),
+                                    front_macs=int(getattr(front, "macs", 0) or 0))
+    elif call_steps < 1:
+        raise ValueError(f"call_steps must be a positive number of steps, got {call_steps}")
+    cuts = [c for c0, stop in zip(starts, stops) for c in _cut(c0, stop, call_steps)]
 
     def advance(st, c0: int, stop: int):
         return run(cells.values, st, jnp.asarray(orders.chunk(c0, stop)), jnp.asarray(c0), x_train, y_train)
@@ -604,7 +625,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
                        on_diverged=diverged, progress=progress,
                        desc=f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else ""),
                        until=None if until is None else lambda st, step: bool(until(hist)),
-                       note=getattr(until, "progress_note", None))
+                       note=getattr(until, "progress_note", None), cuts=cuts, join=_join_metrics)
     seed_bad = bad
     if seed_bad.any():
         for v in (*hist.curves.values(), *hist.logs.values()):
@@ -615,6 +636,39 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     hist.seed_diverged = seed_bad
     hist.final_state = state
     return hist
+
+
+CALL_WORK = 4e10  # batch samples x state floats per compiled call: 2-15 s on one CPU core (docs/performance.md)
+
+
+def call_steps_for(state: TrainState, batch_size: int, work: float | None = None, runs: int = 1,
+                   front_macs: int = 0) -> int:
+    """Steps per compiled call for ``fit``: ``work`` (default ``CALL_WORK``, x100 on an accelerator) over
+    batch_size x (the floats of the batched ``state`` + runs x front_macs), at least 1. The state's floats
+    (weights, rule and optimizer state of every seed and cell) stand for an MLP step's multiply-adds; a
+    convolutional front does far more per weight, so its multiply-adds per sample (``front_macs``, for each of
+    the ``runs`` seeds x cells) are added."""
+    if work is None:
+        work = CALL_WORK * (1 if jax.default_backend() == "cpu" else 100)
+    floats = sum(int(np.prod(np.shape(a))) for a in jax.tree.leaves(state) if eqx.is_array(a))
+    return max(1, int(work // max(1, batch_size * (floats + runs * front_macs))))
+
+
+def _cut(start: int, stop: int, most: int) -> list[int]:
+    """Interior points cutting steps start..stop-1 into calls of at most ``most`` steps: equal calls where a
+    length between most / 2 and ``most`` divides the interval (one compiled shape), else calls of ``most``
+    steps and a shorter last one (two shapes)."""
+    n = stop - start
+    if n <= most:
+        return []
+    divisors = {d for k in range(1, int(n ** 0.5) + 1) if n % k == 0 for d in (k, n // k)}
+    size = max((d for d in divisors if most / 2 <= d <= most), default=most)
+    return list(range(start + size, stop, size))
+
+
+def _join_metrics(outs: list[dict]) -> dict:
+    """The step metrics of consecutive calls as those of one call: concatenated along the steps axis (2)."""
+    return jax.tree.map(lambda *a: np.concatenate([np.asarray(v) for v in a], axis=2), *outs)
 
 
 def _keep_logs(hist: History, metrics: dict, c0: int, log_every: int, unstack: Callable) -> None:

@@ -14,6 +14,10 @@ from ...settings import SettingError, setting, settings_dataclass, with_default 
 from ..oja.common import classification_datasets
 
 
+HELDOUT_SEED = 12345  # tasks and initial weights of the held-out evaluation (same for every rule and meta seed)
+PATHWAYS = {"bp": 1.0, "fa": 0.0}  # feedback pathway -> sym: BP (B = W^T) or FA (fixed random B)
+
+
 # class counts of the registered classification data sets, for the instant n_way check of ``check_n_way``
 # (teacher_classification: its loader's default d_out); a data set not listed is checked when it is loaded
 N_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "emnist_balanced": 47, "emnist_letters": 26,
@@ -41,7 +45,7 @@ def check_n_way(cfg) -> None:
 SETTINGS_ORDER = (
     "dataset", "n_way", "k_shot", "n_query", "split_mode",  # the tasks
     "hidden", "hidden_bp", "head", "beta",  # the network
-    "feedback", "terms", "b_terms", "variants",  # the rules meta-learned
+    "feedback", "terms", "b_terms", "variants", "coefficients",  # the rules meta-learned (or scanned)
     "theta0", "lr_meta", "clip", "l1", "max_growth", "n_episodes", "meta_batch", "ckpt_every",  # the outer loop
     "n_select_tasks", "select_every", "n_val_tasks", "n_eval_tasks", "eval_batch", "lr_grid",  # selection, evaluation
     "seeds")

@@ -36,7 +36,7 @@ from ...settings import SettingError, setting
 from . import common as mc
 from ..base import Experiment, RunContext, register
 
-HELDOUT_SEED = 12345  # tasks and initial weights of the held-out evaluation (same for every rule and meta seed)
+HELDOUT_SEED = mc.HELDOUT_SEED
 FEEDBACK = {"plastic": 0.0, "sym": 1.0, "fixed": 0.0}
 
 

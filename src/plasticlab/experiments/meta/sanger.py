@@ -40,8 +40,8 @@ from ..base import Experiment, RunContext, register
 TERMS = ("pseudo_grad", "oja", "sanger")
 VARIANTS = {"pg": ("pseudo_grad",), "pg+oja": ("pseudo_grad", "oja"), "pg+sanger": ("pseudo_grad", "sanger")}
 BASELINE = "pg"  # the BP / FA baselines (learning rate from the grid) run on the pseudo-gradient's loop
-FEEDBACK = {"bp": 1.0, "fa": 0.0}
-HELDOUT_SEED = 12345
+FEEDBACK = mc.PATHWAYS
+HELDOUT_SEED = mc.HELDOUT_SEED
 
 
 @mc.meta_config
