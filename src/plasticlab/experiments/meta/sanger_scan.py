@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from ...analysis.stats import bootstrap_ci
@@ -51,10 +50,9 @@ class MetaSangerScanConfig(mc.MetaConfig):
 
 
 def _theta(loop, lr: float, term: str, c: float) -> Theta:
-    w = np.zeros(len(loop.terms), np.float32)
-    w[loop.terms.index("pseudo_grad")] = lr
-    w[loop.terms.index(term)] = c
-    return Theta(jnp.asarray(w), jnp.zeros(len(loop.b_terms), jnp.float32))
+    """The baseline's theta (pseudo-gradient at ``lr``, fixed B) with ``term``'s coefficient set to c."""
+    base = mc.pseudo_grad_theta(loop, lr)
+    return base._replace(w=base.w.at[loop.terms.index(term)].set(c))
 
 
 def run(cfg: MetaSangerScanConfig, ctx: RunContext) -> dict:
@@ -82,6 +80,9 @@ def run(cfg: MetaSangerScanConfig, ctx: RunContext) -> dict:
                                          batch=cfg.eval_batch)
             return {"accuracy": acc.tolist(), "loss": loss.tolist()}
 
+        base = ctx.unit(f"{fb}/base/c=0/heldout",  # BP / FA itself: no choice involved
+                        lambda: score(cfg.terms[0], 0.0, test_s, mc.HELDOUT, 0, cfg.n_eval_tasks))
+        heldout.append({"feedback": fb, "term": "none", "coefficient": 0.0, **base})
         for term in cfg.terms:
             for c in cfg.coefficients:
                 if c == 0 and term != cfg.terms[0]:  # the baseline is the same loop for every term
@@ -96,13 +97,10 @@ def run(cfg: MetaSangerScanConfig, ctx: RunContext) -> dict:
             rows = [r for r in scan if r["feedback"] == fb and r["term"] == term]
             best = max(rows, key=lambda r: np.mean(r["accuracy"]))["coefficient"]
             chosen[f"{fb}/{term}"] = best
-            for c in dict.fromkeys((0.0, best)):
-                if any(h["feedback"] == fb and h["coefficient"] == c and (c == 0 or h["term"] == term)
-                       for h in heldout):
-                    continue
-                res = ctx.unit(f"{fb}/{term if c else 'base'}/c={c:g}/heldout",
-                               lambda: score(term, c, test_s, mc.HELDOUT, 0, cfg.n_eval_tasks))
-                heldout.append({"feedback": fb, "term": term if c else "none", "coefficient": float(c), **res})
+            if best:  # held-out read once, at the chosen c (c = 0 is the baseline above)
+                res = ctx.unit(f"{fb}/{term}/c={best:g}/heldout",
+                               lambda: score(term, best, test_s, mc.HELDOUT, 0, cfg.n_eval_tasks))
+                heldout.append({"feedback": fb, "term": term, "coefficient": float(best), **res})
     rows = [{"feedback": r["feedback"], "term": r["term"], "coefficient": r["coefficient"], "tasks": split,
              "chosen": split == "held-out" or chosen.get(f"{r['feedback']}/{r['term']}") == r["coefficient"],
              "query_accuracy": float(np.mean(r["accuracy"])), "median_query_loss": float(np.median(r["loss"])),
