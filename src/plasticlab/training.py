@@ -29,6 +29,7 @@ import contextlib
 import contextvars
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 import equinox as eqx
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .checkpoint import CHECKPOINT_SECONDS, FitCheckpoint, checkpoint_path, signature
 from .losses import Loss, get_loss
 from .networks.mlp import MLP, Params
 from .rules.base import Rule, Signals, Sum
@@ -438,7 +440,9 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
           on_diverged: Callable[[Any, int, int, np.ndarray], None] | None = None, progress: bool | str | None = True,
           desc: str = "", until: Callable[[Any, int], bool] | None = None,
           note: Callable[[], str] | None = None, cuts: Sequence[int] = (),
-          join: Callable[[list], Any] | None = None) -> tuple[Any, np.ndarray | None]:
+          join: Callable[[list], Any] | None = None, start: int = 0, outs: Sequence = (),
+          bad: np.ndarray | None = None,
+          after: Callable[[Any, int, list, np.ndarray | None], None] | None = None) -> tuple[Any, np.ndarray | None]:
     """The library's one training driver: run ``state`` from one evaluation point to the next.
 
     Args:
@@ -463,16 +467,21 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
             so a run with a single evaluation is not one silent, uninterruptible call.
         join: ``join(outs) -> out`` merges the ``advance`` outputs of an evaluation interval's calls (more than
             one only with ``cuts``) into the ``out`` given to ``record``; default: the list itself.
+        start, outs, bad: resume a run at step ``start`` (a stop or cut; no ``record`` at step 0) with the
+            ``advance`` outputs of its evaluation interval so far and its divergence flags.
+        after: ``after(state, step, outs, bad)`` after every call (and its ``record`` and ``until``), with the
+            interval's outputs so far (empty after an evaluation): ``fit``'s checkpoints.
 
     Returns:
         (final state, accumulated divergence flags or None without ``check``).
     """
-    record(state, 0, None)
-    bad = None
+    if start == 0:
+        record(state, 0, None)
     evaluate_at = set(stops)
-    points = sorted(evaluate_at | {c for c in cuts if 0 < c < stops[-1]}) if stops else []
+    points = sorted(evaluate_at | {c for c in cuts if start < c < stops[-1]}) if stops else []
+    points = [p for p in points if p > start]
     bar = _progress(len(points), progress, desc)
-    start, outs = 0, []
+    outs = list(outs)
     try:
         for stop in points:
             new, out = advance(state, start, stop)
@@ -495,6 +504,8 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
                 bar.update(1)
             if done:
                 break
+            if after is not None:
+                after(state, stop, outs, bad)
     finally:  # also when on_diverged raises: no bar left behind
         if bar is not None:
             bar.close()
@@ -508,7 +519,8 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         progress: bool | str | None = True, init_state: TrainState | None = None,
         rate_schedule: Callable[[jax.Array, int], jax.Array] | None = None, on_divergence: str = "stop",
         keep_init: bool = False, log_every: int | None = None, compiler_options: dict | None = None,
-        until: Callable[[History], bool] | None = None, call_steps: int | None = None) -> History:
+        until: Callable[[History], bool] | None = None, call_steps: int | None = None,
+        checkpoint: bool | str | Path | None = None, checkpoint_every: float | None = None) -> History:
     """Train ``trainer`` on (x_train, y_train) for every seed at once (vmapped): the library's one driver.
 
     Args:
@@ -541,6 +553,11 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         call_steps: at most this many steps per compiled call (default ``call_steps_for``: a few seconds of
             work on a CPU). A longer evaluation interval runs as several calls, between which progress,
             divergence checks and Ctrl-C land; the numbers are the same as in one call.
+        checkpoint: keep the run's state in this ``.npz`` file (True: the next file of the enclosing
+            ``RunContext.unit``, none outside one) every ``checkpoint_every`` seconds (default 60), at its end
+            and when interrupted, and resume from it: the same numbers as an uninterrupted run
+            (``plasticlab.checkpoint``; only for ``callback`` / ``on_eval`` / ``evaluate`` without state of their
+            own; ``until`` keeps its state through ``state_dict`` / ``load_state_dict``).
 
     Returns:
         A ``History``: curves ``eval_<metric>`` (from ``evaluate``), ``train_<metric>`` (step metrics averaged
@@ -621,11 +638,37 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         if on_divergence == "stop":
             raise err
 
-    state, bad = drive(advance, state, stops, record, check=lambda st: np.asarray(flags(st)).all(axis=-1),
-                       on_diverged=diverged, progress=progress,
-                       desc=f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else ""),
-                       until=None if until is None else lambda st, step: bool(until(hist)),
-                       note=getattr(until, "progress_note", None), cuts=cuts, join=_join_metrics)
+    path = checkpoint_path(checkpoint)
+    ckpt, resumed = None, None
+    if path is not None:
+        ckpt = FitCheckpoint(path, signature(
+            state=state, values=cells.values, seeds=seed_list, stops=stops, batch_size=batch_size,
+            log_every=log_every, x=x_train, y=y_train, x_eval=x_eval, y_eval=y_eval, keep_init=keep_init,
+            structure=str(jax.tree.structure(state))), CHECKPOINT_SECONDS if checkpoint_every is None else
+            checkpoint_every)
+        resumed = ckpt.load(state, hist, until)
+    desc = f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else "")
+    if resumed is not None and resumed["finished"]:
+        state, bad = resumed["state"], resumed["bad"]
+    else:
+        if resumed is not None:
+            state = resumed["state"]
+            desc += f" (resumed at step {resumed['step']:,})"
+        try:
+            state, bad = drive(
+                advance, state, stops, record, check=lambda st: np.asarray(flags(st)).all(axis=-1),
+                on_diverged=diverged, progress=progress, desc=desc,
+                until=None if until is None else lambda st, step: bool(until(hist)),
+                note=getattr(until, "progress_note", None), cuts=cuts, join=_join_metrics,
+                **({} if resumed is None else {k: resumed[k] for k in ("start", "outs", "bad")}),
+                after=None if ckpt is None else lambda st, step, outs, bd: ckpt.offer(st, step, outs, bd, hist,
+                                                                                     until))
+        except KeyboardInterrupt:
+            if ckpt is not None:
+                ckpt.flush()
+            raise
+        if ckpt is not None:
+            ckpt.offer(state, stops[-1], [], bad, hist, until, finished=True)
     seed_bad = bad
     if seed_bad.any():
         for v in (*hist.curves.values(), *hist.logs.values()):

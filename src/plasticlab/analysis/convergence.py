@@ -103,6 +103,15 @@ class StationarityWatch:
         self.holds = held
         return bool((self.first_step >= 0).all())
 
+    def state_dict(self) -> dict[str, np.ndarray | None]:
+        """``first_step`` and ``holds``, for a resumable ``fit`` (``plasticlab.checkpoint``)."""
+        return {"first_step": None if self.first_step is None else self.first_step.copy(),
+                "holds": None if self.holds is None else self.holds.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray | None]) -> None:
+        """Take back what ``state_dict`` returned."""
+        self.first_step, self.holds = state.get("first_step"), state.get("holds")
+
     def progress_note(self) -> str:
         """How many runs have held the criterion so far, for the progress line: "stationary: 31/40 runs"."""
         if self.first_step is None:

@@ -398,6 +398,7 @@ class RunContext:
         self.computed: list[str] = []
         self.finished: list[tuple[str, Any]] = []  # (label, result) of every unit, in order
         self.failed: dict | None = None  # the unit that raised DivergenceError, with its partial curves
+        self.checkpointed: str | None = None  # an interrupted unit whose training checkpoints were kept
         # (wall, CPU seconds) each unit took when it was computed, this invocation or an earlier one (CPU: None
         # for units written before it was kept): a resumed run's cost is their sum, not this invocation's time
         self.unit_seconds: dict[str, tuple[float, float | None]] = {}
@@ -427,9 +428,14 @@ class RunContext:
     def _unit_path(self, key: str) -> Path:
         return self.units_dir / f"{self._slot(key)}.json"
 
+    def _scratch_path(self, key: str) -> Path:
+        return self.out / "scratch" / self._slot(key)
+
     def scratch_dir(self, key: str) -> Path:
-        """A folder for a unit's own resumable state (e.g. checkpoints), keyed like the unit's cache file."""
-        path = self.out / "scratch" / self._slot(key)
+        """A folder for a unit's own resumable state (e.g. checkpoints), keyed like the unit's cache file; a
+        unit's ``fit(checkpoint=True)`` files go to the folder of the unit's own key (deleted when it is
+        written)."""
+        path = self._scratch_path(key)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -457,6 +463,7 @@ class RunContext:
         The result must be JSON-serialisable (NumPy arrays are turned into lists). A unit that diverges is
         recorded in ``self.failed`` (with the curves it had) before the error propagates.
         """
+        from ..checkpoint import clear_unit_checkpoints, unit_checkpoints
         from ..training import DivergenceError, unit_progress
 
         path = self._unit_path(key)
@@ -466,19 +473,30 @@ class RunContext:
                 self.reused.append(key)
                 self.finished.append((key, res))
                 return res
+        scratch = self._scratch_path(key)
+        spent = scratch / "spent.json"  # wall and CPU seconds of earlier invocations whose checkpoints it resumes
+        before = json.loads(spent.read_text()) if spent.exists() and any(scratch.glob("fit-*.npz")) else {}
         t0, cpu0 = time.time(), time.process_time()
         try:
-            with unit_progress(f"{self.name} {key}" if self.progress and self.name else self.progress):
+            with unit_progress(f"{self.name} {key}" if self.progress and self.name else self.progress), \
+                    unit_checkpoints(scratch):
                 res = fn()
-        except DivergenceError as err:
-            self.failed = {"unit": key, "status": "diverged", "message": str(err), "seed": err.seed,
-                           "step": err.step, "layer": err.layer,
-                           "partial_curves": partial_curves(err.history)}
+        except BaseException as err:
+            if isinstance(err, DivergenceError):
+                self.failed = {"unit": key, "status": "diverged", "message": str(err), "seed": err.seed,
+                               "step": err.step, "layer": err.layer,
+                               "partial_curves": partial_curves(err.history)}
+            if any(scratch.glob("fit-*.npz")):  # work kept for the next invocation: so is its cost
+                self.checkpointed = key
+                write_json(spent, {"wall": before.get("wall", 0.0) + time.time() - t0,
+                                   "cpu": before.get("cpu", 0.0) + time.process_time() - cpu0})
             raise
-        wall, cpu = time.time() - t0, time.process_time() - cpu0
+        wall = before.get("wall", 0.0) + time.time() - t0
+        cpu = before.get("cpu", 0.0) + time.process_time() - cpu0
         write_json(path, {"key": key, "fingerprint": self.fingerprint, "seconds": wall, "cpu_seconds": cpu,
                           "result": res})
         self.unit_seconds[key] = (wall, cpu)
+        clear_unit_checkpoints(scratch)
         self.computed.append(key)
         res = json.loads(path.read_text())["result"]
         self.finished.append((key, res))
@@ -710,7 +728,9 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under the command line: say what is kept and how to go on
             ctx.log(f"interrupted: {len(ctx.computed)} unit(s) finished in this invocation, {len(ctx.finished)} in all, "
                     f"are kept in {out / 'units'}; the same command, or "
-                    f"`{resume_command(name, out, data_dir, False)}`, resumes from them", style="yellow")
+                    f"`{resume_command(name, out, data_dir, False)}`, resumes from them"
+                    + (f" (and unit {ctx.checkpointed!r} from its training checkpoint in {out / 'scratch'})"
+                       if ctx.checkpointed else ""), style="yellow")
             raise
         if "rows" not in result:
             raise RuntimeError(f"experiment {name!r} returned no 'rows'")

@@ -216,7 +216,7 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
             hist = fit([trainer(spec, lr, *c) for c in group_cells], x, t, seeds=group_seeds,
                        n_samples=n_evals * steps_per_eval * B, batch_size=B, eval_every=steps_per_eval * B,
                        x_eval=x_val, y_eval=t_val, progress=None, on_divergence="record", log_every=log_every,
-                       compiler_options=FAST_COMPILE if fast_compile else None, until=watch)
+                       compiler_options=FAST_COMPILE if fast_compile else None, until=watch, checkpoint=True)
             arrays = _history_arrays(hist, watch, B)
             if len(hist.samples) > len(longest["samples"]):
                 longest = {"samples": hist.samples, "log_steps": hist.log_steps}
