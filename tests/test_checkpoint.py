@@ -142,3 +142,44 @@ def test_a_checkpoint_is_written_only_every_so_often(tmp_path):
     loaded = FitCheckpoint(tmp_path / "c.npz", "sig").load({"w": np.ones(2)}, pl.History([0]), None)
     assert loaded["start"] == 3 and not loaded["finished"]
     np.testing.assert_array_equal(loaded["state"]["w"], np.zeros(2))
+
+
+def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
+    import os
+
+    from typer.testing import CliRunner
+
+    from plasticlab.cli import app
+    from plasticlab.experiments.base import (RunFolderLock, config_dict, fingerprint, get_experiment,
+                                             write_json)
+    from plasticlab.status import describe, run_status
+
+    d, grid, kw = _setup(digits)
+    exp = get_experiment("quickstart")
+    cdict = config_dict(exp.config())
+    out = tmp_path / "run"
+    out.mkdir()
+    write_json(out / "config.json", {"experiment": "quickstart", "quick": False, "config": cdict})
+    ctx = RunContext(out, None, progress=False, fingerprint=fingerprint("quickstart", cdict, exp.config,
+                                                                         exp.results_version), name="quickstart")
+    ctx.unit("done", lambda: {"x": 1})
+    RunContext(out, None, progress=False, fingerprint="older code", name="quickstart").unit("old", lambda: 1)
+    with pytest.raises(KeyboardInterrupt):
+        ctx.unit("training", lambda: pl.fit(grid[0], d.x_train, d.y_train, seeds=[0], checkpoint=True,
+                                            until=_Stop(3, Stationarity().watch(5)), **kw))
+    with RunFolderLock(out):
+        before = {p.relative_to(out): p.stat().st_mtime for p in out.rglob("*")}
+        st = run_status(out)
+        lines = describe(st)
+        assert {p.relative_to(out): p.stat().st_mtime for p in out.rglob("*")} == before  # nothing written
+    assert st["pid"] == os.getpid() and run_status(out)["pid"] is None  # held, then released
+    assert [u["unit"] for u in st["units"]] == ["done"] and st["stale_units"] == 1
+    (p,) = st["in_progress"]
+    assert p["unit"] == "training" and p["step"] == 55 and p["total_steps"] == 120  # interrupted in evaluation 3
+    assert lines[0].endswith(f"quickstart, running (pid {os.getpid()})")
+    assert "in progress: training: training call 1 at step 55 of 120 (46%)" in "\n".join(lines)
+    assert "1 unit file(s) of other settings or code" in "\n".join(lines)
+    assert "results.json: not written yet" in lines[-1]
+
+    res = CliRunner().invoke(app, ["status", str(tmp_path), str(out)])  # a bad path first: the run still prints
+    assert res.exit_code == 2 and "not a run folder" in res.output and "quickstart, stopped" in res.output

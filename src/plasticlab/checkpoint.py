@@ -42,28 +42,38 @@ _SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("plasticlab
 
 
 @contextlib.contextmanager
-def unit_checkpoints(folder: Path | None):
+def unit_checkpoints(folder: Path | None, unit: str = ""):
     """Inside this block, ``fit(checkpoint=True)`` keeps its resumable state in ``folder`` (``fit-<n>.npz`` for
-    the n-th such call, counted from 0). ``RunContext.unit`` opens one around every unit."""
-    token = _SCOPE.set(None if folder is None else {"folder": Path(folder), "count": 0})
+    the n-th such call, counted from 0; the files name ``unit``). ``RunContext.unit`` opens one around every
+    unit."""
+    token = _SCOPE.set(None if folder is None else {"folder": Path(folder), "count": 0, "unit": unit})
     try:
         yield
     finally:
         _SCOPE.reset(token)
 
 
-def checkpoint_path(checkpoint: bool | str | Path | None) -> Path | None:
-    """The file of a ``fit(checkpoint=...)`` call: a path as given; True: the next file of the enclosing
-    ``unit_checkpoints`` (None outside one); False / None: none."""
+def checkpoint_path(checkpoint: bool | str | Path | None) -> tuple[Path | None, str]:
+    """The file of a ``fit(checkpoint=...)`` call and the unit it belongs to: a path as given (no unit); True:
+    the next file of the enclosing ``unit_checkpoints`` (None outside one); False / None: none."""
     if checkpoint is None or checkpoint is False:
-        return None
+        return None, ""
     if checkpoint is True:
         scope = _SCOPE.get()
         if scope is None:
-            return None
+            return None, ""
         scope["count"] += 1
-        return scope["folder"] / f"fit-{scope['count'] - 1}.npz"
-    return Path(checkpoint)
+        return scope["folder"] / f"fit-{scope['count'] - 1}.npz", scope["unit"]
+    return Path(checkpoint), ""
+
+
+def read_meta(path: Path) -> dict | None:
+    """The description of a checkpoint file (step, total_steps, unit, written, samples, ...), None if unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def clear_unit_checkpoints(folder: Path) -> None:
@@ -116,8 +126,10 @@ def _nest(flat: dict[str, np.ndarray]) -> dict:
 class FitCheckpoint:
     """One ``fit`` call's resumable state in ``path`` (see the module docstring)."""
 
-    def __init__(self, path: Path, signature: str, every: float = CHECKPOINT_SECONDS) -> None:
+    def __init__(self, path: Path, signature: str, every: float = CHECKPOINT_SECONDS, total_steps: int = 0,
+                 unit: str = "") -> None:
         self.path, self.signature, self.every = Path(path), signature, float(every)
+        self.total_steps, self.unit = int(total_steps), unit  # for ``plasticlab status``
         self.last_write = time.monotonic()
         self.pending: dict | None = None  # the latest point offered and not yet written
 
@@ -157,6 +169,7 @@ class FitCheckpoint:
             arrays["bad"] = p["bad"]
         arrays |= {f"until/{k}": np.asarray(v) for k, v in p["until"].items() if v is not None}
         meta = {"signature": self.signature, "step": p["step"], "finished": p["finished"],
+                "total_steps": self.total_steps, "unit": self.unit, "written": time.time(),
                 "n_outs": len(p["outs"]), "samples": [int(s) for s in hist.samples[:n_samples]],
                 "log_steps": [int(s) for s in hist.log_steps[:n_logs]], "curves": n_curves, "logs": n_log_lists,
                 "diverged": p["diverged"], "divergences": hist.divergences[:n_div],

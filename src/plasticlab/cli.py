@@ -305,6 +305,35 @@ def ledger(
                              if run["full size (estimate)"] != "-" else ""), soft_wrap=True, highlight=False)
 
 
+@app.command("status")
+def status(folders: List[Path] = typer.Argument(..., help=esc("run folders (DIR of `plasticlab run --out DIR`)"))) \
+        -> None:
+    """Where run folders stand, read without touching them: running or stopped, finished units and their cost,
+    the unit in progress and the step its training checkpoint reached, the cost plan, results.json.
+
+    Examples:
+
+      plasticlab status runs/hebb-sweeps
+
+      plasticlab status runs/*/          # every run folder
+    """
+    from .experiments.base import ConfigError
+    from .status import describe, run_status
+
+    failed = False
+    for folder in folders:  # a path that is no run folder (runs/*.log) gets its error line; the others still print
+        try:
+            lines = describe(run_status(folder))
+        except ConfigError as err:
+            err_console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
+            failed = True
+            continue
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(2)
+
+
 from .commands import _help as _doc_help  # noqa: E402 - the docstring as --help text
 
 app.command("run", help=_doc_help(run))(run)

@@ -479,7 +479,7 @@ class RunContext:
         t0, cpu0 = time.time(), time.process_time()
         try:
             with unit_progress(f"{self.name} {key}" if self.progress and self.name else self.progress), \
-                    unit_checkpoints(scratch):
+                    unit_checkpoints(scratch, key):
                 res = fn()
         except BaseException as err:
             if isinstance(err, DivergenceError):
