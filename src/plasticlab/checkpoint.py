@@ -10,7 +10,7 @@ compiled call, it writes one ``.npz`` file holding
 
 and once more when the run ends or is interrupted (Ctrl-C, SIGTERM). A later identical call resumes from that
 step and returns the same numbers as an uninterrupted run, bit for bit (the data order and the noise keys are
-functions of the seed and the global step). A file written for another call (other seeds, cells, steps,
+functions of the seed and the global step; the initial state of ``keep_init`` is drawn again from the seeds). A file written for another call (other seeds, cells, steps,
 evaluation points, shapes or data: its ``signature``) is ignored with a warning and the run starts over.
 
 Inside ``RunContext.unit`` (``unit_checkpoints``), ``fit(checkpoint=True)`` takes the next file of the unit's
@@ -157,8 +157,6 @@ class FitCheckpoint:
         hist = p["hist"]
         n_samples, n_logs, n_curves, n_log_lists, n_div = p["counts"]
         arrays = {f"state/{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(p["state"]))}
-        if hist.init_state is not None:
-            arrays |= {f"init/{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(hist.init_state))}
         for j, out in enumerate(p["outs"]):
             arrays |= _flat(out, f"outs/{j}")
         for k, n in n_curves.items():
@@ -199,8 +197,6 @@ class FitCheckpoint:
                           "shapes or data); training from step 0", stacklevel=3)
             return None
         state = _restore(template, files, "state")
-        if hist.init_state is not None:
-            hist.init_state = _restore(template, files, "init")
         hist.samples[:] = meta["samples"]
         hist.log_steps[:] = meta["log_steps"]
         hist.curves.clear()

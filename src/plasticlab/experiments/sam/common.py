@@ -350,7 +350,8 @@ def train_grid(trainer: Trainer, data: Dataset, *, lrs, decays=None, seeds: int 
     hist = fit([_with_rates(trainer, lr, dec if has_decay else None) for lr, dec in zip(lrs, decs)],
                data.x_train, data.y_train, seeds=seeds, epochs=epochs, batch_size=batch_size, evals=evals,
                x_eval=data.x_test, y_eval=data.y_test, evaluate=evaluate, on_eval=on_eval,
-               rate_schedule=schedule, on_divergence=on_divergence, keep_init=keep_state, progress=None)
+               rate_schedule=schedule, on_divergence=on_divergence, keep_init=keep_state, progress=None,
+               checkpoint=True)  # evaluate / on_eval / probe keep no state: a unit resumes mid-training
     curves = {k.removeprefix("eval_"): hist.array(k) for k in hist.curves if k != "train_correct"}
     return GridResult(lrs, [float(d) for d in decs], hist.seeds, hist.samples, curves, hist.diverged,
                       hist.final_state if keep_state else None,
