@@ -110,14 +110,14 @@ def test_a_units_fit_files_are_numbered_kept_on_interruption_and_deleted_with_th
 
     def work(interrupt: bool):
         pl.fit(grid[0], d.x_train, d.y_train, seeds=[0], checkpoint=True, **kw)
-        seen.append(sorted(p.name for p in scratch.glob("fit-*.npz")))
+        seen.append(sorted(p.name for p in scratch.glob("*")))  # spent.json comes with each file: kept after SIGKILL
         hist = pl.fit(grid[0], d.x_train, d.y_train, seeds=[1], checkpoint=True,
                       until=_Stop(3 if interrupt else None, Stationarity().watch(5)), **kw)
         return {"acc": float(hist.final("eval_accuracy")[0])}
 
     with pytest.raises(KeyboardInterrupt):
         ctx.unit("u", lambda: work(True))
-    assert seen == [["fit-0.npz"]] and ctx.checkpointed == "u"  # named in the run's "interrupted" line
+    assert seen == [["fit-0.npz", "spent.json"]] and ctx.checkpointed == "u"  # named in the run's "interrupted" line
     assert sorted(p.name for p in scratch.iterdir()) == ["fit-0.npz", "fit-1.npz", "spent.json"]
     spent = json.loads((scratch / "spent.json").read_text())
     ctx2 = RunContext(tmp_path / "run", None, progress=False, fingerprint="f", name="t")

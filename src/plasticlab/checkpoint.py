@@ -10,8 +10,9 @@ compiled call, it writes one ``.npz`` file holding
 
 and once more when the run ends or is interrupted (Ctrl-C, SIGTERM). A later identical call resumes from that
 step and returns the same numbers as an uninterrupted run, bit for bit (the data order and the noise keys are
-functions of the seed and the global step; the initial state of ``keep_init`` is drawn again from the seeds). A file written for another call (other seeds, cells, steps,
-evaluation points, shapes or data: its ``signature``) is ignored with a warning and the run starts over.
+functions of the seed and the global step; the initial state of ``keep_init`` is drawn again from the seeds).
+A file written for another call (other seeds, cells, steps, evaluation points, shapes or data: its
+``signature``) is ignored with a warning and the run starts over.
 
 Inside ``RunContext.unit`` (``unit_checkpoints``), ``fit(checkpoint=True)`` takes the next file of the unit's
 scratch folder (``fit-0.npz``, ``fit-1.npz``, ... in call order; the folder is keyed by the run's settings like
@@ -30,7 +31,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -42,29 +43,33 @@ _SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("plasticlab
 
 
 @contextlib.contextmanager
-def unit_checkpoints(folder: Path | None, unit: str = ""):
+def unit_checkpoints(folder: Path | None, unit: str = "", on_write: Callable[[], None] | None = None):
     """Inside this block, ``fit(checkpoint=True)`` keeps its resumable state in ``folder`` (``fit-<n>.npz`` for
-    the n-th such call, counted from 0; the files name ``unit``). ``RunContext.unit`` opens one around every
-    unit."""
-    token = _SCOPE.set(None if folder is None else {"folder": Path(folder), "count": 0, "unit": unit})
+    the n-th such call, counted from 0; the files name ``unit``) and calls ``on_write()`` after each file is
+    written (``RunContext.unit``: the unit's time so far, so a resumed unit's cost counts the work it kept even
+    when its process was killed). ``RunContext.unit`` opens one around every unit."""
+    token = _SCOPE.set(None if folder is None else {"folder": Path(folder), "count": 0, "unit": unit,
+                                                    "on_write": on_write})
     try:
         yield
     finally:
         _SCOPE.reset(token)
 
 
-def checkpoint_path(checkpoint: bool | str | Path | None) -> tuple[Path | None, str]:
-    """The file of a ``fit(checkpoint=...)`` call and the unit it belongs to: a path as given (no unit); True:
-    the next file of the enclosing ``unit_checkpoints`` (None outside one); False / None: none."""
+def checkpoint_path(checkpoint: bool | str | Path | None) -> tuple[Path | None, dict]:
+    """The file of a ``fit(checkpoint=...)`` call and the ``FitCheckpoint`` options of its unit (``unit``,
+    ``on_write``): a path as given (no unit); True: the next file of the enclosing ``unit_checkpoints`` (None
+    outside one); False / None: none."""
     if checkpoint is None or checkpoint is False:
-        return None, ""
+        return None, {}
     if checkpoint is True:
         scope = _SCOPE.get()
         if scope is None:
-            return None, ""
+            return None, {}
         scope["count"] += 1
-        return scope["folder"] / f"fit-{scope['count'] - 1}.npz", scope["unit"]
-    return Path(checkpoint), ""
+        return scope["folder"] / f"fit-{scope['count'] - 1}.npz", {"unit": scope["unit"],
+                                                                   "on_write": scope["on_write"]}
+    return Path(checkpoint), {}
 
 
 def read_meta(path: Path) -> dict | None:
@@ -127,9 +132,10 @@ class FitCheckpoint:
     """One ``fit`` call's resumable state in ``path`` (see the module docstring)."""
 
     def __init__(self, path: Path, signature: str, every: float = CHECKPOINT_SECONDS, total_steps: int = 0,
-                 unit: str = "") -> None:
+                 unit: str = "", on_write: Callable[[], None] | None = None) -> None:
         self.path, self.signature, self.every = Path(path), signature, float(every)
         self.total_steps, self.unit = int(total_steps), unit  # for ``plasticlab status``
+        self.on_write = on_write
         self.last_write = time.monotonic()
         self.pending: dict | None = None  # the latest point offered and not yet written
 
@@ -179,6 +185,8 @@ class FitCheckpoint:
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, self.path)
         self.last_write = time.monotonic()
+        if self.on_write is not None:
+            self.on_write()
 
     def load(self, template: Any, hist: Any, until: Any) -> dict | None:
         """Restore a run from the file, if there is one written for this call: ``hist`` (and ``until``'s state)
@@ -210,7 +218,8 @@ class FitCheckpoint:
             until.load_state_dict(saved | {k: None for k in meta["until_none"]})
         outs = [_nest({k[len(f"outs/{j}/"):]: v for k, v in files.items() if k.startswith(f"outs/{j}/")})
                 for j in range(meta["n_outs"])]
-        return {"state": state, "start": int(meta["step"]), "step": int(meta["step"]), "outs": outs, "bad": files.get("bad"),
+        return {"state": state, "start": int(meta["step"]), "step": int(meta["step"]), "outs": outs,
+                "bad": files.get("bad"),
                 "finished": bool(meta["finished"])}
 
 

@@ -3,8 +3,8 @@
 Read from the folder alone: the experiment and its settings (``config.json``), whether a process holds it now
 (``.lock``), its finished units and what they cost (``units/``; units written under other settings or by other
 code are counted apart: they are never read), the training checkpoints of the unit in progress (``scratch/``:
-the step reached of the run's steps, or meta-training's episode, and when it was written), the cost plan if one was made (``plan.json``) and whether
-``results.json`` is written.
+the step reached of the run's steps, or meta-training's episode, and when it was written), the cost plan if one
+was made (``plan.json``) and whether ``results.json`` is written.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def run_status(folder: Path) -> dict:
             continue  # a checkpoint of other settings or code: never read
         last = metas[-1]
         spent = scratch / "spent.json"
-        in_progress.append({"unit": unit, "call": len(metas) - 1, "step": last.get("step"), "total_steps": last.get("total_steps"),
+        in_progress.append({"unit": unit, "call": len(metas) - 1, "step": last.get("step"),
+                            "total_steps": last.get("total_steps"),
                             "written": last.get("written"),
                             "spent": json.loads(spent.read_text()) if spent.exists() else None})
     plan = None
@@ -99,6 +100,8 @@ def run_status(folder: Path) -> dict:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min"
 
 
@@ -127,10 +130,10 @@ def describe(st: dict, now: float | None = None) -> list[str]:
             continue
         frac = (f" ({100 * p['step'] / p['total_steps']:.0f}%)" if p.get("total_steps") else "")
         age = "" if p.get("written") is None else f", written {_duration(now - p['written'])} ago"
-        before = f"; earlier invocations {_duration(p['spent']['wall'])}" if p.get("spent") else ""
+        kept = f"; {_duration(p['spent']['wall'])} of the unit's work kept" if p.get("spent") else ""
         of = f" of {p['total_steps']:,}" if p.get("total_steps") else ""
         lines.append(f"  in progress: {p['unit']}: training call {p['call'] + 1} at step {p['step']:,}{of}{frac}"
-                     f"{age}{before}")
+                     f"{age}{kept}")
     if st["plan"]:
         lines.append(f"  plan: {st['plan'].get('units') or '?'} units, estimated wall "
                      f"{_duration(st['plan'].get('wall_seconds'))}, CPU {_duration(st['plan'].get('cpu_seconds'))}")

@@ -638,14 +638,14 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
         if on_divergence == "stop":
             raise err
 
-    path, unit = checkpoint_path(checkpoint)
+    path, unit_options = checkpoint_path(checkpoint)
     ckpt, resumed = None, None
     if path is not None:
         ckpt = FitCheckpoint(path, signature(
             state=state, values=cells.values, seeds=seed_list, stops=stops, batch_size=batch_size,
             log_every=log_every, x=x_train, y=y_train, x_eval=x_eval, y_eval=y_eval, keep_init=keep_init,
             structure=str(jax.tree.structure(state))), CHECKPOINT_SECONDS if checkpoint_every is None else
-            checkpoint_every, total_steps=stops[-1], unit=unit)
+            checkpoint_every, total_steps=stops[-1], **unit_options)
         resumed = ckpt.load(state, hist, until)
     desc = f"{base.rule.name} x{len(seed_list)} seeds" + (f" x{n_cells} cells" if grid else "")
     if resumed is not None and resumed["finished"]:

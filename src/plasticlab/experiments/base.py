@@ -474,25 +474,27 @@ class RunContext:
                 self.finished.append((key, res))
                 return res
         scratch = self._scratch_path(key)
-        spent = scratch / "spent.json"  # wall and CPU seconds of earlier invocations whose checkpoints it resumes
+        spent = scratch / "spent.json"  # wall and CPU seconds of the unit up to its last training checkpoint
         before = json.loads(spent.read_text()) if spent.exists() and any(scratch.glob("fit-*.npz")) else {}
         t0, cpu0 = time.time(), time.process_time()
+
+        def so_far() -> dict[str, float]:
+            return {"wall": before.get("wall", 0.0) + time.time() - t0,
+                    "cpu": before.get("cpu", 0.0) + time.process_time() - cpu0}
+
         try:
             with unit_progress(f"{self.name} {key}" if self.progress and self.name else self.progress), \
-                    unit_checkpoints(scratch, key):
+                    unit_checkpoints(scratch, key, on_write=lambda: write_json(spent, so_far())):
                 res = fn()
         except BaseException as err:
             if isinstance(err, DivergenceError):
                 self.failed = {"unit": key, "status": "diverged", "message": str(err), "seed": err.seed,
                                "step": err.step, "layer": err.layer,
                                "partial_curves": partial_curves(err.history)}
-            if any(scratch.glob("fit-*.npz")):  # work kept for the next invocation: so is its cost
+            if any(scratch.glob("fit-*.npz")):  # work kept for the next invocation (its cost: spent.json)
                 self.checkpointed = key
-                write_json(spent, {"wall": before.get("wall", 0.0) + time.time() - t0,
-                                   "cpu": before.get("cpu", 0.0) + time.process_time() - cpu0})
             raise
-        wall = before.get("wall", 0.0) + time.time() - t0
-        cpu = before.get("cpu", 0.0) + time.process_time() - cpu0
+        wall, cpu = so_far().values()
         write_json(path, {"key": key, "fingerprint": self.fingerprint, "seconds": wall, "cpu_seconds": cpu,
                           "result": res})
         self.unit_seconds[key] = (wall, cpu)
