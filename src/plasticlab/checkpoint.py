@@ -190,7 +190,8 @@ class FitCheckpoint:
 
     def load(self, template: Any, hist: Any, until: Any) -> dict | None:
         """Restore a run from the file, if there is one written for this call: ``hist`` (and ``until``'s state)
-        in place; returns {"state", "start" (= "step"), "outs", "bad", "finished"} (None: start from step 0)."""
+        in place; returns {"state", "start" (the step reached), "outs", "bad", "finished"} (None: start from
+        step 0)."""
         if not self.path.exists():
             return None
         try:
@@ -218,8 +219,7 @@ class FitCheckpoint:
             until.load_state_dict(saved | {k: None for k in meta["until_none"]})
         outs = [_nest({k[len(f"outs/{j}/"):]: v for k, v in files.items() if k.startswith(f"outs/{j}/")})
                 for j in range(meta["n_outs"])]
-        return {"state": state, "start": int(meta["step"]), "step": int(meta["step"]), "outs": outs,
-                "bad": files.get("bad"),
+        return {"state": state, "start": int(meta["step"]), "outs": outs, "bad": files.get("bad"),
                 "finished": bool(meta["finished"])}
 
 

@@ -9,14 +9,13 @@ was made (``plan.json``) and whether ``results.json`` is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from pathlib import Path
 
 from .checkpoint import read_meta
-from .experiments.base import ConfigError, fingerprint, get_experiment
+from .experiments.base import ConfigError, fingerprint, get_experiment, unit_slot
 
 
 def holder(folder: Path) -> int | None:
@@ -64,16 +63,16 @@ def run_status(folder: Path) -> dict:
     for scratch in sorted((folder / "scratch").glob("*")):
         files = sorted(scratch.glob("fit-*.npz"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
         metas = [m for m in (read_meta(f) for f in files) if m is not None]
+        label = re.sub(r"-[0-9a-f]{16}$", "", scratch.name)  # the unit's label as made safe for a file name
         episodes = sorted(scratch.glob("ckpt_*.npz"))  # meta-training's own checkpoints (meta_learning)
         if episodes:
-            in_progress.append({"unit": re.sub(r"-[0-9a-f]{16}$", "", scratch.name), "episode":
+            in_progress.append({"unit": label, "episode":
                                 int(re.sub(r"\D", "", episodes[-1].stem)), "episodes": cdict.get("n_episodes"),
                                 "written": episodes[-1].stat().st_mtime})
         if not metas:
             continue
-        unit = metas[-1].get("unit") or re.sub(r"-[0-9a-f]{16}$", "", scratch.name)
-        digest = hashlib.sha256(f"{fp}\0{unit}".encode()).hexdigest()[:16]
-        if not scratch.name.endswith(digest):
+        unit = metas[-1].get("unit") or label
+        if scratch.name != unit_slot(fp, unit):
             continue  # a checkpoint of other settings or code: never read
         last = metas[-1]
         spent = scratch / "spent.json"

@@ -478,8 +478,7 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
     if start == 0:
         record(state, 0, None)
     evaluate_at = set(stops)
-    points = sorted(evaluate_at | {c for c in cuts if start < c < stops[-1]}) if stops else []
-    points = [p for p in points if p > start]
+    points = [p for p in sorted(evaluate_at | {c for c in cuts if c < stops[-1]}) if p > start] if stops else []
     bar = _progress(len(points), progress, desc)
     outs = list(outs)
     try:
@@ -653,7 +652,7 @@ def fit(trainer: Trainer | list[Trainer], x_train, y_train, *, seeds: list[int] 
     else:
         if resumed is not None:
             state = resumed["state"]
-            desc += f" (resumed at step {resumed['step']:,})"
+            desc += f" (resumed at step {resumed['start']:,})"
         try:
             state, bad = drive(
                 advance, state, stops, record, check=lambda st: np.asarray(flags(st)).all(axis=-1),

@@ -380,6 +380,14 @@ def fingerprint(name: str, cdict: dict, cfg_type: type | None = None, results_ve
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=_json_default).encode()).hexdigest()
 
 
+def unit_slot(fingerprint: str, key: str) -> str:
+    """The file-system name of unit ``key`` of a run: its label made safe, plus the hash of the run's fingerprint
+    and the label (unit files and scratch folders)."""
+    safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
+    digest = hashlib.sha256(f"{fingerprint}\0{key}".encode()).hexdigest()
+    return f"{safe}-{digest[:16]}"
+
+
 class RunContext:
     """Handed to an experiment's ``run``: where to write, where data lives, and the unit cache.
 
@@ -420,10 +428,7 @@ class RunContext:
             self.console.print(msg, markup=False, highlight=False, style=style)
 
     def _slot(self, key: str) -> str:
-        """The file-system name of unit ``key``: its label made safe, plus the hash of fingerprint and label."""
-        safe = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", key)[:100]
-        digest = hashlib.sha256(f"{self.fingerprint}\0{key}".encode()).hexdigest()
-        return f"{safe}-{digest[:16]}"
+        return unit_slot(self.fingerprint, key)
 
     def _unit_path(self, key: str) -> Path:
         return self.units_dir / f"{self._slot(key)}.json"
