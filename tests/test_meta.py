@@ -541,7 +541,7 @@ def test_meta_fig6_on_a_cpu_keeps_each_seeds_meta_training_as_it_ends(tmp_path, 
 def test_meta_sanger_scan_baseline_is_the_selected_bp_and_heldout_is_read_at_the_chosen_coefficients(tmp_path):
     """meta-sanger-scan: c = 0 is BP at the selected rate (its validation accuracy is select_lr's score for that
     rate, on the same tasks), shared by both terms; held-out tasks are read for c = 0 and each term's chosen c
-    only; a grid without 0 is refused before any work."""
+    only; a grid without 0, or an outer-loop setting, is refused before any work."""
     import json
 
     from plasticlab.experiments.base import ConfigError, run_experiment
@@ -562,4 +562,8 @@ def test_meta_sanger_scan_baseline_is_the_selected_bp_and_heldout_is_read_at_the
                                                            for t in ("oja", "sanger")) if c}
     with pytest.raises(ConfigError, match="coefficients"):
         run_experiment("meta-sanger-scan", tmp_path / "bad", quick=True, overrides={"coefficients": (1e-3,)},
+                       progress=False, plots=False)
+    # nothing is meta-trained: an outer-loop setting is refused, not silently ignored
+    with pytest.raises(ConfigError, match="unknown setting 'lr_meta'"):
+        run_experiment("meta-sanger-scan", tmp_path / "bad2", quick=True, overrides={"lr_meta": 3e-4},
                        progress=False, plots=False)

@@ -51,9 +51,10 @@ SETTINGS_ORDER = (
     "seeds")
 
 
-class MetaConfig:
-    """The settings meta-fig6 and meta-sanger share, with their defaults (a config declares one again to change its
-    default: ``with_default``); ``@meta_config`` makes a subclass the config dataclass."""
+class TaskConfig:
+    """The settings every meta-* config shares: the tasks, the network, the inner loop's guard and the evaluation,
+    with their defaults (a config declares one again to change its default: ``with_default``); ``@task_config``
+    makes a subclass the config dataclass (meta-sanger-scan, which meta-trains nothing)."""
 
     dataset: str = setting("emnist_balanced", choices=classification_datasets,
                            doc="classification data set the N-way tasks are drawn from")
@@ -71,30 +72,37 @@ class MetaConfig:
                                                       "labels (reference code); task: N outputs, the task's classes "
                                                       "relabelled 0..N-1")
     beta: float = setting(10.0, gt=0, doc="softplus sharpness beta")
-    theta0: float = setting(1e-3, ge=0, doc="initial pseudo-gradient coefficient theta_0 (every other coefficient "
-                                            "starts at 0); also the untrained rule's learning rate")
-    lr_meta: float = setting(1e-3, gt=0, doc="Adam learning rate of the outer loop (on theta)")
-    clip: float = setting(1.0, ge=0, doc="global-norm clip of the meta-gradient; 0: no clipping")
     max_growth: float | None = setting(10.0, gt=1, doc="inner-loop guard: no update past max_growth x a matrix's "
                                                        "initial norm (see InnerLoop); none: off")
-    n_episodes: int = setting(600, ge=1, le=100_000, doc="meta-training episodes (tasks)")
-    ckpt_every: int = setting(25, ge=1, affects_result=False, doc="checkpoint theta and Adam's state every "
-                                                                  "ckpt_every episodes (for resuming; results do not "
-                                                                  "depend on it)")
     n_select_tasks: int = setting(50, ge=1, le=100_000, doc="meta-train selection tasks on which BP's / FA's "
                                                             "learning rate is picked from lr_grid")
-    select_every: int = setting(50, ge=0, le=1_000_000,
-                                doc="model selection: score theta every select_every episodes (0: off) ...")
-    n_val_tasks: int = setting(30, ge=1, le=100_000, doc="... on the first n_val_tasks selection tasks (meta-train "
-                                                         "split); keep the best")
     n_eval_tasks: int = setting(200, ge=1, le=100_000, doc="held-out tasks every rule is evaluated on")
     eval_batch: int = setting(10, ge=1, le=10_000, doc="tasks evaluated at once (vmapped; the last batch is padded)")
     lr_grid: tuple[float, ...] = setting((0.003, 0.01, 0.03, 0.1, 0.3), gt=0,
                                          doc="learning rates tried for the BP / FA baselines (pseudo-gradient only)")
-    seeds: int = setting(1, ge=1, le=1000, doc="independent meta-training runs")
 
     def validate(self) -> None:
         check_n_way(self)
 
 
+class MetaConfig(TaskConfig):
+    """The settings meta-fig6 and meta-sanger share: ``TaskConfig``'s and the outer loop that meta-trains theta;
+    ``@meta_config`` makes a subclass the config dataclass."""
+
+    theta0: float = setting(1e-3, ge=0, doc="initial pseudo-gradient coefficient theta_0 (every other coefficient "
+                                            "starts at 0); also the untrained rule's learning rate")
+    lr_meta: float = setting(1e-3, gt=0, doc="Adam learning rate of the outer loop (on theta)")
+    clip: float = setting(1.0, ge=0, doc="global-norm clip of the meta-gradient; 0: no clipping")
+    n_episodes: int = setting(600, ge=1, le=100_000, doc="meta-training episodes (tasks)")
+    ckpt_every: int = setting(25, ge=1, affects_result=False, doc="checkpoint theta and Adam's state every "
+                                                                  "ckpt_every episodes (for resuming; results do not "
+                                                                  "depend on it)")
+    select_every: int = setting(50, ge=0, le=1_000_000,
+                                doc="model selection: score theta every select_every episodes (0: off) ...")
+    n_val_tasks: int = setting(30, ge=1, le=100_000, doc="... on the first n_val_tasks selection tasks (meta-train "
+                                                         "split); keep the best")
+    seeds: int = setting(1, ge=1, le=1000, doc="independent meta-training runs")
+
+
 meta_config = settings_dataclass(MetaConfig, SETTINGS_ORDER)
+task_config = settings_dataclass(TaskConfig, SETTINGS_ORDER)

@@ -54,6 +54,9 @@ class MetaSangerConfig(mc.MetaConfig):
     variants: tuple[str, ...] = setting(("pg", "pg+oja", "pg+sanger"), choices=tuple(VARIANTS),
                                         doc="meta-trained rules: pg (pseudo-gradient), pg+oja, pg+sanger")
     n_episodes: int = mc.with_default(mc.MetaConfig.n_episodes, 500)
+    # meta-fig6's rate: at the paper's 1e-3, FA's pg+oja collapsed to chance after episode 350 on the validation
+    # tasks (the S6 record of 2026-12-06), as meta-fig6 did (docs/meta.md, "Collapse of meta-training")
+    lr_meta: float = mc.with_default(mc.MetaConfig.lr_meta, 3e-4)
     hidden_bp: tuple[int, ...] = setting(HIDDEN[10], ge=1, le=100_000,
                                          doc="hidden widths of BP's net (the paper's S6: 10 layers); FA's net is "
                                              "`hidden` (5 layers)")
@@ -189,5 +192,5 @@ register(Experiment(
     "meta-sanger", "Sanger's vs Oja's term meta-learned next to BP and FA (Oja paper supplement S6)",
     MetaSangerConfig, run, plot, paper="meta", results_version=2,  # 2: each rule's loop has only its own terms
     quick={"dataset": "digits", "hidden": (32, 24), "hidden_bp": (32, 28, 24), "k_shot": 10, "n_query": 5,
-           "n_episodes": 20, "ckpt_every": 10, "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10,
+           "n_episodes": 20, "lr_meta": 1e-3, "ckpt_every": 10, "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10,
            "n_eval_tasks": 10, "eval_batch": 10, "lr_grid": (0.03, 0.1, 0.3)}))

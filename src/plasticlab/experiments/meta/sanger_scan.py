@@ -10,7 +10,8 @@ baseline) and c swept over ``coefficients`` (c = 0: the baseline itself). Every 
 selection tasks (validation: mean query accuracy and median query loss); the held-out tasks are read once per
 term, at the c of best validation accuracy, and for c = 0. Meta-learning moves every coefficient by about the
 outer loop's Adam rate ``lr_meta`` per episode; the scan shows which coefficients that noise reaches and what
-they do to adaptation, i.e. whether a term can be meta-learned at that rate at all.
+they do to adaptation, i.e. whether a term can be meta-learned at that rate at all. Nothing is meta-trained, so
+the config has none of the outer loop's settings (``TaskConfig``, not ``MetaConfig``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from . import common as mc
 SCAN_TERMS = ("oja", "sanger")
 
 
-@mc.meta_config
-class MetaSangerScanConfig(mc.MetaConfig):
+@mc.task_config
+class MetaSangerScanConfig(mc.TaskConfig):
     """meta-sanger's tasks and nets, with fixed Oja / Sanger coefficients instead of meta-learned ones."""
 
     k_shot: int = mc.with_default(mc.MetaConfig.k_shot, 50)
@@ -65,7 +66,7 @@ def run(cfg: MetaSangerScanConfig, ctx: RunContext) -> dict:
         sym = mc.PATHWAYS[fb]
         widths = tuple(cfg.hidden_bp if fb == "bp" else cfg.hidden)
         learners = {t: mc.MetaLearner(mc.build_loop(data.n_features, widths, n_out, ("pseudo_grad", t), (), cfg.beta,
-                                                    max_growth=cfg.max_growth), cfg.lr_meta, cfg.clip, head=cfg.head)
+                                                    max_growth=cfg.max_growth), head=cfg.head)
                     for t in cfg.terms}
         first = learners[cfg.terms[0]]
         sel = ctx.unit(f"{fb}/select-lr", lambda: mc.select_lr(first, train_s, cfg.lr_grid, sym=sym,
