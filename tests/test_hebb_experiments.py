@@ -83,3 +83,31 @@ def test_fig4_tiny_run_measures_its_claims(tmp_path):
     assert "paper" not in res  # every Fig. 4 statement is a claim now
     # the anti-Hebbian-at-large-noise claims name the default grid's largest sigma: not measured on this grid
     assert rows["hebb.fig4.anti_hebbian_at_large_noise.gamma=0.001"]["verdict"] == "not measured"
+
+
+def test_sweeps_train_their_shared_baseline_once(tmp_path):
+    """hebb-sweeps' values that train the baseline (batch = batch_size, lr = lr, width = hidden, sparsity 0, no
+    extra regulariser) are one unit: the first trains, the others carry its runs under their own labels, equal to
+    training them apart (the values that differ from the baseline are trained)."""
+    from plasticlab.experiments import run_experiment
+
+    tiny = {"n_train": 256, "n_test": 64, "seeds": 2, "hidden": (8, 8), "gammas": (0.0, 5e-2), "epochs": 1.0,
+            "batch_size": 32, "lr": 0.05, "log_every": 2, "window": 4, "max_epochs": None,
+            "sweeps": ("batch", "lr", "scale", "sparsity", "regularizer"), "batch_sizes": (16, 32),
+            "lrs": (0.05, 0.2), "widths": (8,), "sparsities": (0.0,), "regularizers": ("none", "l1")}
+    res = run_experiment("hebb-sweeps", tmp_path / "shared", quick=True, overrides=tiny, progress=False,
+                         plots=False)
+    units = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "shared" / "units").glob("*.json"))
+    assert units == ["batch=16", "batch=32", "lr=0.2", "regularizer=l1"]
+
+    def runs(sweep, value):
+        return [(r["gamma"], r["seed"], r["alignment"], r["val_acc"]) for r in res["rows"]
+                if r["sweep"] == sweep and r["value"] == value]
+
+    base = runs("batch", 32)
+    assert len(base) == 4 and base == runs("lr", 0.05) == runs("scale", 8) == runs("sparsity", 0.0) \
+        == runs("regularizer", "none")
+    assert runs("lr", 0.2) != base and runs("regularizer", "l1") != base
+    alone = run_experiment("hebb-sweeps", tmp_path / "alone", quick=True, progress=False, plots=False,
+                           overrides=tiny | {"sweeps": ("sparsity",)})
+    assert [(r["gamma"], r["seed"], r["alignment"], r["val_acc"]) for r in alone["rows"]] == base

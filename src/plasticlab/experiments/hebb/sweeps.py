@@ -1,5 +1,9 @@
 """hebb-sweeps: alignment vs weight decay while varying batch size, learning rate, model scale, sparsity,
-frozen fraction and other regularisers (L1, batch norm, dropout) (SCE; paper Figs. 7-12, 16)."""
+frozen fraction and other regularisers (L1, batch norm, dropout) (SCE; paper Figs. 7-12, 16).
+
+Every sweep value is one unit (10 seeds x every gamma). The sweeps share their baseline (batch = ``batch_size``,
+lr = ``lr``, width = ``hidden``, sparsity 0, frozen 0, no extra regulariser): the values that train exactly that
+(up to six of them) are trained once, at the first, and the others take its runs (same seeds: pairs hold)."""
 
 from __future__ import annotations
 
@@ -61,8 +65,10 @@ class HebbSweepsConfig(H.UntilStationary):
             H.check_batch(self.n_train, self.batch_sizes, "batch_sizes")
 
 
-def _unit(cfg: HebbSweepsConfig, sweep: str, value, data) -> dict:
-    x, y, xv, yv, n_classes = data
+def _training(cfg: HebbSweepsConfig, sweep: str, value, n_features: int, n_classes: int) -> tuple:
+    """What sweep value ``value`` trains: (spec, lr, extra hyper-parameters, log_every, window). Values that train
+    the same thing (the baseline: batch = batch_size, lr = lr, width = hidden, sparsity 0, frozen 0, no extra
+    regulariser) give equal tuples, and ``run`` trains them once."""
     hidden, batch, lr, kw, hp = tuple(cfg.hidden), cfg.batch_size, cfg.lr, {}, {}
     if sweep == "batch":
         batch = int(value)
@@ -85,14 +91,21 @@ def _unit(cfg: HebbSweepsConfig, sweep: str, value, data) -> dict:
             raise ValueError(f"unknown regularizer {value!r}; choose none, l1, batchnorm, dropout")
     else:
         raise ValueError(f"unknown sweep {sweep!r}; choose from {SWEEPS}")
-    spec = spec_for("sgd", (x.shape[1], *hidden, n_classes), loss="cross_entropy", activation=cfg.activation,
+    spec = spec_for("sgd", (n_features, *hidden, n_classes), loss="cross_entropy", activation=cfg.activation,
                     batch_size=batch, neuron_layer=0, **kw)
     # same number of samples for every batch size; log roughly as often in samples
     log_every = max(1, cfg.log_every * cfg.batch_size // batch) if sweep == "batch" else cfg.log_every
     window = cfg.window * cfg.batch_size // batch if sweep == "batch" else cfg.window
+    return spec, lr, tuple(sorted(hp.items())), log_every, window
+
+
+def _unit(cfg: HebbSweepsConfig, training: tuple, data) -> dict:
+    """Train ``training`` (``_training``'s tuple) at every gamma x seed; one row per run (sweep and value: None)."""
+    x, y, xv, yv, n_classes = data
+    spec, lr, hp, log_every, window = training
     res = run_grid(spec, (x, y, xv, yv), seeds=list(range(cfg.seeds)), epochs=cfg.epochs, log_every=log_every,
-                   window=window, hp={"gamma": np.asarray(cfg.gammas), "lr": lr, **hp}, **cfg.until())
-    return {"rows": [{"sweep": sweep, "value": value, "gamma": cfg.gammas[c], "seed": s,
+                   window=window, hp={"gamma": np.asarray(cfg.gammas), "lr": lr, **dict(hp)}, **cfg.until())
+    return {"rows": [{"sweep": None, "value": None, "gamma": cfg.gammas[c], "seed": s,
                       "alignment": safe_float(a[1] if len(a) > 1 else a[0]), "val_acc": safe_float(acc),
                       "collapsed": bool(col)}
                      for c, s, a, acc, col in zip(res["cell"], res["seed"], res["align"], res["val_acc"],
@@ -107,10 +120,18 @@ def _values(cfg: HebbSweepsConfig, sweep: str):
 def run(cfg: HebbSweepsConfig, ctx: RunContext) -> dict:
     data = sce_data(cfg.dataset, ctx.data_dir, cfg.n_train, cfg.n_test)
     rows, summary = [], []
+    trained: dict[tuple, tuple[str, dict]] = {}  # training -> (the first sweep value that trained it, its result)
     for sweep in cfg.sweeps:
         for value in _values(cfg, sweep):
-            ctx.log(f"{sweep}={value}")
-            res = ctx.unit(f"{sweep}={value}", lambda: _unit(cfg, sweep, value, data))
+            training = _training(cfg, sweep, value, data[0].shape[1], data[4])
+            if training in trained:
+                first, res = trained[training]
+                ctx.log(f"{sweep}={value}: the same training as {first} (its runs, not trained again)")
+            else:
+                ctx.log(f"{sweep}={value}")
+                res = ctx.unit(f"{sweep}={value}", lambda: _unit(cfg, training, data))
+                trained[training] = (f"{sweep}={value}", res)
+            res = {"rows": [r | {"sweep": sweep, "value": value} for r in res["rows"]]}
             rows += res["rows"]
             for g in cfg.gammas:
                 rr = [r for r in res["rows"] if r["gamma"] == g]
