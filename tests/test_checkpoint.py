@@ -10,7 +10,7 @@ import pytest
 
 import plasticlab as pl
 from plasticlab.analysis.convergence import Stationarity
-from plasticlab.checkpoint import FitCheckpoint, unit_checkpoints
+from plasticlab.checkpoint import FitCheckpoint, read_meta, unit_checkpoints
 from plasticlab.experiments.base import RunContext
 
 
@@ -139,9 +139,15 @@ def test_a_checkpoint_is_written_only_every_so_often(tmp_path):
     assert not ck.path.exists() and ck.pending is not None
     ck.flush()
     assert ck.path.exists() and ck.pending is None
-    loaded = FitCheckpoint(tmp_path / "c.npz", "sig").load({"w": np.ones(2)}, pl.History([0]), None)
+    loaded_by = FitCheckpoint(tmp_path / "c.npz", "sig")
+    loaded = loaded_by.load({"w": np.ones(2)}, pl.History([0]), None)
     assert loaded["start"] == 3 and not loaded["finished"]
     np.testing.assert_array_equal(loaded["state"]["w"], np.zeros(2))
+    # the wall the call trained carries over to the invocation that resumes it (status's time to go)
+    first = read_meta(ck.path)["call_wall"]
+    assert first > 0 and loaded_by.earlier_wall == first
+    loaded_by.offer({"w": np.zeros(2)}, 6, [], None, pl.History([0]), None, finished=True)
+    assert read_meta(ck.path)["call_wall"] >= first
 
 
 def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
@@ -152,7 +158,7 @@ def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
     from plasticlab.cli import app
     from plasticlab.experiments.base import (RunFolderLock, config_dict, fingerprint, get_experiment,
                                              write_json)
-    from plasticlab.status import describe, run_status
+    from plasticlab.status import calls_left, describe, run_status
 
     d, grid, kw = _setup(digits)
     exp = get_experiment("quickstart")
@@ -178,6 +184,10 @@ def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
     assert p["unit"] == "training" and p["step"] == 55 and p["total_steps"] == 120  # interrupted in evaluation 3
     assert lines[0].endswith(f"quickstart, running (pid {os.getpid()})")
     assert "in progress: training: training call 1 at step 55 of 120 (46%)" in "\n".join(lines)
+    assert p["call_wall"] > 0 and "this call has about" in "\n".join(lines)
+    assert calls_left({"step": 25, "total_steps": 100, "call_wall": 10.0}) == 30.0  # 75 steps at 0.4 s each
+    assert calls_left({"step": 0, "total_steps": 100, "call_wall": 1.0}) is None
+    assert calls_left({"step": 5, "total_steps": 100}) is None  # an older version's checkpoint
     assert "1 unit file(s) of other settings or code" in "\n".join(lines)
     assert "results.json: not written yet" in lines[-1]
 

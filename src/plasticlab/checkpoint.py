@@ -136,7 +136,8 @@ class FitCheckpoint:
         self.path, self.signature, self.every = Path(path), signature, float(every)
         self.total_steps, self.unit = int(total_steps), unit  # for ``plasticlab status``
         self.on_write = on_write
-        self.last_write = time.monotonic()
+        self.last_write = self.started = time.monotonic()
+        self.earlier_wall = 0.0  # wall seconds this call trained in earlier invocations (from the file it resumed)
         self.pending: dict | None = None  # the latest point offered and not yet written
 
     def offer(self, state: Any, step: int, outs: list, bad: np.ndarray | None, hist: Any, until: Any,
@@ -174,6 +175,7 @@ class FitCheckpoint:
         arrays |= {f"until/{k}": np.asarray(v) for k, v in p["until"].items() if v is not None}
         meta = {"signature": self.signature, "step": p["step"], "finished": p["finished"],
                 "total_steps": self.total_steps, "unit": self.unit, "written": time.time(),
+                "call_wall": self.earlier_wall + time.monotonic() - self.started,
                 "n_outs": len(p["outs"]), "samples": [int(s) for s in hist.samples[:n_samples]],
                 "log_steps": [int(s) for s in hist.log_steps[:n_logs]], "curves": n_curves, "logs": n_log_lists,
                 "diverged": p["diverged"], "divergences": hist.divergences[:n_div],
@@ -206,6 +208,7 @@ class FitCheckpoint:
                           "shapes or data); training from step 0", stacklevel=3)
             return None
         state = _restore(template, files, "state")
+        self.earlier_wall, self.started = float(meta.get("call_wall") or 0.0), time.monotonic()
         hist.samples[:] = meta["samples"]
         hist.log_steps[:] = meta["log_steps"]
         hist.curves.clear()

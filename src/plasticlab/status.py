@@ -77,7 +77,7 @@ def run_status(folder: Path) -> dict:
         last = metas[-1]
         spent = scratch / "spent.json"
         in_progress.append({"unit": unit, "call": len(metas) - 1, "step": last.get("step"),
-                            "total_steps": last.get("total_steps"),
+                            "total_steps": last.get("total_steps"), "call_wall": last.get("call_wall"),
                             "written": last.get("written"),
                             "spent": json.loads(spent.read_text()) if spent.exists() else None})
     plan = None
@@ -102,6 +102,16 @@ def _duration(seconds: float | None) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min"
+
+
+def calls_left(p: dict) -> float | None:
+    """Wall seconds the training call in progress still needs at its pace so far: the wall it trained (over
+    every invocation, compilation included) x steps to go / steps done; None before its first step or without
+    the figures (a checkpoint of an older version)."""
+    step, total, wall = p.get("step"), p.get("total_steps"), p.get("call_wall")
+    if not step or not total or wall is None or step >= total:
+        return None
+    return wall * (total - step) / step
 
 
 def describe(st: dict, now: float | None = None) -> list[str]:
@@ -131,8 +141,10 @@ def describe(st: dict, now: float | None = None) -> list[str]:
         age = "" if p.get("written") is None else f", written {_duration(now - p['written'])} ago"
         kept = f"; {_duration(p['spent']['wall'])} of the unit's work kept" if p.get("spent") else ""
         of = f" of {p['total_steps']:,}" if p.get("total_steps") else ""
+        left = calls_left(p)
+        left = "" if left is None else f"; this call has about {_duration(left)} to go at its pace so far"
         lines.append(f"  in progress: {p['unit']}: training call {p['call'] + 1} at step {p['step']:,}{of}{frac}"
-                     f"{age}{kept}")
+                     f"{age}{kept}{left}")
     if st["plan"]:
         lines.append(f"  plan: {st['plan'].get('units') or '?'} units, estimated wall "
                      f"{_duration(st['plan'].get('wall_seconds'))}, CPU {_duration(st['plan'].get('cpu_seconds'))}")
