@@ -193,3 +193,20 @@ def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
 
     res = CliRunner().invoke(app, ["status", str(tmp_path), str(out)])  # a bad path first: the run still prints
     assert res.exit_code == 2 and "not a run folder" in res.output and "quickstart, stopped" in res.output
+
+
+def test_status_paces_meta_training_by_its_checkpoints_write_times(tmp_path):
+    """Seconds per episode: the median of the last four gaps between checkpoints (one gap spanning a stop is
+    ignored), from which status says the time to go."""
+    import os
+
+    from plasticlab.status import _pace
+
+    files = []
+    for episode, written in [(25, 0.0), (50, 100.0), (75, 200.0), (100, 5000.0), (125, 5100.0), (150, 5200.0)]:
+        f = tmp_path / f"ckpt_{episode:06d}.npz"
+        f.write_bytes(b"")
+        os.utime(f, (written, written))
+        files.append(f)
+    assert _pace(files) == 4.0  # gaps of the last five files: 100, 4800 (a stop), 100, 100 s per 25 episodes
+    assert _pace(files[:1]) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def run_status(folder: Path) -> dict:
         if episodes:
             in_progress.append({"unit": label, "episode":
                                 int(re.sub(r"\D", "", episodes[-1].stem)), "episodes": cdict.get("n_episodes"),
-                                "written": episodes[-1].stat().st_mtime})
+                                "written": episodes[-1].stat().st_mtime, "pace": _pace(episodes)})
         if not metas:
             continue
         unit = metas[-1].get("unit") or label
@@ -94,6 +95,14 @@ def run_status(folder: Path) -> dict:
             results = "unreadable"
     return {"folder": str(folder), "experiment": name, "quick": bool(saved.get("quick")), "pid": holder(folder),
             "units": units, "stale_units": stale, "in_progress": in_progress, "plan": plan, "results": results}
+
+
+def _pace(checkpoints: list[Path]) -> float | None:
+    """Seconds per meta-training episode: the median over the last (up to) four gaps between successive
+    checkpoints' write times (a gap that spans a stop is longer; the median ignores one); None with one file."""
+    marks = [(int(re.sub(r"\D", "", p.stem)), p.stat().st_mtime) for p in checkpoints[-5:]]
+    rates = [(t1 - t0) / (e1 - e0) for (e0, t0), (e1, t1) in zip(marks, marks[1:]) if e1 > e0]
+    return float(statistics.median(rates)) if rates else None
 
 
 def _duration(seconds: float | None) -> str:
@@ -134,8 +143,10 @@ def describe(st: dict, now: float | None = None) -> list[str]:
             if p["episodes"] and p["episode"] >= p["episodes"]:
                 continue  # finished meta-training (its evaluation units may still be to do)
             of = f" of {p['episodes']:,}" if p["episodes"] else ""
+            left = (f"; about {_duration(p['pace'] * (p['episodes'] - p['episode']))} to go at its recent pace"
+                    if p.get("pace") and p["episodes"] else "")
             lines.append(f"  in progress: {p['unit']}: meta-training checkpoint at episode {p['episode']:,}{of}, "
-                         f"written {_duration(now - p['written'])} ago")
+                         f"written {_duration(now - p['written'])} ago{left}")
             continue
         frac = (f" ({100 * p['step'] / p['total_steps']:.0f}%)" if p.get("total_steps") else "")
         age = "" if p.get("written") is None else f", written {_duration(now - p['written'])} ago"
