@@ -108,6 +108,13 @@ def test_sweeps_train_their_shared_baseline_once(tmp_path):
     assert len(base) == 4 and base == runs("lr", 0.05) == runs("scale", 8) == runs("sparsity", 0.0) \
         == runs("regularizer", "none")
     assert runs("lr", 0.2) != base and runs("regularizer", "l1") != base
+    # the best-accuracy / rest pool of the batch and lr cells holds the shared cells once: batch 16 and 32 and
+    # lr 0.2, 2 gammas each (lr 0.05 is batch 32's training)
+    from plasticlab.claims.hebb import SWEEP_BEST, SWEEP_REST
+
+    m = res["measurements"]
+    assert len(m[SWEEP_BEST]) + len(m[SWEEP_REST]) == 6
+    assert [s["same_as"] for s in res["summary"] if s["sweep"] == "lr"] == ["batch=32", "batch=32", None, None]
     alone = run_experiment("hebb-sweeps", tmp_path / "alone", quick=True, progress=False, plots=False,
                            overrides=tiny | {"sweeps": ("sparsity",)})
     assert [(r["gamma"], r["seed"], r["alignment"], r["val_acc"]) for r in alone["rows"]] == base

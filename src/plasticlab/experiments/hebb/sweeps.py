@@ -124,6 +124,7 @@ def run(cfg: HebbSweepsConfig, ctx: RunContext) -> dict:
     for sweep in cfg.sweeps:
         for value in _values(cfg, sweep):
             training = _training(cfg, sweep, value, data[0].shape[1], data[4])
+            first = None
             if training in trained:
                 first, res = trained[training]
                 ctx.log(f"{sweep}={value}: the same training as {first} (its runs, not trained again)")
@@ -138,7 +139,7 @@ def run(cfg: HebbSweepsConfig, ctx: RunContext) -> dict:
                 m, sd = mean_sd([r["alignment"] for r in rr if r["alignment"] is not None])
                 acc, _ = mean_sd([r["val_acc"] for r in rr if r["val_acc"] is not None])
                 summary.append({"sweep": sweep, "value": value, "gamma": g, "alignment_mean": safe_float(m),
-                                "alignment_sd": safe_float(sd), "val_acc": safe_float(acc)})
+                                "alignment_sd": safe_float(sd), "val_acc": safe_float(acc), "same_as": first})
                 ctx.log(f"  gamma={g:<7g} alignment {m:.3f} +/- {sd:.3f}  val acc {acc:.3f}")
     return {"rows": rows, "summary": summary, "measurements": measurements(rows, summary)}
 
@@ -146,14 +147,15 @@ def run(cfg: HebbSweepsConfig, ctx: RunContext) -> dict:
 def measurements(rows: list[dict], summary: list[dict]) -> dict[str, list]:
     """Per (sweep, value, gamma) every seed's layer-2 alignment, the same pooled over gammas (gamma-major, so two
     values' lists pair by gamma and seed), and the |alignment| of the best-accuracy fifth of the batch and lr
-    sweep cells (seed means per gamma) and of the others."""
+    sweep cells (seed means per gamma) and of the others; a cell whose training another value already did
+    (``same_as``: the baseline in both sweeps) counts once."""
     out: dict[str, list] = {}
     for r in rows:
         a = None if r["collapsed"] else r["alignment"]
         out.setdefault(sweep_alignment(r["sweep"], r["value"], r["gamma"]), []).append(a)
         out.setdefault(sweep_alignment(r["sweep"], r["value"]), []).append(a)
-    cells = sorted((s for s in summary if s["sweep"] in ("batch", "lr") and s["val_acc"] is not None
-                    and s["alignment_mean"] is not None), key=lambda s: -s["val_acc"])
+    cells = sorted((s for s in summary if s["sweep"] in ("batch", "lr") and not s.get("same_as")
+                    and s["val_acc"] is not None and s["alignment_mean"] is not None), key=lambda s: -s["val_acc"])
     if cells:
         n_best = min(max(2, int(round(BEST_FRACTION * len(cells)))), max(0, len(cells) - 2))
         out[SWEEP_BEST] = [abs(s["alignment_mean"]) for s in cells[:n_best]]
