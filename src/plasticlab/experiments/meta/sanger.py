@@ -192,5 +192,5 @@ register(Experiment(
     "meta-sanger", "Sanger's vs Oja's term meta-learned next to BP and FA (Oja paper supplement S6)",
     MetaSangerConfig, run, plot, paper="meta", results_version=2,  # 2: each rule's loop has only its own terms
     quick={"dataset": "digits", "hidden": (32, 24), "hidden_bp": (32, 28, 24), "k_shot": 10, "n_query": 5,
-           "n_episodes": 20, "lr_meta": 1e-3, "ckpt_every": 10, "n_select_tasks": 10, "n_val_tasks": 10, "select_every": 10,
-           "n_eval_tasks": 10, "eval_batch": 10, "lr_grid": (0.03, 0.1, 0.3)}))
+           "n_episodes": 20, "lr_meta": 1e-3, "ckpt_every": 10, "n_select_tasks": 10, "n_val_tasks": 10,
+           "select_every": 10, "n_eval_tasks": 10, "eval_batch": 10, "lr_grid": (0.03, 0.1, 0.3)}))

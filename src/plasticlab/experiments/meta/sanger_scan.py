@@ -35,7 +35,7 @@ SCAN_TERMS = ("oja", "sanger")
 class MetaSangerScanConfig(mc.TaskConfig):
     """meta-sanger's tasks and nets, with fixed Oja / Sanger coefficients instead of meta-learned ones."""
 
-    k_shot: int = mc.with_default(mc.MetaConfig.k_shot, 50)
+    k_shot: int = mc.with_default(mc.TaskConfig.k_shot, 50)
     feedback: tuple[str, ...] = setting(("bp", "fa"), choices=tuple(mc.PATHWAYS),
                                         doc="feedback pathways: bp (B = W^T) and / or fa (fixed random B)")
     terms: tuple[str, ...] = setting(SCAN_TERMS, choices=SCAN_TERMS, doc="terms whose coefficient is swept")
