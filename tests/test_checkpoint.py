@@ -147,7 +147,15 @@ def test_a_checkpoint_is_written_only_every_so_often(tmp_path):
     first = read_meta(ck.path)["call_wall"]
     assert first > 0 and loaded_by.earlier_wall == first
     loaded_by.offer({"w": np.zeros(2)}, 6, [], None, pl.History([0]), None, finished=True)
-    assert read_meta(ck.path)["call_wall"] >= first
+    assert read_meta(ck.path)["call_wall"] >= first and read_meta(ck.path)["wall_from"] == 0
+    with np.load(ck.path) as z:  # a file of an older version, without the wall: counting starts at its step
+        files = {k: z[k] for k in z.files}
+    meta = json.loads(str(files.pop("meta")))
+    meta.pop("wall_from")
+    np.savez(ck.path, meta=np.asarray(json.dumps(meta | {"finished": False})), **files)
+    older = FitCheckpoint(ck.path, "sig")
+    older.load({"w": np.ones(2)}, pl.History([0]), None)
+    assert older.wall_from == 6 and older.earlier_wall == 0.0
 
 
 def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
@@ -185,9 +193,11 @@ def test_status_reads_a_run_folder_without_touching_it(digits, tmp_path):
     assert lines[0].endswith(f"quickstart, running (pid {os.getpid()})")
     assert "in progress: training: training call 1 at step 55 of 120 (46%)" in "\n".join(lines)
     assert p["call_wall"] > 0 and "this call has about" in "\n".join(lines)
-    assert calls_left({"step": 25, "total_steps": 100, "call_wall": 10.0}) == 30.0  # 75 steps at 0.4 s each
-    assert calls_left({"step": 0, "total_steps": 100, "call_wall": 1.0}) is None
+    assert calls_left({"step": 25, "total_steps": 100, "call_wall": 10.0, "wall_from": 0}) == 30.0  # 0.4 s a step
+    assert calls_left({"step": 0, "total_steps": 100, "call_wall": 1.0, "wall_from": 0}) is None
     assert calls_left({"step": 5, "total_steps": 100}) is None  # an older version's checkpoint
+    # resumed from an older version's file at step 50: the wall counts the 25 steps since
+    assert calls_left({"step": 75, "total_steps": 100, "call_wall": 10.0, "wall_from": 50}) == 10.0
     assert "1 unit file(s) of other settings or code" in "\n".join(lines)
     assert "results.json: not written yet" in lines[-1]
 

@@ -138,6 +138,7 @@ class FitCheckpoint:
         self.on_write = on_write
         self.last_write = self.started = time.monotonic()
         self.earlier_wall = 0.0  # wall seconds this call trained in earlier invocations (from the file it resumed)
+        self.wall_from = 0  # the step from which call_wall counts (a file of an older version kept no wall)
         self.pending: dict | None = None  # the latest point offered and not yet written
 
     def offer(self, state: Any, step: int, outs: list, bad: np.ndarray | None, hist: Any, until: Any,
@@ -175,7 +176,7 @@ class FitCheckpoint:
         arrays |= {f"until/{k}": np.asarray(v) for k, v in p["until"].items() if v is not None}
         meta = {"signature": self.signature, "step": p["step"], "finished": p["finished"],
                 "total_steps": self.total_steps, "unit": self.unit, "written": time.time(),
-                "call_wall": self.earlier_wall + time.monotonic() - self.started,
+                "call_wall": self.earlier_wall + time.monotonic() - self.started, "wall_from": self.wall_from,
                 "n_outs": len(p["outs"]), "samples": [int(s) for s in hist.samples[:n_samples]],
                 "log_steps": [int(s) for s in hist.log_steps[:n_logs]], "curves": n_curves, "logs": n_log_lists,
                 "diverged": p["diverged"], "divergences": hist.divergences[:n_div],
@@ -208,7 +209,11 @@ class FitCheckpoint:
                           "shapes or data); training from step 0", stacklevel=3)
             return None
         state = _restore(template, files, "state")
-        self.earlier_wall, self.started = float(meta.get("call_wall") or 0.0), time.monotonic()
+        # the wall this call trained so far and the step it counts from; a file of an older version kept neither:
+        # count from its step
+        known = "call_wall" in meta and "wall_from" in meta
+        self.earlier_wall = float(meta["call_wall"]) if known else 0.0
+        self.wall_from, self.started = int(meta["wall_from"]) if known else int(meta["step"]), time.monotonic()
         hist.samples[:] = meta["samples"]
         hist.log_steps[:] = meta["log_steps"]
         hist.curves.clear()

@@ -79,6 +79,7 @@ def run_status(folder: Path) -> dict:
         spent = scratch / "spent.json"
         in_progress.append({"unit": unit, "call": len(metas) - 1, "step": last.get("step"),
                             "total_steps": last.get("total_steps"), "call_wall": last.get("call_wall"),
+                            "wall_from": last.get("wall_from"),
                             "written": last.get("written"),
                             "spent": json.loads(spent.read_text()) if spent.exists() else None})
     plan = None
@@ -115,12 +116,13 @@ def _duration(seconds: float | None) -> str:
 
 def calls_left(p: dict) -> float | None:
     """Wall seconds the training call in progress still needs at its pace so far: the wall it trained (over
-    every invocation, compilation included) x steps to go / steps done; None before its first step or without
-    the figures (a checkpoint of an older version)."""
-    step, total, wall = p.get("step"), p.get("total_steps"), p.get("call_wall")
-    if not step or not total or wall is None or step >= total:
+    every invocation, compilation included) x steps to go / steps done in that wall (those since ``wall_from``
+    when it resumed a file of an older version, which kept no wall); None before its first step or without
+    the figures."""
+    step, total, wall, start = p.get("step"), p.get("total_steps"), p.get("call_wall"), p.get("wall_from")
+    if not step or not total or wall is None or start is None or step >= total or step <= start:
         return None
-    return wall * (total - step) / step
+    return wall * (total - step) / (step - start)
 
 
 def describe(st: dict, now: float | None = None) -> list[str]:
