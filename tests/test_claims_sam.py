@@ -165,7 +165,7 @@ def test_ablation_and_width_measurements_from_rows():
     assert m[K.ab_w_minus_linear("cifar10")] == pytest.approx([1.0, 0.5])
     rows = [{"down_activation": "identity", "width_ratio": r, "seed": s, "test_accuracy": v, "status": "ok"}
             for r, vals in ((1.0, (50.0, 52.0)), (4.0, (53.0, 51.0)), (8.0, (55.0, 50.0))) for s, v in enumerate(vals)]
-    m = sam_width.measurements(rows, "test_accuracy", "svhn", ("identity",), (1.0, 4.0, 8.0))
+    m = sam_width.measurements(rows, "test_accuracy", "svhn", ("identity",), (1.0, 4.0, 8.0))  # ReLU forward
     assert m[K.wd_best("svhn", "identity")] == [8.0, 1.0]
     assert m[K.wd("svhn", "identity", 4.0)] == [53.0, 51.0]
 

@@ -179,3 +179,13 @@ def test_wm_backward_weights_align_with_transpose(digits):
     W, B = hist.final_state.params.W, hist.final_state.rule_state
     angles = [_angle(B[l][0], W[l][0].T) for l in range(1, net.n_layers)]
     assert max(angles) < 15.0, angles
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "linear", "softplus", "leaky_relu"])
+def test_every_activations_derivative_is_jax_grad_of_it(name):
+    from plasticlab.networks import ACTIVATIONS, get_activation
+
+    assert name in ACTIVATIONS
+    act = get_activation(name)
+    y = jnp.linspace(-3.0, 3.0, 61) + 0.013  # no point exactly at a kink
+    np.testing.assert_allclose(act.df(y), jax.vmap(jax.grad(act.f))(y), rtol=1e-5, atol=1e-6)

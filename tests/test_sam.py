@@ -123,8 +123,15 @@ def test_sam_learning_wbar_equals_kp_over_steps():
             assert _rel(ss.rule_state.Wbar[k], sk.rule_state[k]) < 1e-5
 
 
-def _numpy_updates(sam: SAM, net, params, fb, x, t):
-    """Eq. 8-11 sample by sample with numpy loops (independent of the vectorised code)."""
+FORWARD_NP = {"relu": (lambda u: np.maximum(u, 0), lambda u: (u > 0) * 1.0),
+              "tanh": (np.tanh, lambda u: 1.0 - np.tanh(u) ** 2),
+              "leaky_relu": (lambda u: np.where(u > 0, u, 0.01 * u), lambda u: np.where(u > 0, 1.0, 0.01))}
+
+
+def _numpy_updates(sam: SAM, net, params, fb, x, t, activation: str = "relu"):
+    """Eq. 8-11 sample by sample with numpy loops (independent of the vectorised code); ``activation``: the
+    forward pathway's f (a = f(u), D_u = f'(u))."""
+    f, df = FORWARD_NP[activation]
     ts = sam.stream(net)
     n = net.n_layers
     W = [np.asarray(w, np.float64) for w in params.W]
@@ -141,8 +148,8 @@ def _numpy_updates(sam: SAM, net, params, fb, x, t):
         for k in range(n):
             u = W[k] @ a[-1]
             last = k == n - 1
-            du.append(np.ones_like(u) if last else (u > 0) * 1.0)
-            a.append(u if last else np.maximum(u, 0))
+            du.append(np.ones_like(u) if last else df(u))
+            a.append(u if last else f(u))
         logits = a[-1]
         p = np.exp(logits - logits.max()); p /= p.sum()
         hb = [None] * (n + 1)
@@ -169,11 +176,13 @@ def _numpy_updates(sam: SAM, net, params, fb, x, t):
     return out
 
 
-@pytest.mark.parametrize("down,input_level,vbar_out", [("identity", False, "identity"), ("relu", True, "learn"),
-                                                        ("identity", True, "learn")])
-def test_sam_four_updates_match_numpy_loops(down, input_level, vbar_out):
-    """All four updates (eq. 8-11), with different downstream widths, against per-sample numpy outer products."""
-    net = pl.MLP(SIZES, activation="relu")
+@pytest.mark.parametrize("down,input_level,vbar_out,activation", [
+    ("identity", False, "identity", "relu"), ("relu", True, "learn", "relu"), ("identity", True, "learn", "relu"),
+    ("identity", False, "identity", "tanh"), ("identity", False, "identity", "leaky_relu")])
+def test_sam_four_updates_match_numpy_loops(down, input_level, vbar_out, activation):
+    """All four updates (eq. 8-11), with different downstream widths, against per-sample numpy outer products;
+    with another forward activation (sam-width's Fig. S1d sweep) a = f(u) and D_u = f'(u)."""
+    net = pl.MLP(SIZES, activation=activation)
     sam = SAM(lr=0.1, ratios=(1.0, 0.5, 0.25, 4.0), decay=0.01, down_widths=(9, 3, 11),
               down_activation=down, input_level=input_level, vbar_out=vbar_out)
     params = net.init(jax.random.PRNGKey(6), "kaiming")
@@ -187,7 +196,7 @@ def test_sam_four_updates_match_numpy_loops(down, input_level, vbar_out):
         return sam.deltas(net, params, fb, fwd, get_loss("cross_entropy").error(fwd, t))
 
     dW, dfb = compute(params, fb, x, t)
-    ref = _numpy_updates(sam, net, params, fb, x, t)
+    ref = _numpy_updates(sam, net, params, fb, x, t, activation)
     for name, got in (("W", dW), ("Wbar", dfb.Wbar), ("V", dfb.V), ("Vbar", dfb.Vbar)):
         for k, (g, r) in enumerate(zip(got, ref[name])):
             if np.asarray(g).size:

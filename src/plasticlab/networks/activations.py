@@ -23,6 +23,9 @@ def softplus(beta: float = 10.0) -> Activation:
                       lambda y: jax.nn.sigmoid(beta * y))
 
 
+LEAKY_SLOPE = 0.01
+
+
 def _sigmoid_df(y: jax.Array) -> jax.Array:
     s = jax.nn.sigmoid(y)
     return s * (1.0 - s)
@@ -32,6 +35,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", jax.nn.relu, lambda y: (y > 0).astype(y.dtype)),
     "tanh": Activation("tanh", jnp.tanh, lambda y: 1.0 - jnp.tanh(y) ** 2),
     "sigmoid": Activation("sigmoid", jax.nn.sigmoid, _sigmoid_df),
+    # f(y) = y (y > 0), 0.01 y otherwise (the slope of PyTorch's and JAX's default leaky ReLU)
+    "leaky_relu": Activation("leaky_relu", lambda y: jax.nn.leaky_relu(y, LEAKY_SLOPE),
+                             lambda y: jnp.where(y > 0, 1.0, LEAKY_SLOPE).astype(y.dtype)),
     "linear": Activation("linear", lambda y: y, jnp.ones_like),
     "softplus": softplus(10.0),
 }

@@ -187,7 +187,8 @@ def make_net(data: Dataset, hidden: tuple[int, ...], activation: str = "relu", u
 
 # where ``plasticlab show`` lists each setting of the sam-* configs built by ``sam_config``
 SETTINGS_ORDER = (
-    "datasets", "methods", "dataset", "modes", "ratios", "down_activations", "lrs", "decays", "taus", "changes",  # what it runs
+    "datasets", "methods", "dataset", "modes", "ratios", "activations", "down_activations", "lrs", "decays", "taus",
+    "changes",  # what it runs
     "plastic", "fixes", "fix_lr",
     "hidden", "control_hidden", "loss", "epochs", "batch_size", "seeds", "evals", "n_train", "n_test",  # net, data, training
     "sgd_lr", "fa_lr", "wm_lr", "wm_mirror_lr", "kp_lr", "kp_decay",  # the baselines' rates
@@ -416,11 +417,13 @@ def sam_kwargs(cfg: Any) -> dict:
     return {"decay_scaling": cfg.sam_decay_scaling, "vbar_scale": cfg.sam_vbar_scale}
 
 
-def sam_trainer(cfg: Any, data: Dataset, **sam_kw) -> Trainer:
+def sam_trainer(cfg: Any, data: Dataset, activation: str = "relu", **sam_kw) -> Trainer:
     """SAM at ``cfg``'s rates (``hyper_from``) and fields (``sam_kwargs``; ``sam_kw``: SAM's other fields, or these
-    changed) on the MLP of ``cfg.hidden`` (biases per ``cfg.use_bias``) for ``data``, with ``cfg``'s loss."""
+    changed) on the MLP of ``cfg.hidden`` with ``activation`` in the forward pathway (D_u its derivative; biases per
+    ``cfg.use_bias``) for ``data``, with ``cfg``'s loss."""
     rule = make_rule("sam", hyper_from(cfg), **{**sam_kwargs(cfg), **sam_kw})
-    return make_trainer(make_net(data, tuple(cfg.hidden), use_bias=cfg.use_bias), rule, loss_for(data, cfg.loss))
+    return make_trainer(make_net(data, tuple(cfg.hidden), activation, use_bias=cfg.use_bias), rule,
+                        loss_for(data, cfg.loss))
 
 
 def train_at_own_rate(trainer: Trainer, data: Dataset, cfg: Any, **grid_kw) -> GridResult:
