@@ -30,6 +30,7 @@ from ..base import Experiment, RunContext, register
 
 FORWARD = tuple(ACTIVATIONS)  # SAM's D_u in the forward pathway: the activation's derivative
 
+
 @C.sam_variant_config
 class SamWidthConfig(C.SamVariantConfig):
     """SAM with downstream hidden widths ratio * 200, forward activations and downstream gains D_d."""
