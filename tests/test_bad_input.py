@@ -69,6 +69,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("SAM gap change out of range", ["run", "sam-gap", "--quick", "--set", "changes=[epochs=-1]"], "epochs=-1"),
     ("SAM gap change of an unknown key", ["run", "sam-gap", "--quick", "--set", "changes=[foo=1]"], "'foo'"),
     ("Hebbian unknown rule", ["run", "hebb-table1", "--quick", "--set", "rules=[sgd,xx]"], "rules="),
+    ("Hebbian Fig. 3 with nothing to train", ["run", "hebb-fig3", "--quick", "--set", "activations=[]", "--set",
+                                              "deep=false"], "activations="),
     ("curl fraction above 1", ["run", "curl-fig5", "--quick", "--set", "flip_fractions=[0.5,1.5]"], "flip_fractions="),
     ("Oja unknown rule", ["run", "oja-fig1", "--quick", "--set", "rules=[bp,foo]"], "rules="),
     ("meta zero classes", ["run", "meta-fig6", "--quick", "--set", "n_way=0"], "n_way=0"),

@@ -135,6 +135,56 @@ def test_run_judges_its_claims_and_the_ledger_records_them(tmp_path):
     assert "| testpaper |" in md and f"testpaper.{NAME}.v" in md
 
 
+PARTS = "claimstest-parts-3e9a"
+
+
+@dataclass
+class _PartsCfg:
+    measures: tuple[str, ...] = setting(("a", "b"), choices=("a", "b"), doc="which claims' inputs the run measures")
+    shift: float = setting(0.0, ge=-10, le=10, doc="added to every measured value")
+
+
+def _run_parts(cfg: _PartsCfg, ctx: RunContext) -> dict:
+    vals = ctx.unit("all", lambda: [1.0 + cfg.shift, 1.01 + cfg.shift, 0.99 + cfg.shift])
+    return {"rows": [{"v": v} for v in vals], "measurements": {k: vals for k in cfg.measures}}
+
+
+register_experiment(Experiment(PARTS, "tiny experiment for records in parts", _PartsCfg, _run_parts, None,
+                               paper="testpaper"))
+register(*(Numeric(f"testpaper.{PARTS}.{k}", "testpaper", PARTS, "Fig. 0", f"{k} is 1", measure=k, value=1.0,
+                   spread=0.05) for k in ("a", "b")))
+
+
+def test_an_experiment_recorded_in_parts_judges_each_claim_from_the_part_that_measures_it(tmp_path):
+    """A run of one claim's inputs is the main record and a run of the other's is a part; each claim is judged from
+    the record that measures it; a part that measures a claim another record measures is refused before anything
+    is written; the same part recorded again replaces itself."""
+    root = tmp_path / "reproductions"
+    for name, over in (("a", {"measures": ("a",)}), ("b", {"measures": ("b",), "shift": 1.0}),
+                       ("ab", {"measures": ("a", "b")})):
+        run_experiment(PARTS, tmp_path / name, overrides=over, progress=False, plots=False)
+    L.record(tmp_path / "a", root)
+    verdicts = {r["claim"]: (r["verdict"], r["experiment"]) for r in L.ledger_rows(root, "testpaper")}
+    assert verdicts[f"testpaper.{PARTS}.b"] == ("not measured", PARTS)
+    path = L.record(tmp_path / "b", root, part="second", size="the b half")
+    assert path.name == f"{PARTS}@second.json" and json.loads(path.read_text())["part"] == "second"
+    rows = {r["claim"]: r for r in L.ledger_rows(root, "testpaper")}
+    assert (rows[f"testpaper.{PARTS}.a"]["verdict"], rows[f"testpaper.{PARTS}.a"]["experiment"]) == ("agrees", PARTS)
+    assert (rows[f"testpaper.{PARTS}.b"]["verdict"], rows[f"testpaper.{PARTS}.b"]["experiment"],
+            rows[f"testpaper.{PARTS}.b"]["size"]) == ("differs", f"{PARTS}@second", "the b half")  # shifted by 1
+    before = sorted(p.name for p in (root / "testpaper").iterdir())
+    with pytest.raises(ConfigError, match=f"testpaper.{PARTS}.a.*already measured by the record .*{PARTS}.json"):
+        L.record(tmp_path / "ab", root, part="third")
+    assert sorted(p.name for p in (root / "testpaper").iterdir()) == before
+    with pytest.raises(ConfigError, match="not a part name"):
+        L.record(tmp_path / "b", root, part="../x")
+    L.record(tmp_path / "b", root, part="second", size="again")  # the same part is replaced, not refused
+    assert {r["claim"]: r["size"] for r in L.ledger_rows(root, "testpaper")}[f"testpaper.{PARTS}.b"] == "again"
+    assert {r["experiment"] for r in L.run_rows(L.load_records(root), "testpaper")} >= {PARTS, f"{PARTS}@second"}
+    res = CliRunner().invoke(app, ["ledger", "--part", "x"])
+    assert res.exit_code != 0 and "only with --record" in res.output
+
+
 def test_a_reduced_run_records_the_estimated_compute_of_the_full_size(tmp_path):
     run_experiment(NAME, tmp_path / "run", progress=False, plots=False)
     root = tmp_path / "reproductions"

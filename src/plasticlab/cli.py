@@ -252,6 +252,9 @@ def ledger(
     full: Optional[list[str]] = typer.Option(None, "--full", help=esc("with --record, for a reduced run: SETTING=the "
                                              "paper's value (repeatable); the record keeps the estimated compute of "
                                              "the full-size run")),
+    part: Optional[str] = typer.Option(None, "--part", help=esc("with --record: the run measures part of the "
+                                       "experiment's claims; its record is <experiment>@<part>.json beside the "
+                                       "others (refused if another of them measures the same claims)")),
     root: Optional[Path] = typer.Option(None, "--root", help=esc("the ledger folder [default: ./reproductions]")),
 ) -> None:
     """Every paper claim with its verdict from the committed reproduction records.
@@ -269,6 +272,8 @@ def ledger(
 
       plasticlab ledger --record runs/curl-fig9 --size '10,000 of 1e5 epochs' --full epochs=100000
 
+      plasticlab ledger --record runs/sam-width-tanh --part tanh     # a second record of one experiment
+
       plasticlab ledger --markdown > docs/ledger.md        # the README block: --markdown --summary
     """
     from . import ledger as L
@@ -277,8 +282,10 @@ def ledger(
     try:
         if full and record is None:
             raise ConfigError(f"--full {full[0]}: only with --record RUN_FOLDER")
+        if part is not None and record is None:
+            raise ConfigError(f"--part {part}: only with --record RUN_FOLDER")
         if record is not None:
-            path = L.record(record, root, size=size, full=L.parse_full(full))
+            path = L.record(record, root, size=size, full=L.parse_full(full), part=part)
             err_console.print(f"recorded {escape(str(path))}", highlight=False)
         if markdown:
             typer.echo(L.markdown(root, summary_only=summary), nl=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +45,23 @@ def _summary(values: Any) -> dict:
 
 
 def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | None = None,
-           full: dict[str, float] | None = None) -> Path:
+           full: dict[str, float] | None = None, part: str | None = None) -> Path:
     """Write the ledger record of the finished run in ``run_dir``; return its path.
 
     ``size`` describes the run against the paper's ("paper", or "reduced: 5 of 20 seeds ..."); default: the
     experiment's own ``results["size"]``, else "paper". ``full`` ({setting: the paper's value}, e.g. {"epochs":
     1e5}) for a reduced run: the record keeps the compute the full-size run would take (``full_size_estimate``).
-    Quick runs and diverged or unfinished runs are refused.
+    ``part``: the run measures some of the experiment's claims and others come from other runs (e.g. sam-width's
+    tanh sweep beside a record of the ReLU one): the record is ``<experiment>@<part>.json`` beside the experiment's other records,
+    and is refused if a claim it measures is measured by another of them. Quick runs and diverged or unfinished
+    runs are refused.
     """
     from .claims import judge_all
     from .experiments import get_experiment
 
     run_dir = Path(run_dir)
+    if part is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", part):
+        raise ConfigError(f"--part {part!r}: not a part name; allowed: 1-40 letters, digits, '_', '.', '-'")
     try:
         cfg = json.loads((run_dir / "config.json").read_text())
         res = json.loads((run_dir / "results.json").read_text())
@@ -92,10 +98,27 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
         doc["estimate"] = estimate
     if full:
         doc["full_size_estimate"] = full_size_estimate(res.get("config") or {}, full, doc)
+    if part is not None:
+        doc["part"] = part
     where = Path(root) if root is not None else default_root()
-    path = where / (exp.paper or "other") / f"{name}.json"
+    path = where / (exp.paper or "other") / (f"{name}@{part}.json" if part else f"{name}.json")
+    measured = _measured(doc)
+    for key, other in load_records(where).items():
+        if other["experiment"] == name and Path(other["_path"]) != path and measured & _measured(other):
+            raise ConfigError(f"{run_dir}: claims {sorted(measured & _measured(other))} are already measured by "
+                              f"the record {other['_path']}; record this run as that part (or as the experiment's "
+                              "main record) to replace it, or delete that file")
     write_json(path, doc)
     return path
+
+
+def _measured(rec: dict) -> set[str]:
+    """The claims a record measures (judged with the current claims: neither "not measured" nor "not run")."""
+    from .claims import claims_for
+
+    m = {k: v["values"] for k, v in rec.get("measurements", {}).items()}
+    return {c.id for c in claims_for(rec["experiment"])
+            if c.row(m, stand_in=rec.get("stand_in"))["verdict"] != "not measured"}
 
 
 def full_size_estimate(config: dict, full: dict[str, float], doc: dict) -> dict:
@@ -155,12 +178,12 @@ def _estimate(run_dir: Path, name: str, config: dict, meta: dict) -> dict | None
 
 
 def load_records(root: str | Path | None = None) -> dict[str, dict]:
-    """experiment name -> its committed record."""
+    """experiment name (``<experiment>@<part>`` for a part, see ``record``) -> its committed record."""
     where = Path(root) if root is not None else default_root()
     out = {}
     for p in sorted(where.glob("*/*.json")):
         doc = json.loads(p.read_text())
-        out[doc["experiment"]] = doc | {"_path": str(p)}
+        out[doc["experiment"] + (f"@{doc['part']}" if doc.get("part") else "")] = doc | {"_path": str(p)}
     return out
 
 
@@ -171,14 +194,18 @@ def ledger_rows(root: str | Path | None = None, paper: str | None = None) -> lis
     for c in all_claims():
         if paper is not None and c.paper != paper:
             continue
-        rec = records.get(c.experiment)
-        if rec is None:
+        # the experiment's main record first, then its parts: the first that measures the claim judges it
+        recs = [r for r in records.values() if r["experiment"] == c.experiment]
+        recs.sort(key=lambda r: bool(r.get("part")))
+        if not recs:
             rows.append({"paper": c.paper, "claim": c.id, "where": c.where, "experiment": c.experiment,
                          "paper value": c.paper_value(), "ours": "-", "verdict": NOT_RUN, "size": "-"})
             continue
-        m = {k: v["values"] for k, v in rec.get("measurements", {}).items()}
-        v = c.row(m, stand_in=rec.get("stand_in"))
-        rows.append({"paper": c.paper, "claim": c.id, "where": c.where, "experiment": c.experiment,
+        judged = [(rec, c.row({k: v["values"] for k, v in rec.get("measurements", {}).items()},
+                              stand_in=rec.get("stand_in"))) for rec in recs]
+        rec, v = next(((r, v) for r, v in judged if v["verdict"] != "not measured"), judged[0])
+        rows.append({"paper": c.paper, "claim": c.id, "where": c.where,
+                     "experiment": c.experiment + (f"@{rec['part']}" if rec.get("part") else ""),
                      "paper value": c.paper_value(), "ours": v["ours"], "verdict": v["verdict"],
                      "size": rec["size"]})
     return rows

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ...plotting import figure, save, spread_label
-from ...settings import setting
+from ...settings import SettingError, setting
 from . import common as H
 from ...claims.hebb import FIG3_ACTIVATIONS, FIG3_GAMMAS, fig3_alignment
 from .common import hebb_setting, mean_sd, run_grid, safe_float, sce_data, spec_for
@@ -24,8 +24,9 @@ class HebbFig3Config(H.UntilStationary):
     dataset: str = hebb_setting("dataset", "cifar10")
     n_train: int | None = hebb_setting("n_train", None)
     n_test: int | None = hebb_setting("n_test", None)
-    activations: tuple[str, ...] = setting(FIG3_ACTIVATIONS, kind="activation",
-                                           doc="hidden activations of the shallow MLP, one unit each")
+    activations: tuple[str, ...] = setting(FIG3_ACTIVATIONS, kind="activation", allow_empty=True,
+                                           doc="hidden activations of the shallow MLP, one unit each (empty, with "
+                                               "deep: the deep net alone, e.g. recorded as a ledger part)")
     gammas: tuple[float, ...] = hebb_setting("gammas", FIG3_GAMMAS)
     hidden: tuple[int, ...] = hebb_setting("hidden", (128, 128))
     deep_hidden: tuple[int, ...] = setting((512, 512, 512, 512, 512), ge=1, le=H.MAX_WIDTH,
@@ -41,6 +42,8 @@ class HebbFig3Config(H.UntilStationary):
     def validate(self) -> None:
         H.check_batch(self.n_train, self.batch_size)
         self.check_convergence()
+        if not self.activations and not self.deep:
+            raise SettingError("activations", [], "at least one activation, or deep=true", "nothing would be trained")
 
 
 def _unit(cfg: HebbFig3Config, activation: str, hidden: tuple[int, ...], data_dir) -> dict:
