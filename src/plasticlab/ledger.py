@@ -52,9 +52,9 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
     experiment's own ``results["size"]``, else "paper". ``full`` ({setting: the paper's value}, e.g. {"epochs":
     1e5}) for a reduced run: the record keeps the compute the full-size run would take (``full_size_estimate``).
     ``part``: the run measures some of the experiment's claims and others come from other runs (e.g. sam-width's
-    tanh sweep beside a record of the ReLU one): the record is ``<experiment>@<part>.json`` beside the experiment's other records,
-    and is refused if a claim it measures is measured by another of them. Quick runs and diverged or unfinished
-    runs are refused.
+    tanh sweep beside a record of the ReLU one): the record is ``<experiment>@<part>.json`` beside the
+    experiment's other records, and is refused if a claim it measures is measured by another of them. Quick runs
+    and diverged or unfinished runs are refused.
     """
     from .claims import judge_all
     from .experiments import get_experiment
@@ -103,22 +103,26 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
     where = Path(root) if root is not None else default_root()
     path = where / (exp.paper or "other") / (f"{name}@{part}.json" if part else f"{name}.json")
     measured = _measured(doc)
-    for key, other in load_records(where).items():
-        if other["experiment"] == name and Path(other["_path"]) != path and measured & _measured(other):
-            raise ConfigError(f"{run_dir}: claims {sorted(measured & _measured(other))} are already measured by "
-                              f"the record {other['_path']}; record this run as that part (or as the experiment's "
-                              "main record) to replace it, or delete that file")
+    for other in load_records(where).values():
+        both = measured & _measured(other) if other["experiment"] == name and Path(other["_path"]) != path else set()
+        if both:
+            raise ConfigError(f"{run_dir}: claims {sorted(both)} are already measured by the record "
+                              f"{other['_path']}; record this run as that part (or as the experiment's main record) "
+                              "to replace it, or delete that file")
     write_json(path, doc)
     return path
 
 
+def _row(claim: Any, rec: dict) -> dict:
+    """``claim`` judged (with the current claim definitions) from a record's measurements."""
+    return claim.row({k: v["values"] for k, v in rec.get("measurements", {}).items()}, stand_in=rec.get("stand_in"))
+
+
 def _measured(rec: dict) -> set[str]:
-    """The claims a record measures (judged with the current claims: neither "not measured" nor "not run")."""
+    """The claims a record measures (judged with the current claims: not "not measured")."""
     from .claims import claims_for
 
-    m = {k: v["values"] for k, v in rec.get("measurements", {}).items()}
-    return {c.id for c in claims_for(rec["experiment"])
-            if c.row(m, stand_in=rec.get("stand_in"))["verdict"] != "not measured"}
+    return {c.id for c in claims_for(rec["experiment"]) if _row(c, rec)["verdict"] != "not measured"}
 
 
 def full_size_estimate(config: dict, full: dict[str, float], doc: dict) -> dict:
@@ -201,8 +205,7 @@ def ledger_rows(root: str | Path | None = None, paper: str | None = None) -> lis
             rows.append({"paper": c.paper, "claim": c.id, "where": c.where, "experiment": c.experiment,
                          "paper value": c.paper_value(), "ours": "-", "verdict": NOT_RUN, "size": "-"})
             continue
-        judged = [(rec, c.row({k: v["values"] for k, v in rec.get("measurements", {}).items()},
-                              stand_in=rec.get("stand_in"))) for rec in recs]
+        judged = [(rec, _row(c, rec)) for rec in recs]
         rec, v = next(((r, v) for r, v in judged if v["verdict"] != "not measured"), judged[0])
         rows.append({"paper": c.paper, "claim": c.id, "where": c.where,
                      "experiment": c.experiment + (f"@{rec['part']}" if rec.get("part") else ""),

@@ -16,6 +16,7 @@ ratio that scored best, ``claims.sam.wd_best``.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -62,21 +63,19 @@ def run(cfg: SamWidthConfig, ctx: RunContext) -> dict:
         return unavailable
     metric = C.metric_name(data)
     rows = []
-    for fwd in cfg.activations:
-        for act in cfg.down_activations:
-            for r in cfg.ratios:
-                def unit(fwd=fwd, act=act, r=r):
-                    tr, search = C.at_chosen_rate(C.sam_trainer(cfg, data, fwd, down_activation=act,
-                                                                width_ratio=float(r)), data, cfg)
-                    res = C.train_at_own_rate(tr, data, cfg)
-                    fin = res.final(metric)[0] * 100
-                    return [{"dataset": data.name, "activation": fwd, "down_activation": act, "width_ratio": float(r),
-                             "down_width": int(round(r * cfg.hidden[0])), "seed": s, "lr": float(tr.rule.lr),
-                             "search": search, metric: float(v), "status": res.seed_status(s)}
-                            for s, v in zip(res.seeds, fin)]
+    for fwd, act, r in itertools.product(cfg.activations, cfg.down_activations, cfg.ratios):
+        def unit(fwd=fwd, act=act, r=r):
+            tr, search = C.at_chosen_rate(C.sam_trainer(cfg, data, fwd, down_activation=act, width_ratio=float(r)),
+                                          data, cfg)
+            res = C.train_at_own_rate(tr, data, cfg)
+            fin = res.final(metric)[0] * 100
+            return [{"dataset": data.name, "activation": fwd, "down_activation": act, "width_ratio": float(r),
+                     "down_width": int(round(r * cfg.hidden[0])), "seed": s, "lr": float(tr.rule.lr),
+                     "search": search, metric: float(v), "status": res.seed_status(s)}
+                    for s, v in zip(res.seeds, fin)]
 
-                ctx.log(f"width ratio {r:g}, forward {fwd}, D_d = {act}")
-                rows += ctx.unit(f"{fwd}/D_d={act}/ratio={r:g}", unit)
+        ctx.log(f"width ratio {r:g}, forward {fwd}, D_d = {act}")
+        rows += ctx.unit(f"{fwd}/D_d={act}/ratio={r:g}", unit)
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["activation"], r["down_activation"], r["width_ratio"]), []).append(r[metric])
