@@ -20,19 +20,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (``kill``, ``timeout``) ends a run as Ctrl-C does: the run says which units it keeps and how
-    to resume (a jitted call in progress finishes first)."""
-    import signal
-    import threading
-
-    def _raise(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise)
-
-
 @app.callback()
 def _startup() -> None:
     """Before every command: keep compiled programs on disk (``plasticlab.compile_cache``)."""
@@ -226,7 +213,9 @@ def run(
             console.print(f"plan written to {escape(str(path))}; `plasticlab ledger --record` keeps it beside the "
                           "run's actual time")
             return
-        _interrupt_on_sigterm()
+        from .interrupt import install
+
+        install()  # SIGTERM ends a run as Ctrl-C does; neither can be swallowed
         res = run_experiment(experiment, out, quick=quick, seeds=seeds, overrides=parse_set(set_), data_dir=data_dir,
                              config=cfg_overrides, console=console, plots=not no_plots, config_source=source,
                              progress=True)

@@ -36,6 +36,7 @@ import optax
 
 from .data import load_dataset
 from .data.episodes import Episode, EpisodeSampler
+from .interrupt import raise_if_requested
 from .networks import MLP
 from .rules.meta import InnerLoop, Theta, meta_objective, xavier_init
 
@@ -232,6 +233,7 @@ def meta_train(learner: MetaLearner, sampler: EpisodeSampler, theta0: Theta, *, 
     first_step, started = done // meta_batch, clock()
     last_line = started
     for s in range(first_step, n_steps):
+        raise_if_requested()
         args = stack([episode_inputs(learner.loop, sampler, s * meta_batch, meta_batch, sd, TRAIN, learner.head)
                       for sd in seeds])
         if S == 1:  # one seed: the unbatched step (the same numbers as ever; vmap reorders float sums)

@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from .checkpoint import CHECKPOINT_SECONDS, FitCheckpoint, checkpoint_path, signature
+from .interrupt import raise_if_requested
 from .losses import Loss, get_loss
 from .networks.mlp import MLP, Params
 from .rules.base import Rule, Signals, Sum
@@ -483,6 +484,7 @@ def drive(advance: Callable[[Any, int, int], tuple[Any, Any]], state: Any, stops
     outs = list(outs)
     try:
         for stop in points:
+            raise_if_requested()
             new, out = advance(state, start, stop)
             outs.append(out)
             if check is not None:

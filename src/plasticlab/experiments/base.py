@@ -469,8 +469,10 @@ class RunContext:
         recorded in ``self.failed`` (with the curves it had) before the error propagates.
         """
         from ..checkpoint import clear_unit_checkpoints, unit_checkpoints
+        from ..interrupt import raise_if_requested
         from ..training import DivergenceError, unit_progress
 
+        raise_if_requested()
         path = self._unit_path(key)
         if path.exists():
             found, res = self._read_unit(path, key)
