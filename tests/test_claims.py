@@ -74,6 +74,25 @@ def test_greater_needs_a_ci_above_the_margin():
     assert "d =" in v.ours and "95% CI" in v.ours
 
 
+def test_greater_counts_diverged_seeds_at_the_stated_value_only_when_asked():
+    """A mode whose seeds diverge has not learned: with ``diverged_as`` (chance) it is compared on every seed, not
+    on its survivors; without it a side with no finite seed stays "not measured"."""
+    vector = [97.95, 98.11, 97.73, 97.61, 97.73]
+    plain = Greater("t.g", "t", "x", "Sec. 2", "vector beats norm", a="vector", b="norm")
+    chance = Greater("t.g", "t", "x", "Sec. 2", "vector beats norm", a="vector", b="norm", diverged_as=10.0)
+    assert plain.judge({"vector": vector, "norm": [None] * 5}).status == "not measured"
+    v = chance.judge({"vector": vector, "norm": [None] * 5})
+    assert v.status == "agrees" and "5 of 5 seeds of norm" in v.detail
+    assert chance.judge({"vector": [None] * 5, "norm": vector}).status == "differs"  # the vector one diverged
+    assert chance.judge({"vector": [None] * 5, "norm": [None] * 5}).status == "differs"  # both at chance
+    assert chance.judge({"vector": vector, "norm": vector[::-1]}).status == "differs"  # no better on average
+    # survivors only would show the mean mode far above chance; every seed counted brings its mean down
+    mean_mode = [None, None, None, 65.72, 75.14]
+    assert "n=5/2" in plain.judge({"vector": vector, "norm": mean_mode}).detail
+    assert "n=5/5" in chance.judge({"vector": vector, "norm": mean_mode}).detail
+    assert chance.judge({"vector": vector, "norm": []}).status == "not measured"  # absent is not diverged
+
+
 def test_trend_and_exponent():
     t = Trend("t.t", "t", "x", "Table 1", "rises with gamma", measures=("g0", "g1", "g2"), xs=(0.0, 0.1, 1.0))
     assert t.judge({"g0": [0.0, 0.01], "g1": [0.2, 0.21], "g2": [0.6, 0.62]}).status == "agrees"

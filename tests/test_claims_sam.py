@@ -140,9 +140,10 @@ def test_quick_analysis_measures_every_claim_input(tmp_path):
 def test_quick_scalar_error_judges_its_claims(tmp_path):
     res = _run(tmp_path, "sam-scalar-error", {"epochs": 1.0, "hidden": (16, 16)})
     rows = _check_claim_rows(res, "sam-scalar-error")
-    for c in claims_for("sam-scalar-error"):  # judged, unless a mode kept < 2 finite seeds (norm can, quick)
-        dead = any(sum(v is not None and np.isfinite(v) for v in res["measurements"][m]) < 2 for m in c.inputs())
-        assert rows[c.id]["verdict"] == "not measured" if dead else rows[c.id]["verdict"] in ("agrees", "differs")
+    for c in claims_for("sam-scalar-error"):  # judged even where a mode diverged (norm can, quick): at chance
+        assert rows[c.id]["verdict"] in ("agrees", "differs")
+        dead = sum(v is None or not np.isfinite(v) for v in res["measurements"][c.b])
+        assert (f"{dead} of" in rows[c.id]["detail"]) if dead else "diverged" not in rows[c.id]["detail"]
     assert res["measurements"][K.se("vector")] == pytest.approx(
         [r["test_accuracy"] for r in sorted(res["rows"], key=lambda r: r["seed"]) if r["feedback"] == "vector"])
     # every mode got the same validation search (the same rates, one trial each) and trained at its own choice

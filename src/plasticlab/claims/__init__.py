@@ -188,6 +188,22 @@ def _diff_ci(a: np.ndarray, b: np.ndarray, paired: bool, level: float, seed: int
     return diff, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _count_diverged(m: Measurements, names: Sequence[str], value: float | None) -> tuple[Measurements, str]:
+    """``m`` with each diverged seed (a None in a per-seed list) of ``names`` replaced by ``value`` (a network
+    that diverged has not learned: e.g. chance accuracy), and a note saying how many were; unchanged if None."""
+    if value is None:
+        return m, ""
+    out, counts = dict(m), []
+    for name in names:
+        seeds = m.get(name)
+        if isinstance(seeds, (list, tuple)) and seeds:
+            gone = sum(x is None or not math.isfinite(x) for x in seeds)
+            out[name] = [value if x is None or not math.isfinite(x) else x for x in seeds]
+            if gone:
+                counts.append(f"{gone} of {len(seeds)} seeds of {name}")
+    return out, (f"; diverged, counted at {_g(value)}: {', '.join(counts)}" if counts else "")
+
+
 class PairedDifference(NamedTuple):
     """mean(A - B) over seeds with its bootstrap CI, as ``Greater`` and ``Depends`` report it."""
 
@@ -227,6 +243,7 @@ class Greater(Claim):
     margin: float = 0.0
     paired: bool = True
     level: float = 0.95
+    diverged_as: float | None = None  # a seed recorded as diverged (None) counts as this value, e.g. chance
 
     def inputs(self) -> tuple[str, ...]:
         return (self.a, self.b)
@@ -235,13 +252,14 @@ class Greater(Claim):
         return f"{self.a} > {self.b}" + (f" + {_g(self.margin)}" if self.margin else "")
 
     def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
+        m, note = _count_diverged(m, (self.a, self.b), self.diverged_as)
         pair = _compare_pair(m, self.a, self.b, self.paired, self.level)
         if isinstance(pair, Verdict):
             return pair
         # a CI exactly at the margin (up to rounding) is not above it
         ok = pair.lo > self.margin + 1e-9 * (1 + abs(self.margin))
         return Verdict("agrees" if ok else "differs", pair.ours,
-                       f"{pair.how}; {'CI above' if ok else 'CI not above'} {_g(self.margin)}")
+                       f"{pair.how}; {'CI above' if ok else 'CI not above'} {_g(self.margin)}{note}")
 
     def mutations(self) -> tuple[dict, list[dict]]:
         noise = [0.01, -0.01, 0.02, -0.02, 0.0]
