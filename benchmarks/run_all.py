@@ -28,6 +28,7 @@ BENCHMARKS = {
     "meta_step": ["--repeats", "3"],
     "meta_sanger_step": [],
     "fit_calls": [],
+    "concurrent_jobs": ["--repeats", "1"],
 }
 EXPERIMENTS = {"oja": ("oja-fig5", {}), "curl": ("curl-fig5", {}), "hebb": ("hebb-fig5", {}),
                "sam": ("sam-lr-search", {}), "meta": ("meta-fig6", {"dataset": "mnist"})}  # EMNIST is not offline
@@ -40,7 +41,7 @@ def run_benchmark(name: str, extra: list[str], data_dir: str | None, quick: bool
                  "curl_sim": ["--networks", "40", "--epochs", "10", "--numpy-epochs", "2"],
                  "sam_epoch": ["--repeats", "1"], "meta_step": ["--repeats", "1", "--steps", "20", "--seeds", "4"],
                  "meta_sanger_step": ["--repeats", "1", "--steps", "20"],
-                 "fit_calls": ["--repeats", "1", "--scale", "0.1"]}.get(name, [])
+                 "fit_calls": ["--repeats", "1", "--scale", "0.1"], "concurrent_jobs": ["--steps", "40"]}.get(name, [])
     if name == "sam_epoch" and data_dir:
         args += ["--data-dir", data_dir]
     with tempfile.TemporaryDirectory() as tmp:
