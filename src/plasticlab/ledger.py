@@ -101,7 +101,7 @@ def record(run_dir: str | Path, root: str | Path | None = None, *, size: str | N
     if part is not None:
         doc["part"] = part
     where = Path(root) if root is not None else default_root()
-    path = where / (exp.paper or "other") / (f"{name}@{part}.json" if part else f"{name}.json")
+    path = where / (exp.paper or "other") / f"{record_name(doc)}.json"
     measured = _measured(doc)
     for other in load_records(where).values():
         both = measured & _measured(other) if other["experiment"] == name and Path(other["_path"]) != path else set()
@@ -187,8 +187,13 @@ def load_records(root: str | Path | None = None) -> dict[str, dict]:
     out = {}
     for p in sorted(where.glob("*/*.json")):
         doc = json.loads(p.read_text())
-        out[doc["experiment"] + (f"@{doc['part']}" if doc.get("part") else "")] = doc | {"_path": str(p)}
+        out[record_name(doc)] = doc | {"_path": str(p)}
     return out
+
+
+def record_name(rec: dict) -> str:
+    """A record's name: its experiment, ``<experiment>@<part>`` for a part (its file name without .json)."""
+    return rec["experiment"] + (f"@{rec['part']}" if rec.get("part") else "")
 
 
 def ledger_rows(root: str | Path | None = None, paper: str | None = None) -> list[dict]:
@@ -208,7 +213,7 @@ def ledger_rows(root: str | Path | None = None, paper: str | None = None) -> lis
         judged = [(rec, _row(c, rec)) for rec in recs]
         rec, v = next(((r, v) for r, v in judged if v["verdict"] != "not measured"), judged[0])
         rows.append({"paper": c.paper, "claim": c.id, "where": c.where,
-                     "experiment": c.experiment + (f"@{rec['part']}" if rec.get("part") else ""),
+                     "experiment": record_name(rec),
                      "paper value": c.paper_value(), "ours": v["ours"], "verdict": v["verdict"],
                      "size": rec["size"]})
     return rows
