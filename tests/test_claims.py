@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -103,6 +104,45 @@ def test_trend_and_exponent():
     assert e.judge({"sigma": sig, "gamma": [s ** 2.1 for s in sig]}).status == "differs"  # noiseless 2.1 is not 2
     assert e.judge({"sigma": sig, "gamma": [s ** 1.0 for s in sig]}).status == "differs"
 
+
+
+def test_trend_slope_and_ci_match_least_squares_with_a_fixed_effect_per_block():
+    """Trend's slope and CI against an independent fit: scipy's linregress for one block; for several, ordinary
+    least squares on [x, one indicator column per block] (numpy's lstsq, the covariance s^2 (X'X)^-1)."""
+    from scipy import stats as st
+
+    rng = np.random.default_rng(3)
+    xs = (0.0, 0.25, 0.5, 0.75)
+    one = {f"v{i}": list(rng.normal(-0.2 * x, 0.05, size=10)) for i, x in enumerate(xs)}
+    t1 = Trend("t.1", "t", "x", "Fig.", "falls", measures=tuple(one), xs=xs, direction="decreasing")
+    fit = st.linregress(np.repeat(xs, 10), np.concatenate(list(one.values())))
+    half = st.t.ppf(0.975, 40 - 2) * fit.stderr
+    assert t1.judge(one).ours == f"slope {fit.slope:.4g} [{fit.slope - half:.4g}, {fit.slope + half:.4g}] (95% CI)"
+
+    offsets = (0.0, 1.0, 2.0)  # the second factor moves the values far more than x does within a block
+    blocks = {f"g{b}/v{i}": list(rng.normal(o - 0.2 * x, 0.05, size=10 - b))  # unequal seeds per block
+              for b, o in enumerate(offsets) for i, x in enumerate(xs)}
+    t3 = Trend("t.3", "t", "x", "Fig.", "falls", measures=tuple(blocks), xs=xs, direction="decreasing", blocks=3)
+    x = np.concatenate([[xs[i % 4]] * len(v) for i, v in enumerate(blocks.values())])
+    b = np.concatenate([[i // 4] * len(v) for i, v in enumerate(blocks.values())])
+    y = np.concatenate(list(blocks.values()))
+    design = np.column_stack([x, *(b == k for k in range(3))]).astype(float)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    df = len(y) - design.shape[1]
+    s2 = float(((y - design @ coef) ** 2).sum()) / df
+    se = float(np.sqrt(s2 * np.linalg.inv(design.T @ design)[0, 0]))
+    half = st.t.ppf(0.975, df) * se
+    verdict = t3.judge(blocks)
+    assert verdict.status == "agrees"
+    assert verdict.ours == f"slope {coef[0]:.4g} [{coef[0] - half:.4g}, {coef[0] + half:.4g}] (95% CI)"
+    # the same values with the blocks ignored: the spread between blocks swamps the slope
+    pooled = {f"v{i}": sum((blocks[f"g{k}/v{i}"] for k in range(3)), []) for i in range(4)}
+    assert t1.judge(pooled).status == "differs"
+    # no trend within the blocks, only between them: differs
+    flat = {k: list(rng.normal(offsets[int(k[1])], 0.05, size=10)) for k in blocks}
+    assert t3.judge(flat).status == "differs"
+    with pytest.raises(ValueError, match="one measure per x"):
+        Trend("t.4", "t", "x", "Fig.", "falls", measures=tuple(blocks)[:8], xs=xs, blocks=3)
 
 # ----------------------------------------------------------------------------- runs, records and the ledger
 

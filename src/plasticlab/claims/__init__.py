@@ -10,7 +10,7 @@ measurements by name and judges them:
 - :class:`Depends`: "A depends on the condition" with no direction given: the two-sided CI of the (paired) mean
   difference must exclude 0.
 - :class:`Trend`: "rises with gamma": the pooled least-squares slope of the values against x, whose CI must
-  exclude 0 on the stated side.
+  exclude 0 on the stated side (with ``blocks``: the common slope within the blocks of a second factor).
 - :class:`Exponent`: "gamma ~ sigma^p": the fitted log-log slope, whose CI must contain the paper's exponent.
 - :class:`Bound`: "x > 0": the CI of the mean over seeds lies strictly on the stated side of a constant.
 
@@ -306,17 +306,24 @@ class Depends(Claim):
 class Trend(Claim):
     """"Rises (falls) with x": the pooled least-squares slope of the values of ``measures`` (one per x in
     ``xs``, each over seeds) against x (or log10 x with ``log_x``) has a CI (at ``level``) excluding 0 on the
-    side of ``direction``."""
+    side of ``direction``.
+
+    ``blocks`` > 1: the trend holds within each block of a second factor that also moves the values (e.g.
+    "alignment falls with the frozen fraction" at every weight decay). ``measures`` then holds ``blocks`` runs of
+    ``len(xs)`` names, block by block, and the slope is the common within-block one: x and y centred on their
+    block's means, then fitted through the origin (least squares with a fixed effect per block), with
+    ``n - blocks - 1`` degrees of freedom, so that the spread between blocks is not counted as noise."""
 
     measures: tuple[str, ...] = ()
     xs: tuple[float, ...] = ()
     direction: str = "increasing"
     log_x: bool = False
     level: float = 0.95
+    blocks: int = 1
 
     def __post_init__(self) -> None:
-        if len(self.measures) != len(self.xs) or len(self.xs) < 2:
-            raise ValueError(f"claim {self.id}: one measure per x, at least 2")
+        if self.blocks < 1 or len(self.measures) != len(self.xs) * self.blocks or len(self.xs) < 2:
+            raise ValueError(f"claim {self.id}: one measure per x (per block), at least 2 x values")
         if self.direction not in ("increasing", "decreasing"):
             raise ValueError(f"claim {self.id}: direction is 'increasing' or 'decreasing'")
 
@@ -324,32 +331,49 @@ class Trend(Claim):
         return self.measures
 
     def paper_value(self) -> str:
-        return f"{self.direction} in {'log ' if self.log_x else ''}x"
+        return f"{self.direction} in {'log ' if self.log_x else ''}x" + (
+            f" (within each of {self.blocks} blocks)" if self.blocks > 1 else "")
 
     def judge(self, m: Measurements, *, quick: bool = False) -> Verdict:
         miss = _missing(self.inputs(), m)
         if miss:
             return miss
-        xs, ys = [], []
-        for x, name in zip(self.xs, self.measures):
-            v = _values(m, name)
+        xs, ys, block = [], [], []
+        for i, name in enumerate(self.measures):
+            x, v = self.xs[i % len(self.xs)], _values(m, name)
             xs += [math.log10(x) if self.log_x else x] * v.size
             ys += list(v)
-        if len(set(xs)) < 2 or len(xs) < 3:
-            return Verdict("not measured", "-", "needs at least 3 points at 2 x values")
-        fit = stats.linregress(xs, ys)
-        t = stats.t.ppf(0.5 + self.level / 2, max(1, len(xs) - 2))
-        lo, hi = fit.slope - t * fit.stderr, fit.slope + t * fit.stderr
+            block += [i // len(self.xs)] * v.size
+        xs, ys, block = np.asarray(xs), np.asarray(ys), np.asarray(block)
+        df = len(xs) - self.blocks - 1
+        if len(set(xs.tolist())) < 2 or df < 1:
+            return Verdict("not measured", "-", "needs at least 3 points at 2 x values" if self.blocks == 1 else
+                           f"needs more than blocks + 1 points at 2 x values ({len(xs)} points, {self.blocks} blocks)")
+        for b in range(self.blocks):  # a fixed effect per block: centre x and y on the block's means
+            xs[block == b] -= xs[block == b].mean()
+            ys[block == b] -= ys[block == b].mean()
+        sxx = float(xs @ xs)
+        if sxx == 0.0:
+            return Verdict("not measured", "-", "x does not vary within any block")
+        slope = float(xs @ ys) / sxx
+        stderr = math.sqrt(float(((ys - slope * xs) ** 2).sum()) / df / sxx)
+        t = stats.t.ppf(0.5 + self.level / 2, df)
+        lo, hi = slope - t * stderr, slope + t * stderr
         ok = lo > 0 if self.direction == "increasing" else hi < 0
-        ours = f"slope {_g(fit.slope)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI)"
-        return Verdict("agrees" if ok else "differs", ours, f"least squares over {len(xs)} points")
+        ours = f"slope {_g(slope)} [{_g(lo)}, {_g(hi)}] ({int(self.level * 100)}% CI)"
+        how = f"least squares over {len(xs)} points" + (f", within {self.blocks} blocks" if self.blocks > 1 else "")
+        return Verdict("agrees" if ok else "differs", ours, how)
 
     def mutations(self) -> tuple[dict, list[dict]]:
+        """The paper's trend (slope 1 in every block; blocks offset far apart, so a block-blind fit would miss
+        it) agrees; no trend and the opposite trend differ."""
         sign = 1.0 if self.direction == "increasing" else -1.0
         noise = (0.01, -0.01, 0.0)
+        n = len(self.xs)
 
         def curve(slope: float) -> dict:
-            return {n: [sign * slope * i + e for e in noise] for i, n in enumerate(self.measures)}
+            return {name: [sign * slope * (i % n) + 10.0 * (i // n) + e for e in noise]
+                    for i, name in enumerate(self.measures)}
 
         return curve(1.0), [curve(0.0), curve(-1.0)]
 
