@@ -11,7 +11,8 @@ import pytest
 from plasticlab.experiments.base import parse_set, prepare
 
 SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "device_campaign.sh"
-JOBS = ("hebb-fig3-deep", "hebb-table1-transformer", "hebb-fig10", "hebb-sweeps", "meta-sanger")
+JOBS = ("hebb-fig3-deep", "hebb-table1-transformer", "hebb-fig10", "hebb-sweeps-batch-lr", "hebb-sweeps-scale",
+        "meta-sanger")
 
 
 def job_args(job: str) -> list[str]:

@@ -15,7 +15,8 @@
 #   hebb-fig3-deep           Fig. 3 right: the 6 x 512 tanh MLP, 4 gammas, 10 seeds, 50 epochs
 #   hebb-table1-transformer  Table 1's transformer rows: 4 rules x 4 gammas, 10 seeds, until stationary
 #   hebb-fig10               Fig. 10 right: the CNN's MLP against the 2 x 128 MLP, 4 gammas, 10 seeds, 50 epochs
-#   hebb-sweeps              Figs. 7-12, 16: every sweep, 4 gammas, 10 seeds, 50 epochs
+#   hebb-sweeps-batch-lr     Figs. 7-8: the batch-size and learning-rate sweeps, 4 gammas, 10 seeds, 50 epochs
+#   hebb-sweeps-scale        Fig. 9: widths 64 / 128 / 512, 4 gammas, 10 seeds, 50 epochs
 #   meta-sanger              S6 / Fig. S5 with the paper's 20 meta-training runs per rule
 #   benchmarks               benchmarks/run_all.py's benchmarks on the GPU (no experiments: their plans cost time)
 set -uo pipefail
@@ -35,7 +36,8 @@ job_args() {  # the `plasticlab run` arguments of a job
     hebb-fig3-deep) echo "hebb-fig3 --set dataset=mnist --set activations=[] --set max_epochs=50" ;;
     hebb-table1-transformer) echo "hebb-table1 --set models=[transformer]" ;;
     hebb-fig10) echo "hebb-fig10 --set dataset=mnist" ;;
-    hebb-sweeps) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50" ;;
+    hebb-sweeps-batch-lr) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[batch,lr]" ;;
+    hebb-sweeps-scale) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[scale]" ;;
     meta-sanger) echo "meta-sanger --set dataset=mnist --set seeds=20" ;;
     *) return 1 ;;
   esac
@@ -51,7 +53,7 @@ pack() {  # $1: job; one file back per job (the device tool brings back 8): its 
 
 for job in "$@"; do  # every job name checked before any work
   [ "$job" = benchmarks ] || job_args "$job" > /dev/null || {
-    echo "job $job: unknown; allowed: hebb-fig3-deep, hebb-table1-transformer, hebb-fig10, hebb-sweeps, meta-sanger, benchmarks" >&2
+    echo "job $job: unknown; allowed: hebb-fig3-deep, hebb-table1-transformer, hebb-fig10, hebb-sweeps-batch-lr, hebb-sweeps-scale, meta-sanger, benchmarks" >&2
     exit 2
   }
 done
