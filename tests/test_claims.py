@@ -105,7 +105,6 @@ def test_trend_and_exponent():
     assert e.judge({"sigma": sig, "gamma": [s ** 1.0 for s in sig]}).status == "differs"
 
 
-
 def test_trend_slope_and_ci_match_least_squares_with_a_fixed_effect_per_block():
     """Trend's slope and CI against an independent fit: scipy's linregress for one block; for several, ordinary
     least squares on [x, one indicator column per block] (numpy's lstsq, the covariance s^2 (X'X)^-1)."""
@@ -143,6 +142,7 @@ def test_trend_slope_and_ci_match_least_squares_with_a_fixed_effect_per_block():
     assert t3.judge(flat).status == "differs"
     with pytest.raises(ValueError, match="one measure per x"):
         Trend("t.4", "t", "x", "Fig.", "falls", measures=tuple(blocks)[:8], xs=xs, blocks=3)
+
 
 # ----------------------------------------------------------------------------- runs, records and the ledger
 
