@@ -90,3 +90,31 @@ def test_rule_alignment_and_fit_callback_on_a_plasticlab_trainer():
     got = ha.rule_alignment(st.params, sig, d)["layer"]
     H2 = np.asarray(sig.fwd.y[1]).T @ np.asarray(sig.fwd.h[1]) / 64
     assert float(got[1]) == pytest.approx(_np_cos(np.asarray(d.W[1]), H2), rel=1e-4)
+
+
+def test_step_alignment_over_the_weights_that_learn_leaves_frozen_weights_out():
+    """With frozen weights (update mask M) a logged step also reports align_learning[l] = cos(M g_l, M H_l):
+    numpy's cosine over the entries where M = 1 of g = -dLoss/dW (jax.grad of the loss) and H = <y_l h_{l-1}^T>;
+    a net whose weights all learn has no such entry."""
+    from plasticlab.rules import hebb_optim as ho
+
+    rng = np.random.default_rng(5)
+    x, t = rng.normal(size=(16, 5)).astype(np.float32), rng.normal(size=(16, 3)).astype(np.float32)
+    spec = ho.HebbSpec(sizes=(5, 8, 7, 3), batch_size=16, neuron_layer=0, frozen=0.5)
+    tr = ho.trainer(spec, 0.1, 0.01)
+    state = tr.init(jax.random.PRNGKey(2))
+    _, metrics = tr.step(state, jnp.asarray(x), jnp.asarray(t), measure=True)
+    got = np.asarray(metrics["logged"]["align_learning"])
+    grads = jax.grad(lambda p: tr.loss.value(tr.net.forward(p, x), t))(state.params)
+    fwd = tr.net.forward(state.params, x)
+    for l in range(3):
+        keep = np.asarray(state.mask.W[l]) == 1
+        assert 0 < keep.mean() < 1
+        H = np.asarray(fwd.y[l]).T @ np.asarray(fwd.h[l]) / 16
+        g = -np.asarray(grads.W[l])
+        assert got[l] == pytest.approx(_np_cos(g[keep], H[keep]), rel=1e-4, abs=1e-6)
+        assert float(metrics["logged"]["align"][l]) == pytest.approx(_np_cos(g, H), rel=1e-4, abs=1e-6)
+    assert not np.allclose(got, np.asarray(metrics["logged"]["align"]), atol=1e-3)
+    plain = ho.trainer(ho.HebbSpec(sizes=(5, 8, 7, 3), batch_size=16, neuron_layer=0), 0.1, 0.01)
+    _, metrics = plain.step(plain.init(jax.random.PRNGKey(2)), jnp.asarray(x), jnp.asarray(t), measure=True)
+    assert "align_learning" not in metrics["logged"]

@@ -20,7 +20,8 @@ Optional parts of the step (``Trainer`` fields; all off by default), in their or
     ``Trainer.post_processing``; ``plasticlab.transforms`` has the pieces for chains in any other order);
     the optimizer's update (and the weight noise) multiplied by the network's ``update_mask`` (drawn at init,
     ``TrainState.mask``: pruned or frozen weights);
-    ``step_metrics(trainer, signals, deltas, updates, params) -> dict`` on the steps ``fit(log_every=...)`` logs.
+    ``step_metrics(trainer, signals, deltas, updates, params, mask) -> dict`` on the steps ``fit(log_every=...)``
+    logs.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class Trainer(eqx.Module):
     every step), ``weight_noise_mode`` ("after": W += noise after the step; "before": before it, so the step
     sees the noisy W; "perturb": the signals and the rule see W + noise, the step starts from the clean W),
     ``clip_norm`` (None or the maximum global L2 norm of Delta W before the decay), ``l1`` (g += l1 sign(W)),
-    ``step_metrics`` (a hashable callable ``(trainer, signals, deltas, updates, params) -> dict`` evaluated on
-    the logged steps; ``updates`` is what the optimizer added to the weights, ``params`` the weights after it).
+    ``step_metrics`` (a hashable callable ``(trainer, signals, deltas, updates, params, mask) -> dict`` evaluated
+    on the logged steps; ``updates`` is what the optimizer added to the weights, ``params`` the weights after it,
+    ``mask`` the update mask, None when every weight learns).
     The network may define ``forward_train(params, x, key)`` (used by the step) and ``update_mask(key,
     params)`` (drawn by ``init`` from the weights' key). A step that calls ``forward_train`` or draws input
     noise splits its key in five (key, rule, weight noise, input noise, forward), any other in three.
@@ -163,7 +165,7 @@ class Trainer(eqx.Module):
             metrics["correct"] = jnp.mean(jnp.argmax(sig.fwd.out, -1) == t)
         if self.step_metrics is not None and measure is not False:
             def logged() -> dict:
-                return self.step_metrics(self, sig, deltas, upd, params)
+                return self.step_metrics(self, sig, deltas, upd, params, state.mask)
 
             if measure is True:
                 metrics["logged"] = logged()

@@ -117,11 +117,13 @@ class StepAlignment:
         align_full[l] = cos(U_l, H_l)         (U: the weight change the optimiser applied, decay included)
         align_all     = cos(concat_l Delta W_l, concat_l H_l),   wnorm[l] = ||W_l||_F after the step
         neuron, neuron_full: the per-neuron (row) cosines of layer ``neuron_layer`` (1-based; 0: not kept)
+    and, when some weights do not learn (an update ``mask`` M_l, 1 where a weight learns: pruned or frozen),
+        align_learning[l] = cos(M_l * Delta W_l, M_l * H_l)   (the weights that learn only)
     """
 
     neuron_layer: int = 0
 
-    def __call__(self, trainer, sig, deltas, updates, params) -> dict[str, jax.Array]:
+    def __call__(self, trainer, sig, deltas, updates, params, mask=None) -> dict[str, jax.Array]:
         Hs = [hebbian_update(y, h) for h, y in zip(sig.fwd.h[:-1], sig.fwd.y)]
         m = {"align": jnp.stack([cosine(d, H) for d, H in zip(deltas.W, Hs)]),
              "align_full": jnp.stack([cosine(u, H) for u, H in zip(updates.W, Hs)]),
@@ -132,6 +134,8 @@ class StepAlignment:
             l = self.neuron_layer - 1
             m["neuron"] = row_cosines(deltas.W[l], Hs[l])
             m["neuron_full"] = row_cosines(updates.W[l], Hs[l])
+        if mask is not None:
+            m["align_learning"] = jnp.stack([cosine(M * d, M * H) for M, d, H in zip(mask.W, deltas.W, Hs)])
         return m
 
 

@@ -23,7 +23,8 @@ and one step (``Trainer.step``) is
 Loss: MSE averaged over batch *and* output units (``losses`` "mse_mean", torch ``MSELoss``), or mean
 cross-entropy. Every ``log_every`` steps (the last step of each block) fit logs the alignment of the learning
 signal g and of the full update (decay included) with <h_b h_a^T> for every MLP layer, per neuron and for all
-MLP layers together (``analysis.hebbian_alignment.StepAlignment``), the weight norms and the batch loss.
+MLP layers together (``analysis.hebbian_alignment.StepAlignment``; with pruned or frozen weights also of g
+over the weights that learn), the weight norms and the batch loss.
 
 The runs (seed, hyper-parameters) become fit's grid: the cells are the distinct (gamma, sigma, input_noise,
 l1), each trained for every seed (vmapped, compiled once); a run with another lr (the optimizer's static rate)
@@ -134,7 +135,8 @@ def trainer(spec: HebbSpec, lr: float = 0.01, gamma: float = 0.0, sigma: float =
 
 # Cheaper XLA compilation (small runs are dominated by compile time on CPU); results are unchanged.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-LOGGED = ("align", "align_full", "align_all", "wnorm", "loss", "neuron", "neuron_full")  # train's step metrics
+LOGGED = ("align", "align_full", "align_all", "wnorm", "loss", "neuron", "neuron_full",  # train's step metrics
+          "align_learning")
 
 
 def _params_dict(params) -> dict:
@@ -179,8 +181,9 @@ def train(spec: HebbSpec, x, t, x_val, t_val, *, seeds, hp: dict | None = None, 
     Trains n_evals * (n_steps // log_every // n_evals) * log_every <= n_steps steps, evaluating on (x_val,
     t_val) every (n_steps // log_every // n_evals) * log_every steps. Returns numpy arrays with a leading run
     axis: ``align`` (runs, logs, L), ``align_full``, ``align_all``, ``wnorm``, ``loss``, ``neuron`` (runs, logs,
-    d), ``neuron_full``, ``val_loss`` (runs, n_evals + 1), ``val_acc`` (cross-entropy), ``step`` (logs,) (the
-    step each log was measured at), ``eval_step``, ``params`` (final weights, ``_params_dict`` format) and
+    d), ``neuron_full``, ``align_learning`` (runs, logs, L; only with pruned or frozen weights), ``val_loss``
+    (runs, n_evals + 1), ``val_acc`` (cross-entropy), ``step`` (logs,) (the step each log was measured at),
+    ``eval_step``, ``params`` (final weights, ``_params_dict`` format) and
     ``hp``. A run whose weights became non-finite or exceeded 1e6 reports NaN (fit's on_divergence="record").
     ``fast_compile`` (default: automatic, for small jobs) lowers XLA's optimisation level to cut compile time.
     With ``until`` (a convergence criterion), each learning rate's runs stop at the first evaluation by which

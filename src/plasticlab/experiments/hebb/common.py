@@ -231,6 +231,8 @@ def run_grid(spec: HebbSpec, data, *, seeds: list[int], hp: dict, epochs: float,
            "n_steps": total, "params": out["params"]}
     if "val_acc" in out:
         res["val_acc"] = last_finite(out["val_acc"]).tolist()
+    if "align_learning" in out:  # pruned or frozen weights: the alignment of the weights that learn
+        res["align_learning"] = final_window(out["align_learning"], out["step"], window).tolist()
     if until is not None:
         res["stationary_epoch"] = [None if s < 0 else round(float(s) / steps_per_epoch, 2)
                                    for s in out["stationary_step"]]

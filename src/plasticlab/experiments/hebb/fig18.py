@@ -169,7 +169,8 @@ class SGDAlignment:
     (For the networks of this module: no weight noise, no forward_train, so the step's signals are at W.)
     """
 
-    def __call__(self, trainer: Trainer, sig, deltas: Params, updates: Params, params: Params) -> dict:
+    def __call__(self, trainer: Trainer, sig, deltas: Params, updates: Params, params: Params,
+                 mask: Params | None = None) -> dict:
         before = jax.tree.map(jnp.subtract, params, updates)
         grads = jax.grad(lambda p: trainer.loss.value(trainer.net.forward(p, sig.x), sig.t))(before)
         return {"sgd_align": jnp.stack([cosine(d, -g) for d, g in zip(deltas.W, grads.W)]),
