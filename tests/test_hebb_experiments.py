@@ -94,7 +94,8 @@ def test_sweeps_train_their_shared_baseline_once(tmp_path):
     tiny = {"n_train": 256, "n_test": 64, "seeds": 2, "hidden": (8, 8), "gammas": (0.0, 5e-2), "epochs": 1.0,
             "batch_size": 32, "lr": 0.05, "log_every": 2, "window": 4, "max_epochs": None,
             "sweeps": ("batch", "lr", "scale", "sparsity", "regularizer"), "batch_sizes": (16, 32),
-            "lrs": (0.05, 0.2), "widths": (8,), "sparsities": (0.0,), "regularizers": ("none", "l1")}
+            "lrs": (0.05, 0.2), "model_params": (656.0,), "model_layers": (3,), "sparsities": (0.0,),
+            "regularizers": ("none", "l1")}  # 656 weights in 3 layers: hidden 8 x 8 on digits (64 in, 10 out)
     res = run_experiment("hebb-sweeps", tmp_path / "shared", quick=True, overrides=tiny, progress=False,
                          plots=False)
     units = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "shared" / "units").glob("*.json"))
@@ -105,7 +106,7 @@ def test_sweeps_train_their_shared_baseline_once(tmp_path):
                 if r["sweep"] == sweep and r["value"] == value]
 
     base = runs("batch", 32)
-    assert len(base) == 4 and base == runs("lr", 0.05) == runs("scale", 8) == runs("sparsity", 0.0) \
+    assert len(base) == 4 and base == runs("lr", 0.05) == runs("scale", 656.0) == runs("sparsity", 0.0) \
         == runs("regularizer", "none")
     assert runs("lr", 0.2) != base and runs("regularizer", "l1") != base
     # the best-accuracy / rest pool of the batch and lr cells holds the shared cells once: batch 16 and 32 and
@@ -118,3 +119,46 @@ def test_sweeps_train_their_shared_baseline_once(tmp_path):
     alone = run_experiment("hebb-sweeps", tmp_path / "alone", quick=True, progress=False, plots=False,
                            overrides=tiny | {"sweeps": ("sparsity",)})
     assert [(r["gamma"], r["seed"], r["alignment"], r["val_acc"]) for r in alone["rows"]] == base
+
+
+def test_frozen_sweep_reports_the_alignment_of_the_weights_that_learn(tmp_path):
+    """A frozen fraction adds each run's alignment over the weights that learn (rows, summary, measurements:
+    no claim reads it); the unfrozen runs, whose weights all learn, have none."""
+    from plasticlab.claims.hebb import sweep_alignment
+    from plasticlab.experiments import run_experiment
+
+    tiny = {"n_train": 256, "n_test": 64, "seeds": 2, "hidden": (8, 8), "gammas": (0.0, 5e-2), "epochs": 1.0,
+            "batch_size": 32, "lr": 0.05, "log_every": 2, "window": 4, "max_epochs": None,
+            "sweeps": ("frozen",), "frozen_fractions": (0.0, 0.5)}
+    res = run_experiment("hebb-sweeps", tmp_path, quick=True, overrides=tiny, progress=False, plots=False)
+    frozen = [r for r in res["rows"] if r["value"] == 0.5]
+    assert len(frozen) == 4 and all(np.isfinite(r["alignment_learning"]) for r in frozen)
+    assert any(r["alignment_learning"] != r["alignment"] for r in frozen)
+    assert not any("alignment_learning" in r for r in res["rows"] if r["value"] == 0.0)
+    m = res["measurements"]
+    assert m[sweep_alignment("frozen", 0.5, 0.05, "alignment_learning")] == [r["alignment_learning"]
+                                                                             for r in frozen if r["gamma"] == 0.05]
+    assert sweep_alignment("frozen", 0.0, 0.05, "alignment_learning") not in m
+    assert all("alignment_learning_mean" in s for s in res["summary"] if s["value"] == 0.5)
+
+
+def test_scale_sweep_models_follow_eq_19():
+    """Fig. 9's models (appendix C.1.3): hidden widths from eq. 19 as printed for t = 1e6, 1e7, 5e7 (CIFAR-10:
+    3,072 inputs, 10 outputs), every hidden layer that wide, about t weights; mismatched settings are refused."""
+    from plasticlab.experiments.hebb.sweeps import HebbSweepsConfig, model_hidden
+    from plasticlab.settings import SettingError
+
+    i, o = 3072, 10
+    printed = {1e6: (-(i + o) + np.sqrt((i + o) ** 2 + 4 * 1e6)) / 2,
+               1e7: (-(i + o) + np.sqrt((i + o) ** 2 + 20 * 1e7)) / 10,
+               5e7: (-(i + o) + np.sqrt((i + o) ** 2 + 28 * 5e7)) / 14}
+    for (t, h), layers in zip(printed.items(), (3, 7, 9)):
+        hidden = model_hidden(t, layers, i, o)
+        assert hidden == (round(h),) * (layers - 1)
+        n_weights = i * hidden[0] + (layers - 2) * hidden[0] ** 2 + hidden[0] * o
+        assert abs(n_weights - t) <= (i + o + 2 * (layers - 2) * hidden[0]) / 2  # within half a width step
+    assert [model_hidden(t, n, i, o)[0] for t, n in ((1e6, 3), (1e7, 7), (5e7, 9))] == [296, 1139, 2462]
+    with pytest.raises(SettingError, match="model_layers"):
+        HebbSweepsConfig(model_layers=(3, 7)).validate()
+    with pytest.raises(SettingError, match="model_params"):
+        HebbSweepsConfig(model_params=(1e6, 1e6, 5e7)).validate()

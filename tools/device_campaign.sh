@@ -16,7 +16,7 @@
 #   hebb-table1-transformer  Table 1's transformer rows: 4 rules x 4 gammas, 10 seeds, until stationary
 #   hebb-fig10               Fig. 10 right: the CNN's MLP against the 2 x 128 MLP, 4 gammas, 10 seeds, 50 epochs
 #   hebb-sweeps-batch-lr     Figs. 7-8: the batch-size and learning-rate sweeps, 4 gammas, 10 seeds, 50 epochs
-#   hebb-sweeps-scale        Fig. 9: widths 64 / 128 / 512, 4 gammas, 10 seeds, 50 epochs
+#   hebb-sweeps-scale        Fig. 9: the 1M / 10M / 50M-parameter MLPs (3 / 7 / 9 layers), 4 gammas, 10 seeds, 50 epochs
 #   meta-sanger              S6 / Fig. S5 with the paper's 20 meta-training runs per rule
 #   benchmarks               benchmarks/run_all.py's benchmarks on the GPU (no experiments: their plans cost time)
 set -uo pipefail

@@ -313,17 +313,19 @@ def _fig3() -> list:
 # ----------------------------------------------------------------------------- Figs. 7-12, 16 (hebb-sweeps)
 
 SWEEP_GAMMAS = (0.0, 5e-4, 5e-3, 5e-2)  # hebb-sweeps' default grid
-SWEEP_WIDTHS = (64, 128, 512)
+SWEEP_MODEL_PARAMS = (1e6, 1e7, 5e7)  # Fig. 9's models: target parameter counts t (appendix C.1.3, eq. 19)
+SWEEP_MODEL_LAYERS = (3, 7, 9)  # and their total layers
 SWEEP_FROZEN = (0.0, 0.25, 0.5, 0.75)
 SWEEP_SPARSITIES = (0.0, 0.5, 0.9)
 SWEEP_BEST = "batch+lr/abs_alignment/best_accuracy"  # |alignment| of the best-accuracy fifth of the cells
 SWEEP_REST = "batch+lr/abs_alignment/rest"
 
 
-def sweep_alignment(sweep: str, value, gamma: float | None = None) -> str:
-    """Per-seed layer-2 alignment of one sweep value at one gamma (None: every gamma's seeds pooled)."""
+def sweep_alignment(sweep: str, value, gamma: float | None = None, metric: str = "alignment") -> str:
+    """Per-seed layer-2 alignment of one sweep value at one gamma (None: every gamma's seeds pooled);
+    ``metric="alignment_learning"``: over the weights that learn only (pruned or frozen weights left out)."""
     v = value if isinstance(value, str) else f"{value:g}"
-    return f"{sweep}={v}/" + ("" if gamma is None else f"gamma={gamma:g}/") + "alignment"
+    return f"{sweep}={v}/" + ("" if gamma is None else f"gamma={gamma:g}/") + metric
 
 
 def _sweeps() -> list:
@@ -335,14 +337,17 @@ def _sweeps() -> list:
         statement="The optimal performance seems to be at a critical position between Hebbian and anti-Hebbian "
                   "gradient alignment: |alignment| of the best cells below that of the others",
         a=SWEEP_REST, b=SWEEP_BEST, paired=False)]
+    models = {t: f"the {t / 1e6:g}M-parameter MLP ({n} layers, eq. 19's widths)"
+              for t, n in zip(SWEEP_MODEL_PARAMS, SWEEP_MODEL_LAYERS)}
     for sweep, values, fig, statement in (
-            ("scale", SWEEP_WIDTHS, "Fig. 9", "The trend of weight decay leading to increased Hebbian alignment "
-                                             "of the learning signal holds with larger models as well"),
+            ("scale", SWEEP_MODEL_PARAMS, "Fig. 9", "The trend of weight decay leading to increased Hebbian "
+                                                   "alignment of the learning signal holds with larger models as well"),
             ("frozen", SWEEP_FROZEN, "Fig. 12", "The alignment decreases as the fraction of parameters that are "
                                                "frozen increases; however, the trend still persists")):
         out += [Trend(
             id=f"hebb.sweeps.{sweep}={v:g}.rises_with_gamma", paper=PAPER, experiment="hebb-sweeps",
-            where=f"{fig}, {sweep} = {v}, gamma {gtxt} (x = column index)", statement=statement,
+            where=f"{fig}, {models[v] if sweep == 'scale' else f'{sweep} = {v}'}, layer 2, gamma {gtxt} "
+                  "(x = column index)", statement=statement,
             measures=tuple(sweep_alignment(sweep, v, g) for g in SWEEP_GAMMAS), xs=xs, direction="increasing")
             for v in values]
     # Figs. 10 and 12 draw one line per gamma: the trend is judged within each gamma (gamma moves the alignment
