@@ -38,7 +38,7 @@ job_args() {  # the `plasticlab run` arguments of a job
     hebb-fig10) echo "hebb-fig10 --set dataset=mnist" ;;
     hebb-sweeps-batch-lr) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[batch,lr]" ;;
     hebb-sweeps-scale) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[scale]" ;;
-    meta-sanger) echo "meta-sanger --set dataset=mnist --set seeds=20" ;;
+    meta-sanger) echo "meta-sanger --set dataset=mnist --set split_mode=classes --set seeds=20" ;;
     *) return 1 ;;
   esac
 }
