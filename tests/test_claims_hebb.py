@@ -110,6 +110,21 @@ def test_quick_table1_measures_every_claim_input(tmp_path):
     assert "paper" not in res  # the claims are the single source
 
 
+def test_a_table1_run_of_the_adamw_diagnosis_feeds_no_claim(tmp_path):
+    """AdamW (decoupled decay) is not a rule of the paper's table: its rows and measurements carry its own name,
+    train at lr_adam, and every Table 1 claim reads "not measured"."""
+    from plasticlab.experiments import run_experiment
+
+    res = run_experiment("hebb-table1", tmp_path, quick=True, progress=False, plots=False,
+                         overrides={"models": ("mlp",), "rules": ("adamw",), "epochs": 1.0, "max_epochs": None,
+                                    "n_train": 64, "n_val": 16, "batch_size": 32, "d": 4, "hidden": (4,),
+                                    "log_every": 1, "window": 2, "lr_adam": 0.02})
+    assert {r["rule"] for r in res["rows"]} == {"adamw"}
+    assert all(k.startswith("mlp/adamw/") for k in res["measurements"])
+    assert {s["paper"] for s in res["summary"]} == {"n/a"}
+    assert {r["verdict"] for r in res["claims"]} == {"not measured"}
+
+
 @pytest.mark.parametrize("name,gammas,sigmas", [("hebb-fig4", HC.FIG4_GAMMAS, HC.FIG4_SIGMAS),
                                                  ("hebb-fig5", HC.FIG4_GAMMAS, HC.FIG4_SIGMAS),
                                                  ("hebb-fig13", HC.FIG13_GAMMAS, HC.FIG13_SIGMAS),

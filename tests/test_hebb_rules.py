@@ -75,6 +75,39 @@ def test_adam_first_step_is_lr_times_sign_of_the_penalised_gradient():
         np.testing.assert_allclose(w1 - w0, -1e-3 * np.sign(gg + 0.05 * w0), atol=2e-6)
 
 
+def test_adamw_steps_equal_torch_adamw_written_in_numpy():
+    """AdamW (decoupled decay): W <- W - lr gamma W - lr m_hat / (sqrt(v_hat) + eps), m and v from the loss
+    gradient alone (torch.optim.AdamW's equations), over three steps; Adam's coupled decay differs."""
+    x, t = _data()
+    lr, gamma, b1, b2, eps = 1e-2, 0.5, 0.9, 0.999, 1e-8
+    spec = ho.HebbSpec(sizes=(5, 8, 2), rule="adamw", batch_size=16, neuron_layer=0)
+    tr, st = _state(spec, dict(HP0, lr=lr, gamma=gamma))
+    assert tr.weight_decay == 0.0 and tr.decoupled_decay == pytest.approx(lr * gamma)
+
+    def loss(W, xb, tb):
+        return jnp.mean((jnp.tanh(xb @ W[0].T) @ W[1].T - tb) ** 2)
+
+    W = [np.asarray(w, np.float64) for w in st.params.W]
+    m = [np.zeros_like(w) for w in W]
+    v = [np.zeros_like(w) for w in W]
+    state = st
+    for k in range(1, 4):
+        xb, tb = x[16 * (k % 2):16 * (k % 2) + 16], t[16 * (k % 2):16 * (k % 2) + 16]
+        grads = jax.grad(loss)([jnp.asarray(w, jnp.float32) for w in W], xb, tb)
+        for i, g in enumerate(grads):
+            g = np.asarray(g, np.float64)
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g ** 2
+            W[i] = W[i] * (1 - lr * gamma) - lr * (m[i] / (1 - b1 ** k)) / (np.sqrt(v[i] / (1 - b2 ** k)) + eps)
+        state, _ = tr.step(state, xb, tb)
+        for a, b in zip(state.params.W, W):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
+    coupled, _ = _state(ho.HebbSpec(sizes=(5, 8, 2), rule="adam", batch_size=16, neuron_layer=0),
+                        dict(HP0, lr=lr, gamma=gamma))
+    first, _ = coupled.step(st, x[16:32], t[16:32])
+    assert not np.allclose(first.params.W[0], tr.step(st, x[16:32], t[16:32])[0].params.W[0], atol=1e-4)
+
+
 def test_noise_modes_masks_and_sparsity():
     x, t = _data()
     hp = dict(HP0, lr=0.0, gamma=0.0, sigma=0.1)

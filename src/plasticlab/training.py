@@ -18,6 +18,8 @@ Optional parts of the step (``Trainer`` fields; all off by default), in their or
     g = -Delta W clipped to global L2 norm ``clip_norm`` (over all parameters) before the decay is added (torch's
     ``clip_grad_norm_`` then ``SGD(weight_decay)``);  g += l1 * sign(W)  (these three are the optax chain
     ``Trainer.post_processing``; ``plasticlab.transforms`` has the pieces for chains in any other order);
+    u -= decoupled_decay * W after the optimizer (``decoupled_decay``: decay the optimizer does not see, as
+    AdamW's lr * gamma; a number, so a grid's cells may vary it, unlike a decay inside an optax chain);
     the optimizer's update (and the weight noise) multiplied by the network's ``update_mask`` (drawn at init,
     ``TrainState.mask``: pruned or frozen weights);
     ``step_metrics(trainer, signals, deltas, updates, params, mask) -> dict`` on the steps ``fit(log_every=...)``
@@ -93,6 +95,7 @@ class Trainer(eqx.Module):
     loss: Loss = eqx.field(static=True, default_factory=lambda: get_loss("cross_entropy"))
     optimizer: optax.GradientTransformation = eqx.field(static=True, default_factory=identity_optimizer)
     weight_decay: float = 0.0
+    decoupled_decay: float = 0.0
     weight_noise: float = 0.0
     init_method: str = eqx.field(static=True, default="xavier")
     init_scale: float = eqx.field(static=True, default=1.0)
@@ -157,6 +160,8 @@ class Trainer(eqx.Module):
         post = self.post_processing()
         grads, _ = post.update(jax.tree.map(jnp.negative, deltas), post.init(params), params)
         upd, opt_state = self.optimizer.update(grads, state.opt_state, params)
+        if _active(self.decoupled_decay):
+            upd = jax.tree.map(lambda u, w: u - self.decoupled_decay * w, upd, params)
         if state.mask is not None:
             upd, _ = freeze(state.mask).update(upd, optax.EmptyState())
         params = optax.apply_updates(params, upd)

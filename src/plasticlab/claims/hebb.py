@@ -37,7 +37,7 @@ PAPER_TABLE1 = {
     ("transformer", "randomnn"): [(0.00, 0.00), (0.00, 0.00), (0.01, 0.00), (0.09, 0.01)],
 }
 MODEL_NAMES = {"mlp": "Regression MLP", "transformer": "Transformer"}
-RULE_NAMES = {"adam": "Adam", "sgd": "SGD", "dfa": "DFA", "randomnn": "RandomNN"}
+RULE_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "dfa": "DFA", "randomnn": "RandomNN"}
 COLLAPSE_RATIO = 0.02  # a layer under 2% of its early weight norm counts as collapsed (docs/hebb.md)
 
 

@@ -6,7 +6,7 @@ A ``HebbSpec`` (static: network, rule, loss, clipping, ...) and per-run hyper-pa
     network: networks.mlp.MLP, or networks.front_mlp.FrontMLP for a transformer (``seq``) or convolutional
              (``conv``: a ``networks.conv_front.ConvFront``) front, batch norm, dropout, pruned (``sparsity``) or
              frozen weights (their ``mask``: 0 where a weight does not learn)
-    rule:    sgd, adam: BP(lr=1) (g = -dLoss/dP, through the front / batch norm / dropout);  dfa: DFA(lr=1)
+    rule:    sgd, adam, adamw: BP(lr=1) (g = -dLoss/dP, through the front / batch norm / dropout);  dfa: DFA(lr=1)
              (a front receives B_0 e_L);  randomnn: RandomNN(lr=1, target_norm) (its clip is the Trainer's)
 
 and one step (``Trainer.step``) is
@@ -19,6 +19,9 @@ and one step (``Trainer.step``) is
     g <- clip_by_global_norm(g, clip)          (``clip_norm``: dfa 5, randomnn 1, else none)
     d  = -g + gamma * P + l1 * sign(P)         (``weight_decay``, ``l1``: coupled, as torch's weight_decay)
     P <- P + mask * optimizer(d)               (optax.sgd(lr): -lr d; optax.adam(lr): torch Adam(weight_decay))
+
+except for adamw, whose decay is decoupled (torch AdamW(weight_decay)): d = -g + l1 * sign(P) and
+P <- P + mask * (optax.adam(lr)(d) - lr * gamma * P) (``Trainer.decoupled_decay`` = lr * gamma).
 
 Loss: MSE averaged over batch *and* output units (``losses`` "mse_mean", torch ``MSELoss``), or mean
 cross-entropy. Every ``log_every`` steps (the last step of each block) fit logs the alignment of the learning
@@ -52,7 +55,7 @@ from ..training import Trainer, fit
 from .feedback import BP, DFA
 from .random_nn import RandomNN
 
-RULES = ("sgd", "adam", "dfa", "randomnn")
+RULES = ("sgd", "adam", "adamw", "dfa", "randomnn")
 HP_NAMES = ("lr", "gamma", "sigma", "input_noise", "l1")
 NOISE_MODES = {"persistent": "before", "perturbed": "perturb"}  # HebbSpec.noise_mode -> Trainer.weight_noise_mode
 
@@ -118,16 +121,18 @@ def forward(spec: HebbSpec, params, x: jax.Array):
 @lru_cache(maxsize=None)
 def _optimizer(rule: str, lr: float) -> optax.GradientTransformation:
     """One object per (rule, lr), so that trainers built twice compare equal (fit's compile cache)."""
-    return optax.adam(lr) if rule == "adam" else optax.sgd(lr)
+    return optax.adam(lr) if rule in ("adam", "adamw") else optax.sgd(lr)
 
 
 def trainer(spec: HebbSpec, lr: float = 0.01, gamma: float = 0.0, sigma: float = 0.0, input_noise: float = 0.0,
             l1: float = 0.0) -> Trainer:
     """The Trainer of one run (module docstring): the rule at rate 1, the step sizes in the optimizer."""
-    rule = {"sgd": BP(lr=1.0), "adam": BP(lr=1.0), "dfa": DFA(lr=1.0),
+    rule = {"sgd": BP(lr=1.0), "adam": BP(lr=1.0), "adamw": BP(lr=1.0), "dfa": DFA(lr=1.0),
             "randomnn": RandomNN(lr=1.0, target_norm=spec.target_norm, clip=None)}[spec.rule]
+    decoupled = spec.rule == "adamw"
     return Trainer(network(spec), rule, loss=get_loss("mse_mean" if spec.loss == "mse" else "cross_entropy"),
-                   optimizer=_optimizer(spec.rule, float(lr)), weight_decay=gamma, weight_noise=sigma,
+                   optimizer=_optimizer(spec.rule, float(lr)), weight_decay=0.0 if decoupled else gamma,
+                   decoupled_decay=lr * gamma if decoupled else 0.0, weight_noise=sigma,
                    init_method=spec.init, init_scale=spec.init_scale, input_noise=input_noise, l1=l1,
                    clip_norm=spec.clip, weight_noise_mode=NOISE_MODES[spec.noise_mode],
                    step_metrics=StepAlignment(spec.neuron_layer))

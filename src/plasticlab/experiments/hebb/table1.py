@@ -18,6 +18,7 @@ from ..base import Experiment, RunContext, register
 
 PAPER_GAMMAS = TABLE1_GAMMAS  # the columns of Table 1 (its values: plasticlab.claims.hebb)
 MODELS = ("mlp", "transformer")
+LR_OF = {"adamw": "adam"}  # a rule whose learning rate is another rule's setting
 
 
 @dataclass
@@ -27,7 +28,8 @@ class HebbTable1Config(H.UntilStationary):
     models: tuple[str, ...] = setting(("mlp", "transformer"), choices=MODELS,
                                       doc='"mlp": the SRE MLP; "transformer": the sequence SRE (encoder + MLP head)')
     rules: tuple[str, ...] = setting(("adam", "sgd", "dfa", "randomnn"), choices=RULES,
-                                     doc="learning rules (rates lr_<rule>; Table 1's clipping and biases)")
+                                     doc="learning rules (rates lr_<rule>, adamw: lr_adam; Table 1's clipping and "
+                                         "biases); adamw (decoupled decay, not in the paper's table) is a diagnosis")
     transformer_rules: tuple[str, ...] | None = setting(None, choices=RULES,
                                                         doc="rules of the transformer model (None: same as rules)")
     gammas: tuple[float, ...] = setting((0.0, 5e-5, 5e-4, 5e-3), ge=0,
@@ -48,7 +50,7 @@ class HebbTable1Config(H.UntilStationary):
                                                doc="epochs of the transformer model (None: same as epochs)")
     batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
     lr_sgd: float = setting(PAPER_LR["sgd"], gt=0, doc="SGD learning rate")
-    lr_adam: float = setting(PAPER_LR["adam"], gt=0, doc="Adam learning rate")
+    lr_adam: float = setting(PAPER_LR["adam"], gt=0, doc="Adam (and AdamW) learning rate")
     lr_dfa: float = setting(PAPER_LR["dfa"], gt=0, doc="DFA learning rate")
     lr_randomnn: float = setting(PAPER_LR["randomnn"], gt=0, doc="RandomNN learning rate")
     randomnn_clip: float | None = setting(RULE_DEFAULTS["randomnn"]["clip"], gt=0,
@@ -77,7 +79,7 @@ def _unit(cfg: HebbTable1Config, model: str, rule: str) -> dict:
     epochs = cfg.transformer_epochs if (seq and cfg.transformer_epochs is not None) else cfg.epochs
     res = run_grid(spec, data, seeds=list(range(cfg.seeds)), epochs=epochs, log_every=cfg.log_every,
                    window=cfg.window, layer=layer,
-                   hp={"gamma": np.asarray(cfg.gammas), "lr": getattr(cfg, f"lr_{rule}")},
+                   hp={"gamma": np.asarray(cfg.gammas), "lr": getattr(cfg, f"lr_{LR_OF.get(rule, rule)}")},
                    **cfg.until())
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.min(np.asarray(res["final_wnorm"], float) / np.asarray(res["init_wnorm"], float), axis=1)
