@@ -495,3 +495,26 @@ def test_centered_subtracts_the_training_mean_image():
     top = lambda x: np.linalg.eigvalsh(x.T.astype(np.float64) @ x / len(x))[-1]  # noqa: E731
     assert top(c.x_train) < 0.5 * top(d.x_train)
     assert c.x_train.dtype == np.float32 and (c.y_test == d.y_test).all()
+
+
+def test_teacher_student_inits_draw_their_stated_laws_and_label_with_that_teacher():
+    """xavier_normal: N(0, 2 / (fan_in + fan_out)); uniform_fanin: U(+-1/sqrt(fan_in)) (std 1/sqrt(3 fan_in));
+    the targets are the tanh teacher of those weights (numpy forward pass); an unknown init is refused."""
+    from plasticlab.data.synthetic import teacher_student
+
+    for init in ("xavier_normal", "uniform_fanin"):
+        ds = teacher_student(200, 10, d_in=32, d_out=32, hidden=(128, 128), init=init)
+        Ws = ds.meta["teacher_weights"]
+        for w in Ws:
+            o, i = w.shape
+            if init == "uniform_fanin":
+                assert np.abs(w).max() <= 1 / np.sqrt(i)
+                assert np.std(w) == pytest.approx(1 / np.sqrt(3 * i), rel=0.05)
+            else:
+                assert np.std(w) == pytest.approx(np.sqrt(2 / (i + o)), rel=0.05)
+        h = ds.x_train.astype(np.float64)
+        for l, w in enumerate(Ws):
+            h = h @ w.T if l == len(Ws) - 1 else np.tanh(h @ w.T)
+        np.testing.assert_allclose(ds.y_train, h, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="init 'kaiming'.*allowed: xavier_normal, uniform_fanin"):
+        teacher_student(10, 2, init="kaiming")

@@ -22,19 +22,27 @@ def load_digits(data_dir: Path | None = None, test_fraction: float = 0.25, seed:
     return Dataset("digits", xtr, ytr, xte, yte, 10, image_shape=(8, 8, 1))
 
 
+TEACHER_INITS = ("xavier_normal", "uniform_fanin")
+
+
 def teacher_student(n_train: int = 20000, n_test: int = 2000, d_in: int = 32, d_out: int = 32,
                     hidden: tuple[int, ...] = (128, 128), activation: str = "tanh", noise: float = 0.0,
-                    classification: bool = False, seed: int = 0) -> Dataset:
-    """Inputs x ~ N(0, I_d_in) labelled by a random teacher MLP (Xavier-normal weights, no biases).
+                    classification: bool = False, seed: int = 0, init: str = "xavier_normal") -> Dataset:
+    """Inputs x ~ N(0, I_d_in) labelled by a random teacher MLP without biases, its weights
+    W_l ~ N(0, 2 / (fan_in + fan_out)) (``init`` "xavier_normal") or U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    ("uniform_fanin": torch's default Linear init, a fresh copy of a student initialised so).
 
     Regression targets are the teacher's outputs (+ ``noise`` * N(0, 1)); with
     ``classification`` the label is the argmax of the teacher's output.
     """
     from ..networks.activations import get_activation
 
+    if init not in TEACHER_INITS:
+        raise ValueError(f"init {init!r}: not a teacher init; allowed: {', '.join(TEACHER_INITS)}")
     rng = np.random.default_rng(seed)
     sizes = (d_in, *hidden, d_out)
-    Ws = [rng.normal(0.0, np.sqrt(2.0 / (i + o)), size=(o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
+    Ws = [rng.normal(0.0, np.sqrt(2.0 / (i + o)), size=(o, i)) if init == "xavier_normal" else
+          rng.uniform(-1.0 / np.sqrt(i), 1.0 / np.sqrt(i), size=(o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
     f = get_activation(activation).f
 
     def teacher(x: np.ndarray) -> np.ndarray:

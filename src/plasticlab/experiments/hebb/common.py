@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from ...data import load_dataset
-from ...data.synthetic import teacher_student
+from ...data.synthetic import TEACHER_INITS, teacher_student
 from ...analysis.convergence import Stationarity
 from ...rules.hebb_optim import HebbSpec, final_window, forward, init_params, last_finite, train
 from ...settings import SettingError, setting
@@ -44,9 +44,13 @@ def sce_datasets() -> list[str]:
     return sorted(d for d in available_datasets() if d not in NOT_SCE_DATASETS)
 
 
-# constraint and doc of the fields the SCE configs (hebb-fig3, hebb-sweeps) share (``hebb_setting``); a config
-# whose doc differs in a word that matters passes its own doc
+# constraint and doc of the fields the SCE configs (hebb-fig3, hebb-sweeps) or the SRE configs share
+# (``hebb_setting``); a config whose doc differs in a word that matters passes its own doc
 HEBB_SETTINGS: dict[str, dict] = {
+    "teacher_init": dict(choices=TEACHER_INITS,
+                         doc="the SRE teacher's weights: xavier_normal (N(0, 2 / (fan_in + fan_out)), the records "
+                             "before 2026-12-07), or uniform_fanin (torch's default, the student's init: the "
+                             "paper's 'same architecture, different random parameters' read literally)"),
     "dataset": dict(choices=sce_datasets, doc="SCE data set (any with integer class labels; inputs standardised)"),
     "n_train": dict(ge=1, le=10_000_000, doc="random training subset size (None: all)"),
     "n_test": dict(ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)"),
@@ -133,9 +137,11 @@ def check_increasing(key: str, values) -> None:
 
 
 def sre_data(n_train: int = 20000, n_val: int = 2000, d: int = 32, hidden: tuple[int, ...] = (128, 128),
-             seed: int = 0):
-    """SRE: x ~ N(0, I_d), targets of a random tanh teacher MLP with the student's architecture."""
-    ds = teacher_student(n_train, n_val, d_in=d, d_out=d, hidden=hidden, activation="tanh", seed=seed)
+             seed: int = 0, teacher_init: str = "xavier_normal"):
+    """SRE: x ~ N(0, I_d), targets of a random tanh teacher MLP with the student's architecture (its init:
+    ``data.synthetic.teacher_student``)."""
+    ds = teacher_student(n_train, n_val, d_in=d, d_out=d, hidden=hidden, activation="tanh", seed=seed,
+                         init=teacher_init)
     return ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
 

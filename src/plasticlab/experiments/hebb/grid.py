@@ -42,6 +42,7 @@ class HebbFig4Config(H.UntilStationary):
     seeds: int = setting(1, ge=1, le=1000, doc="seeds per cell (one vmapped grid run each)")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
+    teacher_init: str = H.hebb_setting("teacher_init", "xavier_normal")
     d: int = setting(32, ge=1, le=H.MAX_WIDTH, doc="SRE input and output dimension")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
                                       doc="hidden widths of the student (and of the teacher)")
@@ -67,7 +68,7 @@ def grid_unit(cfg, seed: int) -> dict:
     """All gamma x sigma cells of one seed in one vmapped run."""
     if cfg.noise not in NOISES:
         raise ValueError(f"noise must be 'weight' or 'input', got {cfg.noise!r}")
-    data = sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden)
+    data = sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden, teacher_init=cfg.teacher_init)
     G, S = np.meshgrid(np.asarray(cfg.gammas, float), np.asarray(cfg.sigmas, float), indexing="ij")
     spec = spec_for(cfg.rule, (cfg.d, *cfg.hidden, cfg.d), batch_size=cfg.batch_size, neuron_layer=0,
                     noise_mode=cfg.noise_mode)

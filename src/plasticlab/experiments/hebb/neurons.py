@@ -67,6 +67,7 @@ class HebbNeuronsConfig:
                                                 "at least 2)")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="training samples (sce: a random subset)")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="validation samples (sce: a random test subset)")
+    teacher_init: str = H.hebb_setting("teacher_init", "xavier_normal")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH, doc="hidden widths of the MLP")
     epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
     batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")
@@ -115,7 +116,7 @@ def frac_hebbian(a: np.ndarray) -> np.ndarray:
 
 def _unit(cfg: HebbNeuronsConfig, data_dir) -> dict:
     if cfg.task == "sre":
-        x, y, xv, yv = sre_data(cfg.n_train, cfg.n_val, 32, cfg.hidden)
+        x, y, xv, yv = sre_data(cfg.n_train, cfg.n_val, 32, cfg.hidden, teacher_init=cfg.teacher_init)
         sizes, loss = (32, *cfg.hidden, 32), "mse"
     elif cfg.task == "sce":
         x, y, xv, yv, nc = sce_data(cfg.dataset, data_dir, cfg.n_train, cfg.n_val)

@@ -37,6 +37,9 @@ class HebbTable1Config(H.UntilStationary):
     seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples (sequences for the transformer)")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
+    # the MLP's teacher, as the student (the paper: "same architecture, different random parameters"; the
+    # transformer's teacher is always a fresh copy of the student); xavier_normal until 2026-12-07
+    teacher_init: str = H.hebb_setting("teacher_init", "uniform_fanin")
     d: int = setting(32, ge=1, le=H.MAX_WIDTH,
                      doc="SRE input and output dimension; the transformer's width and feed-forward width")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
@@ -72,7 +75,7 @@ def _unit(cfg: HebbTable1Config, model: str, rule: str) -> dict:
     seq = (cfg.seq_vocab, cfg.seq_length, cfg.d, cfg.seq_heads, cfg.seq_layers, cfg.d) if model == "transformer" \
         else None
     data = seq_data(cfg.n_train, cfg.n_val, seq, cfg.hidden, cfg.d) if seq else \
-        sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden)
+        sre_data(cfg.n_train, cfg.n_val, cfg.d, cfg.hidden, teacher_init=cfg.teacher_init)
     layer = measured_layer(rule)
     spec = spec_for(rule, (cfg.d, *cfg.hidden, cfg.d), seq=seq, batch_size=cfg.batch_size, neuron_layer=0,
                     **({"clip": cfg.randomnn_clip} if rule == "randomnn" else {}))
