@@ -37,9 +37,9 @@ class HebbTable1Config(H.UntilStationary):
     seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples (sequences for the transformer)")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
-    # the MLP's teacher, as the student (the paper: "same architecture, different random parameters"; the
-    # transformer's teacher is always a fresh copy of the student); xavier_normal until 2026-12-07
-    teacher_init: str = H.hebb_setting("teacher_init", "uniform_fanin")
+    # the MLP's teacher (the transformer's is always a fresh copy of the student); xavier_normal, with which the
+    # ledger record ran, until a record with uniform_fanin lands (docs/hebb.md, "Table 1's teacher")
+    teacher_init: str = H.hebb_setting("teacher_init", "xavier_normal")
     d: int = setting(32, ge=1, le=H.MAX_WIDTH,
                      doc="SRE input and output dimension; the transformer's width and feed-forward width")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
