@@ -207,14 +207,17 @@ def test_sweeps_and_fig3_measurements_name_their_claims_inputs():
 
 def test_table1_ledger_markdown_lays_the_record_out_as_the_papers_table(tmp_path):
     """A record whose SGD cells at gamma = 5e-4 hold the paper's value and at 5e-3 a contradicting one: the table
-    shows each cell's mean +- SD (n), the paper's value and the re-judged verdicts; unrecorded cells say not run."""
+    shows each cell's mean +- SD (n), the paper's value and the re-judged verdicts; a cell whose seeds all collapsed says so; unrecorded cells say
+    not run."""
     import json
 
     from plasticlab.experiments.hebb.table1 import ledger_markdown
     from plasticlab.ledger import _summary
 
     vals = {HC.t1_alignment("mlp", "sgd", 5e-4): [0.17, 0.16, 0.18], HC.t1_alignment("mlp", "sgd", 5e-3): [0.9] * 3,
-            HC.t1_stationary_epoch("mlp", "sgd", 5e-3): [120.0, None, 130.0]}
+            HC.t1_stationary_epoch("mlp", "sgd", 5e-3): [120.0, None, 130.0],
+            HC.t1_alignment("mlp", "adam", 5e-3): [None, None, None],  # every seed collapsed
+            HC.t1_weight_ratio("mlp", "adam", 5e-3): [0.0, 0.001, 0.0]}
     rec = {"experiment": "hebb-table1", "paper": "hebb", "size": "test", "wall_seconds": 1.0, "cpu_seconds": 2.0,
            "measurements": {k: _summary(v) for k, v in vals.items()}, "claims": []}
     (tmp_path / "hebb").mkdir()
@@ -226,5 +229,5 @@ def test_table1_ledger_markdown_lays_the_record_out_as_the_papers_table(tmp_path
     assert cells[3] == "0.90 +- 0.00 (n=3)<br>paper 0.59 +- 0.01<br>differs; stationary 2/3"
     assert cells[0].startswith("not run<br>paper -0.10 +- 0.01<br>")
     adam = next(line for line in table.splitlines() if line.startswith("| Regression MLP | Adam |"))
-    assert "paper collapsed" in adam
+    assert adam.strip("|").split("|")[5].strip().startswith("collapsed (3/3 seeds)<br>paper collapsed<br>")
     assert "No committed record" in ledger_markdown(tmp_path / "empty")

@@ -11,7 +11,7 @@ from ...plotting import figure, save, spread_label
 from ...rules.hebb_optim import RULES
 from ...settings import SettingError, setting
 from . import common as H
-from ...claims.hebb import (MODEL_NAMES, PAPER_TABLE1, RULE_NAMES, TABLE1_GAMMAS, t1_alignment, t1_stationary_epoch,
+from ...claims.hebb import (COLLAPSE_RATIO, MODEL_NAMES, PAPER_TABLE1, RULE_NAMES, TABLE1_GAMMAS, t1_alignment, t1_stationary_epoch,
                             t1_weight_norm, t1_weight_ratio)
 from .common import PAPER_LR, RULE_DEFAULTS, mean_sd, measured_layer, run_grid, safe_float, seq_data, spec_for, sre_data
 from ..base import Experiment, RunContext, register
@@ -37,9 +37,9 @@ class HebbTable1Config(H.UntilStationary):
     seeds: int = setting(10, ge=1, le=1000, doc="independent seeds per cell, run together under vmap")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples (sequences for the transformer)")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
-    # the MLP's teacher (the transformer's is always a fresh copy of the student); xavier_normal, with which the
-    # ledger record ran, until a record with uniform_fanin lands (docs/hebb.md, "Table 1's teacher")
-    teacher_init: str = H.hebb_setting("teacher_init", "xavier_normal")
+    # the MLP's teacher, as the student (the paper: "same architecture, different random parameters"; the
+    # transformer's is always a fresh copy of the student); xavier_normal until 2026-12-07 (docs/hebb.md)
+    teacher_init: str = H.hebb_setting("teacher_init", "uniform_fanin")
     d: int = setting(32, ge=1, le=H.MAX_WIDTH,
                      doc="SRE input and output dimension; the transformer's width and feed-forward width")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
@@ -162,8 +162,10 @@ def ledger_markdown(root: str | Path | None = None) -> str:
         row = []
         for g, ref in zip(TABLE1_GAMMAS, cells):
             m = meas.get(t1_alignment(model, rule, g)) or {}
-            ours = "not run" if not m.get("n") else \
-                f"{m['mean']:.2f} +- {m['sd'] if m['sd'] is not None else float('nan'):.2f} (n={m['n']})"
+            ratios = (meas.get(t1_weight_ratio(model, rule, g)) or {}).get("values") or []
+            n_collapsed = sum(r is not None and r < COLLAPSE_RATIO for r in ratios)
+            ours = f"{m['mean']:.2f} +- {m['sd'] if m['sd'] is not None else float('nan'):.2f} (n={m['n']})" \
+                if m.get("n") else f"collapsed ({n_collapsed}/{len(ratios)} seeds)" if n_collapsed else "not run"
             stationary = meas.get(t1_stationary_epoch(model, rule, g)) or {}
             held = f"; stationary {stationary['n']}/{len(stationary['values'])}" if stationary.get("values") else ""
             claim = f"hebb.table1.{model}.{rule}.gamma={g:g}" + (".collapse" if ref is None else "")
