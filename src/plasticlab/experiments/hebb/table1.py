@@ -11,8 +11,8 @@ from ...plotting import figure, save, spread_label
 from ...rules.hebb_optim import RULES
 from ...settings import SettingError, setting
 from . import common as H
-from ...claims.hebb import (COLLAPSE_RATIO, MODEL_NAMES, PAPER_TABLE1, RULE_NAMES, TABLE1_GAMMAS, t1_alignment, t1_stationary_epoch,
-                            t1_weight_norm, t1_weight_ratio)
+from ...claims.hebb import (COLLAPSE_RATIO, MODEL_NAMES, PAPER_TABLE1, RULE_NAMES, TABLE1_GAMMAS, t1_alignment,
+                            t1_stationary_epoch, t1_weight_norm, t1_weight_ratio)
 from .common import PAPER_LR, RULE_DEFAULTS, mean_sd, measured_layer, run_grid, safe_float, seq_data, spec_for, sre_data
 from ..base import Experiment, RunContext, register
 
