@@ -207,8 +207,8 @@ def test_sweeps_and_fig3_measurements_name_their_claims_inputs():
 
 def test_table1_ledger_markdown_lays_the_record_out_as_the_papers_table(tmp_path):
     """A record whose SGD cells at gamma = 5e-4 hold the paper's value and at 5e-3 a contradicting one: the table
-    shows each cell's mean +- SD (n), the paper's value and the re-judged verdicts; a cell whose seeds all collapsed says so; unrecorded cells say
-    not run."""
+    shows each cell's mean +- SD (n), the paper's value and the re-judged verdicts; a cell whose seeds all
+    collapsed says so; unrecorded cells say not run."""
     import json
 
     from plasticlab.experiments.hebb.table1 import ledger_markdown
