@@ -22,7 +22,7 @@ RULE_DEFAULTS = {
     "dfa": dict(clip=5.0, use_bias=True),
     "randomnn": dict(clip=1.0, use_bias=False),
 }
-PAPER_LR = {"sgd": 0.01, "adam": 0.01, "adamw": 0.01, "dfa": 0.1, "randomnn": 0.01}
+PAPER_LR = {"sgd": 0.01, "adam": 0.01, "dfa": 0.1, "randomnn": 0.01}
 # Table 1 of the paper (mean, sd; None = collapsed): declared once with its claims
 from ...claims.hebb import PAPER_TABLE1  # noqa: E402,F401
 
