@@ -44,13 +44,17 @@ def sce_datasets() -> list[str]:
     return sorted(d for d in available_datasets() if d not in NOT_SCE_DATASETS)
 
 
+# the SRE teacher of hebb-table1, -neurons and -theory (docs/hebb.md, "Init"; the grids keep Xavier's)
+TEACHER_INIT = "uniform_fanin"
+
 # constraint and doc of the fields the SCE configs (hebb-fig3, hebb-sweeps) or the SRE configs share
 # (``hebb_setting``); a config whose doc differs in a word that matters passes its own doc
 HEBB_SETTINGS: dict[str, dict] = {
     "teacher_init": dict(choices=TEACHER_INITS,
-                         doc="the SRE teacher's weights: xavier_normal (N(0, 2 / (fan_in + fan_out)), the records "
-                             "before 2026-12-07), or uniform_fanin (torch's default, the student's init: the "
-                             "paper's 'same architecture, different random parameters' read literally)"),
+                         doc="the SRE teacher's weights: uniform_fanin (torch's default, the student's init: the "
+                             "paper's 'same architecture, different random parameters' read literally; Table 1, "
+                             "Figs. 15 and 19 and Appendix C.5 since 2026-12-07), or xavier_normal (N(0, 2 / "
+                             "(fan_in + fan_out)); the gamma x sigma grids of Figs. 4, 5, 13 and 14)"),
     "dataset": dict(choices=sce_datasets, doc="SCE data set (any with integer class labels; inputs standardised)"),
     "n_train": dict(ge=1, le=10_000_000, doc="random training subset size (None: all)"),
     "n_test": dict(ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)"),
@@ -137,9 +141,9 @@ def check_increasing(key: str, values) -> None:
 
 
 def sre_data(n_train: int = 20000, n_val: int = 2000, d: int = 32, hidden: tuple[int, ...] = (128, 128),
-             seed: int = 0, teacher_init: str = "xavier_normal"):
-    """SRE: x ~ N(0, I_d), targets of a random tanh teacher MLP with the student's architecture (its init:
-    ``data.synthetic.teacher_student``)."""
+             seed: int = 0, teacher_init: str = TEACHER_INIT):
+    """SRE: x ~ N(0, I_d), targets of a random tanh teacher MLP with the student's architecture (its init
+    ``teacher_init``: ``data.synthetic.teacher_student``)."""
     ds = teacher_student(n_train, n_val, d_in=d, d_out=d, hidden=hidden, activation="tanh", seed=seed,
                          init=teacher_init)
     return ds.x_train, ds.y_train, ds.x_test, ds.y_test

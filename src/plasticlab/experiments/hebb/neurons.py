@@ -67,7 +67,7 @@ class HebbNeuronsConfig:
                                                 "at least 2)")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="training samples (sce: a random subset)")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="validation samples (sce: a random test subset)")
-    teacher_init: str = H.hebb_setting("teacher_init", "uniform_fanin")
+    teacher_init: str = H.hebb_setting("teacher_init", H.TEACHER_INIT)
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH, doc="hidden widths of the MLP")
     epochs: float = setting(50.0, gt=0, le=H.MAX_EPOCHS, doc="passes over the training set (may be fractional)")
     batch_size: int = setting(256, ge=1, le=100_000, doc="minibatch size (<= n_train)")

@@ -39,7 +39,7 @@ class HebbTable1Config(H.UntilStationary):
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
     # the MLP's teacher, as the student (the paper: "same architecture, different random parameters"; the
     # transformer's is always a fresh copy of the student); xavier_normal until 2026-12-07 (docs/hebb.md)
-    teacher_init: str = H.hebb_setting("teacher_init", "uniform_fanin")
+    teacher_init: str = H.hebb_setting("teacher_init", H.TEACHER_INIT)
     d: int = setting(32, ge=1, le=H.MAX_WIDTH,
                      doc="SRE input and output dimension; the transformer's width and feed-forward width")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,

@@ -37,7 +37,7 @@ class HebbTheoryConfig:
     seeds: int = setting(2, ge=1, le=1000, doc="initialisations per gamma (one unit each)")
     n_train: int = setting(2000, ge=1, le=10_000_000, doc="SRE training samples (one full batch)")
     d: int = setting(32, ge=1, le=H.MAX_WIDTH, doc="SRE input and output dimension")
-    teacher_init: str = H.hebb_setting("teacher_init", "uniform_fanin")
+    teacher_init: str = H.hebb_setting("teacher_init", H.TEACHER_INIT)
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
                                       doc="hidden widths of the MLP (and of the teacher)")
     activation: str = setting("tanh", kind="activation", doc="hidden activation of the student")
