@@ -16,7 +16,7 @@
 #   hebb-table1-transformer  Table 1's transformer rows: 4 rules x 4 gammas, 10 seeds, until stationary
 #   hebb-fig10               Fig. 10 right: the CNN's MLP against the 2 x 128 MLP, 4 gammas, 10 seeds, 50 epochs
 #   hebb-sweeps-batch-lr     Figs. 7-8: the batch-size and learning-rate sweeps, 4 gammas, 10 seeds, 50 epochs
-#   hebb-sweeps-scale        Fig. 9: the 1M / 10M / 50M-parameter MLPs (3 / 7 / 9 layers), 4 gammas, 10 seeds, 50 epochs
+#   hebb-sweeps-scale        Fig. 9: the 10M / 50M-parameter MLPs (7 / 9 layers; 1M is recorded), 4 gammas, 10 seeds
 #   meta-sanger              S6 / Fig. S5 with the paper's 20 meta-training runs per rule
 #   benchmarks               benchmarks/run_all.py's benchmarks on the GPU (no experiments: their plans cost time)
 set -uo pipefail
@@ -37,7 +37,7 @@ job_args() {  # the `plasticlab run` arguments of a job
     hebb-table1-transformer) echo "hebb-table1 --set models=[transformer]" ;;
     hebb-fig10) echo "hebb-fig10 --set dataset=mnist" ;;
     hebb-sweeps-batch-lr) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[batch,lr]" ;;
-    hebb-sweeps-scale) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[scale]" ;;
+    hebb-sweeps-scale) echo "hebb-sweeps --set dataset=mnist --set max_epochs=50 --set sweeps=[scale] --set model_params=[1e7,5e7] --set model_layers=[7,9]" ;;
     meta-sanger) echo "meta-sanger --set dataset=mnist --set split_mode=classes --set seeds=20" ;;
     *) return 1 ;;
   esac
