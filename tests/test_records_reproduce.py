@@ -8,11 +8,14 @@ import shlex
 from pathlib import Path
 
 import pytest
+import typer
 
+from plasticlab.cli import app
 from plasticlab.experiments.base import parse_set, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = sorted((ROOT / "reproductions").glob("*/*.json"))
+RUN = typer.main.get_command(app).commands["run"]  # `plasticlab run`'s click command: parses, runs nothing
 
 # settings removed after a record, which the record's run never read (so today's code runs what it ran)
 REMOVED = {
@@ -37,26 +40,13 @@ FROM_CONFIG_FILE = {"sam-ablation"}
 
 
 def command_config(command: str) -> tuple[str, dict]:
-    """The experiment and config that ``plasticlab run ...`` (the record's command) would run today."""
+    """The experiment and config that ``plasticlab run ...`` (the record's command) would run today: the command
+    line read by the CLI's own parser (an unknown option fails), the config prepared as ``run`` prepares it."""
     toks = shlex.split(command)
-    rest = toks[toks.index("run") + 1:]
-    experiment, rest = rest[0], rest[1:]
-    sets, seeds, quick, i = [], None, False, 0
-    while i < len(rest):
-        opt = rest[i]
-        if opt == "--set":
-            sets.append(rest[i + 1])
-        elif opt == "--seeds":
-            seeds = int(rest[i + 1])
-        elif opt == "--quick":
-            quick = True
-        elif opt == "--no-plots":
-            pass
-        elif opt not in ("--out", "--data-dir"):
-            raise ValueError(f"option {opt!r} of {command!r}: not understood by this test")
-        i += 1 if opt in ("--quick", "--no-plots") else 2
-    _, cfg = prepare(experiment, quick=quick, seeds=seeds, overrides=parse_set(sets))
-    return experiment, json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
+    params = RUN.make_context("run", toks[toks.index("run") + 1:]).params
+    _, cfg = prepare(params["experiment"], quick=params["quick"], seeds=params["seeds"],
+                     overrides=parse_set(params["set_"]))
+    return params["experiment"], json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
 
 
 def drift(record: dict) -> dict:
