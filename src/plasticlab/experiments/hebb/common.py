@@ -44,7 +44,7 @@ def sce_datasets() -> list[str]:
     return sorted(d for d in available_datasets() if d not in NOT_SCE_DATASETS)
 
 
-# the SRE teacher of hebb-table1, -neurons and -theory (docs/hebb.md, "Init"; the grids keep Xavier's)
+# the SRE teacher of every SRE experiment (docs/hebb.md, "Init")
 TEACHER_INIT = "uniform_fanin"
 
 # constraint and doc of the fields the SCE configs (hebb-fig3, hebb-sweeps) or the SRE configs share
@@ -52,9 +52,9 @@ TEACHER_INIT = "uniform_fanin"
 HEBB_SETTINGS: dict[str, dict] = {
     "teacher_init": dict(choices=TEACHER_INITS,
                          doc="the SRE teacher's weights: uniform_fanin (torch's default, the student's init: the "
-                             "paper's 'same architecture, different random parameters' read literally; Table 1, "
-                             "Figs. 15 and 19 and Appendix C.5 since 2026-12-07), or xavier_normal (N(0, 2 / "
-                             "(fan_in + fan_out)); the gamma x sigma grids of Figs. 4, 5, 13 and 14)"),
+                             "paper's 'same architecture, different random parameters' read literally; every SRE "
+                             "experiment since 2026-12-07), or xavier_normal (N(0, 2 / (fan_in + fan_out)), the "
+                             "records before)"),
     "dataset": dict(choices=sce_datasets, doc="SCE data set (any with integer class labels; inputs standardised)"),
     "n_train": dict(ge=1, le=10_000_000, doc="random training subset size (None: all)"),
     "n_test": dict(ge=1, le=10_000_000, doc="random test (validation) subset size (None: all)"),

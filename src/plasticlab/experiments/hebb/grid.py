@@ -42,9 +42,7 @@ class HebbFig4Config(H.UntilStationary):
     seeds: int = setting(1, ge=1, le=1000, doc="seeds per cell (one vmapped grid run each)")
     n_train: int = setting(20000, ge=1, le=10_000_000, doc="SRE training samples")
     n_val: int = setting(2000, ge=1, le=10_000_000, doc="SRE validation samples")
-    # the grids (gammas, sigmas) were fixed with the Xavier teacher; with the student's init (H.TEACHER_INIT)
-    # their upper rows collapse to the zero predictor (docs/hebb.md, "The grids and the teacher")
-    teacher_init: str = H.hebb_setting("teacher_init", "xavier_normal")
+    teacher_init: str = H.hebb_setting("teacher_init", H.TEACHER_INIT)
     d: int = setting(32, ge=1, le=H.MAX_WIDTH, doc="SRE input and output dimension")
     hidden: tuple[int, ...] = setting((128, 128), ge=1, le=H.MAX_WIDTH,
                                       doc="hidden widths of the student (and of the teacher)")
