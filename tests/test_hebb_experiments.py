@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
+
 import numpy as np
 import pytest
 
@@ -83,6 +86,26 @@ def test_fig4_tiny_run_measures_its_claims(tmp_path):
     assert "paper" not in res  # every Fig. 4 statement is a claim now
     # the anti-Hebbian-at-large-noise claims name the default grid's largest sigma: not measured on this grid
     assert rows["hebb.fig4.anti_hebbian_at_large_noise.gamma=0.001"]["verdict"] == "not measured"
+
+
+def test_fig5_reuses_fig4s_units_only_under_the_same_config(tmp_path):
+    """hebb-fig5 trains hebb-fig4's cells (``units_of``): fig4's unit files copied into a fig5 run are read, not
+    trained again, and give the same alignments; under another config they are not read."""
+    import shutil
+
+    from plasticlab.experiments import run_experiment
+
+    tiny = {"n_train": 128, "n_val": 32, "d": 4, "hidden": (4, 4), "epochs": 1.0, "batch_size": 32,
+            "log_every": 2, "window": 4, "gammas": (3e-3, 3e-2), "sigmas": (1e-2, 0.1), "lr": 0.2, "max_epochs": None}
+    fig4 = run_experiment("hebb-fig4", tmp_path / "f4", overrides=tiny, progress=False, plots=False)
+    for out, overrides, reused in ((tmp_path / "f5", tiny, 1), (tmp_path / "f5-lr", {**tiny, "lr": 0.1}, 0)):
+        (out / "units").mkdir(parents=True)
+        for f in (tmp_path / "f4" / "units").glob("*.json"):
+            shutil.copy(f, out / "units" / f.name)
+        fig5 = run_experiment("hebb-fig5", out, overrides=overrides, progress=False, plots=False)
+        assert fig5["meta"]["units_reused"] == reused and fig5["meta"]["units_computed"] == 1 - reused
+    fig5 = json.loads((tmp_path / "f5" / "results.json").read_text())
+    assert [r["alignment"] for r in fig5["rows"]] == pytest.approx(np.ravel(fig4["align"]).tolist())
 
 
 def test_sweeps_train_their_shared_baseline_once(tmp_path):

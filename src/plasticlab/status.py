@@ -46,7 +46,7 @@ def run_status(folder: Path) -> dict:
         raise ConfigError(f"{folder}: not a run folder (no readable config.json with an experiment and its "
                           "config)") from None
     exp = get_experiment(name)
-    fp = fingerprint(name, cdict, exp.config, exp.results_version)
+    fp = fingerprint(exp.units_of or name, cdict, exp.config, exp.results_version)
     units, stale = [], 0
     for path in sorted((folder / "units").glob("*.json")):
         try:

@@ -60,6 +60,9 @@ class Experiment:
     # raised by hand when a code change alters what the same settings produce, so that no finished unit of the
     # older code is reused (the unit cache is keyed by the settings and the package version only)
     results_version: int = 1
+    # the experiment whose units this one computes (same config class, same unit labels and functions, e.g.
+    # hebb-fig5 of hebb-fig4): the unit cache is keyed by that name, so that one's unit files can be copied in
+    units_of: str | None = None
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -721,7 +724,7 @@ def run_experiment(name: str, out: str | Path | None = None, *, quick: bool = Fa
         write_json(out / "config.json", {"experiment": name, "quick": quick, "config": cdict,
                                          "environment": environment_info()})
         ctx = RunContext(out, Path(data_dir) if data_dir is not None else None, quick, progress, console,
-                         fingerprint(name, cdict, exp.config, exp.results_version), name)
+                         fingerprint(exp.units_of or name, cdict, exp.config, exp.results_version), name)
         t0, cpu0 = time.time(), time.process_time()
         try:
             result = exp.run(cfg, ctx)

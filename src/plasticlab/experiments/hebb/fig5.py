@@ -16,7 +16,9 @@ from .grid import HebbFig4Config, grid_unit
 
 @dataclass
 class HebbFig5Config(HebbFig4Config):
-    """Same grid as hebb-fig4 (each cell one run per seed); plots loss vs alignment."""
+    """Same grid as hebb-fig4 (each cell one run per seed); plots loss vs alignment. Its units are hebb-fig4's
+    (``units_of``): a hebb-fig4 run folder's ``units/*.json`` copied into this run's ``units/`` are reused when
+    the configs agree."""
 
 
 def run(cfg: HebbFig5Config, ctx: RunContext) -> dict:
@@ -73,7 +75,7 @@ def plot(results: dict, out: Path) -> None:
 
 
 register(Experiment("hebb-fig5", "Validation loss against Hebbian alignment on the gamma x sigma grid (Fig. 5)",
-                    HebbFig5Config, run, plot, paper="hebb",
+                    HebbFig5Config, run, plot, paper="hebb", units_of="hebb-fig4",
                     quick={"n_train": 1024, "n_val": 256, "d": 16, "hidden": (32, 32), "epochs": 12.0,
                            "batch_size": 64, "log_every": 8, "window": 40,
                            "lr": 0.2, "max_epochs": None}))  # the default gamma x sigma grid: the cells the claims name
