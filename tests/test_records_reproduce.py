@@ -28,7 +28,7 @@ REMOVED = {
 UNREAD = object()
 ADDED = {
     "hebb-fig4": {"teacher_init": "xavier_normal"}, "hebb-fig5": {"teacher_init": "xavier_normal"},
-    "hebb-fig13": {"teacher_init": "xavier_normal"}, "hebb-fig14": {"teacher_init": "xavier_normal"},
+    "hebb-fig14": {"teacher_init": "xavier_normal"},
     "hebb-sweeps": {"model_params": UNREAD, "model_layers": UNREAD},  # the scale sweep's; no record ran it yet
     # the forward activation was relu before the setting; the command now runs tanh and leaky_relu too (their own
     # records: sam-width@tanh, @leaky_relu), so today it runs what the record ran and more
