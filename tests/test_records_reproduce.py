@@ -27,9 +27,7 @@ REMOVED = {
 # value must equal it, so that a default changed later is caught (a record without the key is still checked)
 UNREAD = object()
 ADDED = {
-    "hebb-fig4": {"teacher_init": "xavier_normal"}, "hebb-fig5": {"teacher_init": "xavier_normal"},
-    "hebb-fig14": {"teacher_init": "xavier_normal"},
-    "hebb-sweeps": {"model_params": UNREAD, "model_layers": UNREAD},  # the scale sweep's; no record ran it yet
+    "hebb-sweeps": {"model_params": UNREAD, "model_layers": UNREAD},  # the scale sweep's; read by no record before it
     # the forward activation was relu before the setting; the command now runs tanh and leaky_relu too (their own
     # records: sam-width@tanh, @leaky_relu), so today it runs what the record ran and more
     "sam-width": {"activations": ["relu"]},
@@ -81,8 +79,9 @@ def test_a_records_command_runs_its_config_today(path):
     assert drift(record) == {}
 
 
-def test_a_changed_default_is_caught():
-    """Mutation: hebb-table1's record with the teacher it had before 2026-12-07, or a rate nobody ran, drifts."""
+def test_a_changed_default_is_caught(monkeypatch):
+    """Mutation: hebb-table1's record with the teacher it had before 2026-12-07, a rate nobody ran, a removed
+    setting, a default flipped after a record (also one the record predates, through ``ADDED``) all drift."""
     record = json.loads((ROOT / "reproductions" / "hebb" / "hebb-table1.json").read_text())
     assert drift(record) == {}
     old_teacher = {**record, "config": {**record["config"], "teacher_init": "xavier_normal"}}
@@ -94,8 +93,13 @@ def test_a_changed_default_is_caught():
     removed = {**record, "config": {**record["config"], "widths": [64]}}
     assert drift(removed) == {"widths": ([64], "<no such setting>")}
     fig4 = json.loads((ROOT / "reproductions" / "hebb" / "hebb-fig4.json").read_text())
-    assert "teacher_init" not in fig4["config"] and drift(fig4) == {}  # the record predates the setting
-    flipped = {**fig4, "command": fig4["command"] + " --set teacher_init=uniform_fanin"}  # as a flipped default
-    assert drift(flipped) == {"teacher_init": ("xavier_normal", "uniform_fanin")}
+    assert drift(fig4) == {}
+    flipped = {**fig4, "command": fig4["command"] + " --set teacher_init=xavier_normal"}  # as a flipped default
+    assert drift(flipped) == {"teacher_init": ("uniform_fanin", "xavier_normal")}
+    older = {**fig4, "config": {k: v for k, v in fig4["config"].items() if k != "teacher_init"}}  # before the key
+    monkeypatch.setitem(ADDED, "hebb-fig4", {"teacher_init": "xavier_normal"})  # ... and ran the other teacher
+    assert drift(older) == {"teacher_init": ("xavier_normal", "uniform_fanin")}
+    monkeypatch.setitem(ADDED, "hebb-fig4", {"teacher_init": "uniform_fanin"})
+    assert drift(older) == {}
     new_key = {**fig4, "config": {k: v for k, v in fig4["config"].items() if k != "sigmas"}}
     assert set(drift(new_key)) == {"sigmas"}  # a setting the record lacks and ADDED does not explain
