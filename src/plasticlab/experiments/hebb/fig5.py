@@ -60,10 +60,11 @@ def plot(results: dict, out: Path) -> None:
     fig, ax = figure(1, 2, size=(4.6, 3.8))
     im = ax[0, 0].imshow(np.log10(np.asarray(results["val_loss"], float)), origin="lower", aspect="auto",
                          cmap="viridis")
-    ax[0, 0].set_xticks(range(len(cfg["sigmas"])), [f"{v:.2g}" for v in cfg["sigmas"]], rotation=60, fontsize=6)
-    ax[0, 0].set_yticks(range(len(cfg["gammas"])), [f"{v:.2g}" for v in cfg["gammas"]], fontsize=6)
+    ax[0, 0].set_xticks(range(len(cfg["sigmas"])), [f"{v:g}" for v in cfg["sigmas"]], rotation=60, fontsize=6)
+    ax[0, 0].set_yticks(range(len(cfg["gammas"])), [f"{v:g}" for v in cfg["gammas"]], fontsize=6)
     ax[0, 0].set_xlabel("sigma")
     ax[0, 0].set_ylabel("gamma")
+    ax[0, 0].set_title(f"mean of n = {cfg['seeds']} seed(s) per cell; right: every seed", fontsize=8)
     fig.colorbar(im, ax=ax[0, 0], label="log10 validation loss")
     sc = ax[0, 1].scatter([r["alignment"] for r in rows], [r["val_loss"] for r in rows],
                           c=np.log10([r["gamma"] for r in rows]), cmap="plasma", s=14)

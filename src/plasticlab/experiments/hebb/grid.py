@@ -164,14 +164,17 @@ def run_phase(cfg: HebbFig4Config, ctx: RunContext) -> dict:
 
 def plot_phase(results: dict, out: Path, name: str = "fig4_phase_diagram.png") -> None:
     """Heatmap with the fitted boundary, and the two slices (varying noise, varying weight decay)."""
+    from matplotlib.ticker import NullFormatter
+
     cfg = results["config"]
     g, s = np.asarray(cfg["gammas"]), np.asarray(cfg["sigmas"])
     a = np.asarray(results["align"], float)
     fig, ax = figure(1, 3, size=(4.6, 3.8))
     lim = np.nanmax(np.abs(a)) if np.isfinite(a).any() else 1.0
     im = ax[0, 0].imshow(a, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-    ax[0, 0].set_xticks(range(len(s)), [f"{v:.2g}" for v in s], rotation=60, fontsize=6)
-    ax[0, 0].set_yticks(range(len(g)), [f"{v:.2g}" for v in g], fontsize=6)
+    ax[0, 0].set_xticks(range(len(s)), [f"{v:g}" for v in s], rotation=60, fontsize=6)
+    ax[0, 0].set_yticks(range(len(g)), [f"{v:g}" for v in g], fontsize=6)
+    ax[0, 0].set_title(f"{cfg['rule']}, layer {cfg['layer']}, mean of n = {cfg['seeds']} seed(s) per cell", fontsize=8)
     ax[0, 0].set_xlabel(f"{cfg['noise']} noise sigma")
     ax[0, 0].set_ylabel("weight decay gamma")
     fig.colorbar(im, ax=ax[0, 0], label="Hebbian alignment")
@@ -195,6 +198,9 @@ def plot_phase(results: dict, out: Path, name: str = "fig4_phase_diagram.png") -
     ax[0, 2].set_xlabel("gamma")
     ax[0, 2].set_title("varying weight decay")
     ax[0, 2].legend(fontsize=5)
+    for axis, values in ((ax[0, 1], s), (ax[0, 2], g)):  # the grid's own values, not log-axis minor labels
+        axis.set_xticks(values, [f"{v:g}" for v in values], rotation=60, fontsize=6)
+        axis.xaxis.set_minor_formatter(NullFormatter())
     save(fig, out / name)
 
 
